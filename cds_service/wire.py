@@ -1,0 +1,187 @@
+"""Pydantic models of the CDS Hooks 2.0 wire format (requests, responses, feedback).
+
+Requests are parsed leniently where the spec and real clients allow (unknown
+fields are kept and ignored) and strictly where the service depends on a field
+(``hook``, ``hookInstance``, ``context`` and its typed fields). Responses are
+built from these models and serialised with ``exclude_none`` so that no element
+is ever ``null``; ``cds_service.selfcheck`` then checks the remaining invariants.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+
+class Hook(StrEnum):
+    PATIENT_VIEW = "patient-view"
+    ORDER_SELECT = "order-select"
+    ORDER_SIGN = "order-sign"
+
+
+class _Lenient(BaseModel):
+    """Incoming objects: extra fields allowed, types checked strictly."""
+
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+
+
+class FhirAuthorization(_Lenient):
+    access_token: NonEmptyStr
+    token_type: Literal["Bearer"]
+    expires_in: int | None = None
+    scope: str | None = None
+    subject: str | None = None
+    patient: str | None = None
+
+    def __repr__(self) -> str:  # never show the token, even in a traceback
+        return "FhirAuthorization(access_token=<redacted>)"
+
+    __str__ = __repr__
+
+
+class PatientViewContext(_Lenient):
+    userId: NonEmptyStr  # noqa: N815 - CDS Hooks field names
+    patientId: NonEmptyStr  # noqa: N815
+    encounterId: NonEmptyStr | None = None  # noqa: N815
+
+
+class OrderSignContext(PatientViewContext):
+    draftOrders: dict[str, Any]  # noqa: N815 - a FHIR Bundle, mapped tolerantly later
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[NonEmptyStr]
+
+
+HookContext = PatientViewContext | OrderSelectContext | OrderSignContext
+
+CONTEXT_MODEL: dict[Hook, type[PatientViewContext]] = {
+    Hook.PATIENT_VIEW: PatientViewContext,
+    Hook.ORDER_SELECT: OrderSelectContext,
+    Hook.ORDER_SIGN: OrderSignContext,
+}
+
+
+class HookRequest(_Lenient):
+    hook: NonEmptyStr
+    hookInstance: NonEmptyStr  # noqa: N815
+    fhirServer: NonEmptyStr | None = None  # noqa: N815
+    fhirAuthorization: FhirAuthorization | None = None  # noqa: N815
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+
+# --- Responses -----------------------------------------------------------------------
+
+
+class _Outgoing(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coding(_Outgoing):
+    system: NonEmptyStr
+    code: NonEmptyStr
+    display: NonEmptyStr | None = None
+
+
+class Source(_Outgoing):
+    label: NonEmptyStr
+    url: NonEmptyStr | None = None
+    icon: NonEmptyStr | None = None
+    topic: Coding | None = None
+
+
+class ActionType(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+class Action(_Outgoing):
+    type: ActionType
+    description: NonEmptyStr
+    resource: dict[str, Any] | None = None
+    resourceId: NonEmptyStr | None = None  # noqa: N815
+
+
+class Suggestion(_Outgoing):
+    label: NonEmptyStr
+    uuid: NonEmptyStr
+    isRecommended: bool | None = None  # noqa: N815
+    actions: list[Action] | None = None
+
+
+class Indicator(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def urgency(self) -> int:
+        return {"info": 0, "warning": 1, "critical": 2}[self.value]
+
+
+class SelectionBehavior(StrEnum):
+    AT_MOST_ONE = "at-most-one"
+    ANY = "any"
+
+
+class Link(_Outgoing):
+    label: NonEmptyStr
+    url: NonEmptyStr
+    type: Literal["absolute", "smart"]
+    appContext: NonEmptyStr | None = None  # noqa: N815
+
+
+class Card(_Outgoing):
+    uuid: NonEmptyStr
+    summary: NonEmptyStr
+    detail: NonEmptyStr | None = None
+    indicator: Indicator
+    source: Source
+    suggestions: list[Suggestion] | None = None
+    selectionBehavior: SelectionBehavior | None = None  # noqa: N815
+    overrideReasons: list[Coding] | None = None  # noqa: N815
+    links: list[Link] | None = None
+
+
+class HookResponse(_Outgoing):
+    cards: list[Card]
+    extension: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# --- Feedback -------------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    OVERRIDDEN = "overridden"
+
+
+class AcceptedSuggestion(_Lenient):
+    id: NonEmptyStr
+
+
+class OverrideReason(_Lenient):
+    reason: dict[str, Any] | None = None
+    userComment: str | None = None  # noqa: N815
+
+
+class FeedbackItem(_Lenient):
+    card: NonEmptyStr
+    outcome: Outcome
+    outcomeTimestamp: Annotated[datetime, Field(strict=False)]  # noqa: N815
+    acceptedSuggestions: list[AcceptedSuggestion] | None = None  # noqa: N815
+    overrideReason: OverrideReason | None = None  # noqa: N815
+
+
+class FeedbackRequest(_Lenient):
+    feedback: Annotated[list[FeedbackItem], Field(min_length=1)]

@@ -1,5 +1,6 @@
-"""CDS Hooks 2.0 service for HER2-altered advanced non-small-cell lung cancer."""
+"""CDS Hooks 2.0 service for HER2-altered advanced non-small-cell lung cancer.
 
-from cds_service.app import create_app
-
-__all__ = ["create_app"]
+Entry points: ``cds_service.app.create_app`` (the application factory),
+``python -m cds_service serve`` (development server) and ``cds_service.wsgi``
+(gunicorn).
+"""

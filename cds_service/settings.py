@@ -49,7 +49,24 @@ class ClinicalSettings:
     """`cardiac-lvef`: an LVEF within this many days before the first dose counts."""
     recent_liver_panel_days: int = 30
     """`hepatic-tki`: a liver panel within this many days before the first dose counts."""
+    lvef_min_percent: float = 50.0
+    """`cardiac-lvef`: an LVEF below this is a warning (trials excluded LVEF < 50 %) [L]."""
+    lvef_interrupt_percent: float = 40.0
+    """`cardiac-lvef`: on T-DXd, an LVEF below this means interrupt (label's LVEF table) [L]."""
+    lvef_drop_points: float = 20.0
+    """`cardiac-lvef`: on T-DXd, an absolute LVEF drop above this from baseline: interrupt [L]."""
+    transaminase_uln_multiple: float = 3.0
+    """`hepatic-tki` and modifiers: ALT or AST above this many x ULN (above grade 1)."""
+    bilirubin_uln_multiple: float = 1.5
+    """`hepatic-tki` and modifiers: total bilirubin above this many x ULN (above grade 1)."""
+    hys_bilirubin_uln_multiple: float = 2.0
+    """`hepatic-tki`: ALT/AST above the transaminase multiple with bilirubin above this: critical [?]."""
+    anc_min_10e9_per_l: float = 1.0
+    """`neutropenia-tdxd`: hold T-DXd while the latest ANC is below this (10^9/L) [L]."""
+    dose_tolerance_fraction: float = 0.05
+    """`dose-tdxd` and dose comparisons: an ordered dose within this fraction matches a level."""
     order_intent: OrderIntent = OrderIntent.PROPOSAL
+    """``intent`` of the MedicationRequests and ServiceRequests that suggestions create."""
     disabled_rules: frozenset[str] = frozenset()
     """Rule ids switched off at this site (e.g. rules tagged [?] in the spec)."""
     knowledge_base_date: str = "2026-04-06"
@@ -95,8 +112,17 @@ class Settings:
             recent_chest_ct_days=env.integer("CDS_RECENT_CHEST_CT_DAYS", 90),
             recent_lvef_days=env.integer("CDS_RECENT_LVEF_DAYS", 90),
             recent_liver_panel_days=env.integer("CDS_RECENT_LIVER_PANEL_DAYS", 30),
+            lvef_min_percent=env.number("CDS_LVEF_MIN_PERCENT", 50.0),
+            lvef_interrupt_percent=env.number("CDS_LVEF_INTERRUPT_PERCENT", 40.0),
+            lvef_drop_points=env.number("CDS_LVEF_DROP_POINTS", 20.0),
+            transaminase_uln_multiple=env.number("CDS_TRANSAMINASE_ULN_MULTIPLE", 3.0),
+            bilirubin_uln_multiple=env.number("CDS_BILIRUBIN_ULN_MULTIPLE", 1.5),
+            hys_bilirubin_uln_multiple=env.number("CDS_HYS_BILIRUBIN_ULN_MULTIPLE", 2.0),
+            anc_min_10e9_per_l=env.number("CDS_ANC_MIN_10E9_PER_L", 1.0),
+            dose_tolerance_fraction=env.number("CDS_DOSE_TOLERANCE_FRACTION", 0.05),
             order_intent=env.enum("CDS_ORDER_INTENT", OrderIntent, OrderIntent.PROPOSAL),
             disabled_rules=frozenset(env.items("CDS_DISABLED_RULES")),
+            knowledge_base_date=env.text("CDS_KNOWLEDGE_BASE_DATE", "2026-04-06"),
         )
         return cls(
             profile=profile,

@@ -177,7 +177,7 @@ class OverrideReason(_Lenient):
 
 class FeedbackItem(_Lenient):
     card: NonEmptyStr
-    outcome: Outcome
+    outcome: Annotated[Outcome, Field(strict=False)]
     outcomeTimestamp: Annotated[datetime, Field(strict=False)]  # noqa: N815
     acceptedSuggestions: list[AcceptedSuggestion] | None = None  # noqa: N815
     overrideReason: OverrideReason | None = None  # noqa: N815

@@ -1,0 +1,24 @@
+# Production image: gunicorn with several workers, non-root, with a health check.
+FROM python:3.11-slim AS base
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PORT=8080 \
+    CDS_PROFILE=production \
+    CDS_FEEDBACK_DATABASE_URL=sqlite:////var/lib/cds/feedback.sqlite3
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY cds_service ./cds_service
+COPY fhir_mappings ./fhir_mappings
+COPY gunicorn.conf.py ./
+RUN pip install . \
+    && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin cds \
+    && mkdir -p /var/lib/cds && chown cds /var/lib/cds
+
+USER cds
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "cds_service.wsgi:app"]

@@ -1,0 +1,51 @@
+"""``python -m cds_service serve``: the local development server (``make run``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from cds_service.app import create_app
+from cds_service.logging_setup import configure_logging
+from cds_service.settings import Settings
+
+logger = logging.getLogger("cds_service")
+
+
+def announce(settings: Settings) -> None:
+    """Say loudly at start-up what this profile relaxes."""
+    if settings.is_development:
+        logger.warning(
+            "DEVELOPMENT PROFILE: Flask development server on %s:%d (loopback only); "
+            "CORS open to %s; feedback stored at %s; do not use with real patient data",
+            settings.host,
+            settings.port,
+            ", ".join(settings.cors_origins) or "no origin",
+            settings.feedback_database_url,
+        )
+    logger.warning(
+        "Authentication of CDS clients (JWT) is not implemented yet: "
+        "run only on a trusted network until it is"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cds_service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the development profile on 127.0.0.1")
+    parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    configure_logging(settings)
+    if not settings.is_development:
+        parser.error("`serve` runs the development profile only (CDS_PROFILE=development)")
+    if settings.host not in {"127.0.0.1", "localhost", "::1"}:
+        parser.error("the development profile binds to loopback only")
+    announce(settings)
+    app = create_app(settings)
+    app.run(host=settings.host, port=settings.port, debug=False, threaded=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""The application factory and the HTTP endpoints.
+
+A view parses, resolves data, and hands over to ``pipeline.run_hook``; every
+error becomes a FHIR OperationOutcome through one handler. Long-lived parts
+(the prefetch resolver with its pooled HTTP session, the feedback store) are
+made once here, at start-up, never per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from cds_service import errors
+from cds_service.discovery import ServiceRegistry
+from cds_service.feedback_store import FeedbackStore, open_feedback_store
+from cds_service.http import read_json_object, validate
+from cds_service.pipeline import run_hook
+from cds_service.prefetch import PrefetchResolver
+from cds_service.settings import Settings
+from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, Hook, HookRequest
+
+logger = logging.getLogger(__name__)
+access_log = logging.getLogger("cds_service.access")
+
+EXTENSION_KEY = "cds_service"
+
+api = Blueprint("cds", __name__)
+
+
+class Components:
+    """What the views share for the life of the process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        today: Callable[[], date],
+        resolver: PrefetchResolver,
+        store: FeedbackStore,
+    ) -> None:
+        self.settings = settings
+        self.today = today
+        self.registry = ServiceRegistry()
+        self.services = self.registry.by_id()
+        self.discovery = self.registry.discovery_document()
+        self.resolver = resolver
+        self.store = store
+
+
+def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> Flask:
+    """Build the Flask app. ``today`` is injectable so that tests can fix the date."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions[EXTENSION_KEY] = Components(
+        settings,
+        today=today,
+        resolver=PrefetchResolver(settings),
+        store=open_feedback_store(settings.feedback_database_url),
+    )
+    app.register_blueprint(api)
+    app.register_error_handler(errors.ServiceError, _service_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    app.before_request(_start_timer)
+    app.after_request(_cors)
+    return app
+
+
+def components() -> Components:
+    found: Components = current_app.extensions[EXTENSION_KEY]
+    return found
+
+
+# --- Endpoints -----------------------------------------------------------------------
+
+
+@api.get("/cds-services")
+def discovery() -> Response:
+    """Discovery (cds-hooks_2.0@4-@13)."""
+    return jsonify(components().discovery)
+
+
+@api.post("/cds-services/<service_id>")
+def call_service(service_id: str) -> Response:
+    parts = components()
+    hooks = parts.services.get(service_id)
+    if hooks is None:
+        raise errors.NotFound(f"No CDS service with id {service_id!r}")
+    body = read_json_object(request, max_bytes=parts.settings.max_body_bytes)
+    hook_request = validate(HookRequest, body)
+    g.hook_instance = hook_request.hookInstance
+    service = next((s for h, s in hooks.items() if h.value == hook_request.hook), None)
+    if service is None:
+        served = ", ".join(sorted(h.value for h in hooks))
+        raise errors.BadRequest(
+            f"Service {service_id!r} serves {served}, not this hook", expression=("hook",)
+        )
+    hook = service.hook
+    context = validate(CONTEXT_MODEL[hook], hook_request.context, prefix="context")
+    data = parts.resolver.resolve(hook_request, service.prefetch)
+    result = run_hook(
+        hook,
+        hook_request.hookInstance,
+        context,
+        data,
+        settings=parts.settings,
+        today=parts.today(),
+    )
+    if result.issued:
+        parts.store.remember_cards(service_id, result.issued)
+    g.log = {
+        "hook": hook.value,
+        "rules": [rule for _, rule in result.issued],
+        "cards": len(result.issued),
+        "droppedCards": result.dropped,
+        "dataIssues": result.data_issues,
+        "fetches": data.stats.fetches,
+        "fetchMs": round(data.stats.wall_seconds * 1000, 2),
+        "mapMs": round(result.map_ms, 2),
+        "rulesMs": round(result.rules_ms, 2),
+    }
+    return jsonify(result.response)
+
+
+@api.post("/cds-services/<service_id>/feedback")
+def feedback(service_id: str) -> tuple[Response, int]:
+    """Feedback (cds-hooks_2.0@148): stored idempotently, never with patient data."""
+    parts = components()
+    if service_id not in parts.services:
+        raise errors.NotFound(f"No CDS service with id {service_id!r}")
+    body = read_json_object(request, max_bytes=parts.settings.max_body_bytes)
+    items = validate(FeedbackRequest, body).feedback
+    for index, item in enumerate(items):
+        if item.outcome == "accepted" and not item.acceptedSuggestions:
+            raise errors.BadRequest(
+                "acceptedSuggestions is required when the outcome is accepted",
+                expression=(f"feedback[{index}].acceptedSuggestions",),
+            )
+    stored = parts.store.record(service_id, items)
+    g.log = {"feedbackItems": len(items), "stored": stored}
+    return jsonify({"stored": stored, "received": len(items)}), 200
+
+
+@api.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    healthy = components().store.ping()
+    status = {"status": "ok" if healthy else "degraded", "feedbackStore": healthy}
+    return jsonify(status), 200 if healthy else 503
+
+
+# --- Errors, CORS, access log -----------------------------------------------------------
+
+
+def _outcome_response(error: errors.ServiceError) -> Response:
+    response = jsonify(error.to_operation_outcome())
+    response.status_code = error.status
+    response.mimetype = "application/fhir+json"
+    return response
+
+
+def _service_error(error: errors.ServiceError) -> Response:
+    g.error = error.diagnostics
+    if isinstance(error, errors.Unauthorized):  # bare: the reason stays in the log
+        return _outcome_response(errors.Unauthorized("Authentication failed"))
+    return _outcome_response(error)
+
+
+_HTTP_ERRORS: dict[int, type[errors.ServiceError]] = {
+    400: errors.BadRequest,
+    404: errors.NotFound,
+    405: errors.MethodNotAllowed,
+    413: errors.PayloadTooLarge,
+    415: errors.UnsupportedMediaType,
+}
+
+
+def _http_error(error: HTTPException) -> Response:
+    kind = _HTTP_ERRORS.get(error.code or 500)
+    if kind is None:
+        outcome = errors.ServiceError(error.name)
+        outcome.status = error.code or 500  # type: ignore[misc]
+        return _outcome_response(outcome)
+    response = _outcome_response(kind(error.description or error.name))
+    if error.code == 405 and error.response is None:
+        allowed = error.get_headers()
+        for name, value in allowed:
+            if name == "Allow":
+                response.headers["Allow"] = value
+    return response
+
+
+def _unexpected_error(error: Exception) -> Response:
+    logger.exception("unexpected error", exc_info=error)
+    failure = errors.ServiceError("Internal error; the request was not processed")
+    return _outcome_response(failure)
+
+
+def _start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def _cors(response: Response) -> Response:
+    origin = request.headers.get("Origin")
+    allowed = components().settings.cors_origins
+    if origin and ("*" in allowed or origin in allowed):
+        response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+        response.headers["Access-Control-Max-Age"] = "600"
+        response.vary.add("Origin")
+    _log_request(response)
+    return response
+
+
+def _log_request(response: Response) -> None:
+    record: dict[str, Any] = {
+        "method": request.method,
+        "endpoint": request.url_rule.rule if request.url_rule else None,
+        "service": (request.view_args or {}).get("service_id"),
+        "hookInstance": g.get("hook_instance"),
+        "status": response.status_code,
+        "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+    }
+    record.update(g.get("log", {}))
+    if "error" in g:
+        record["error"] = g.error
+    access_log.info("request", extra={"fields": record})
+
+
+__all__ = ["Hook", "create_app"]

@@ -1,0 +1,140 @@
+"""One hook call, after the request is validated and its data resolved.
+
+Data flows one way: resolved FHIR data -> patient model -> findings -> cards ->
+checked response. Nothing here reads Flask or the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cds_service.cards import CardContext, render_cards
+from cds_service.prefetch import ResolvedData
+from cds_service.rules import evaluate
+from cds_service.selfcheck import check_card
+from cds_service.settings import ClinicalSettings, Settings
+from cds_service.wire import Hook, PatientViewContext
+from fhir_mappings.build import MappingOptions, build_patient
+from fhir_mappings.model import PatientModel
+
+logger = logging.getLogger(__name__)
+
+DATA_QUALITY_EXTENSION = "her2-nsclc-cds.data-quality"
+"""Response extension (cds-hooks_2.0@214, @215) listing what could not be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class HookResult:
+    response: dict[str, Any]
+    issued: tuple[tuple[str, str], ...]
+    """(card uuid, rule id) of every card sent, for feedback."""
+    dropped: int
+    data_issues: int
+    map_ms: float
+    rules_ms: float
+
+
+def mapping_options(clinical: ClinicalSettings) -> MappingOptions:
+    return MappingOptions(
+        regimen_window_days=clinical.regimen_window_days,
+        new_line_gap_days=clinical.new_line_gap_days,
+        kinase_domain_first=clinical.kinase_domain_first,
+        kinase_domain_last=clinical.kinase_domain_last,
+    )
+
+
+def run_hook(
+    hook: Hook,
+    hook_instance: str,
+    context: PatientViewContext,
+    data: ResolvedData,
+    *,
+    settings: Settings,
+    today: date,
+) -> HookResult:
+    started = time.perf_counter()
+    draft_orders: dict[str, Any] | None = getattr(context, "draftOrders", None)
+    selections: list[str] | None = getattr(context, "selections", None)
+    patient = build_patient(
+        data.resources,
+        as_of=today,
+        draft_orders=draft_orders,
+        selections=selections,
+        options=mapping_options(settings.clinical),
+        unavailable_data=data.unavailable,
+    )
+    mapped = time.perf_counter()
+    findings = evaluate(patient, hook, settings.clinical)
+    card_context = CardContext(
+        hook=hook,
+        hook_instance=hook_instance,
+        patient_id=context.patientId,
+        draft_orders=_drafts_by_reference(draft_orders),
+    )
+    cards = render_cards(findings, patient=patient, context=card_context, settings=settings)
+    evaluated = time.perf_counter()
+
+    sent: list[dict[str, Any]] = []
+    issued: list[tuple[str, str]] = []
+    for card in cards:
+        payload = card.model_dump(mode="json", exclude_none=True)
+        rule_id = card.source.topic.code if card.source.topic else "unknown"
+        problems = check_card(payload)
+        if problems:
+            logger.error(
+                "card dropped by the self-check",
+                extra={"rule": rule_id, "problems": problems},
+            )
+            continue
+        sent.append(payload)
+        issued.append((card.uuid, rule_id))
+
+    response: dict[str, Any] = {"cards": sent}
+    quality = _data_quality(patient)
+    if quality:
+        response["extension"] = {DATA_QUALITY_EXTENSION: quality}
+    return HookResult(
+        response=response,
+        issued=tuple(issued),
+        dropped=len(cards) - len(sent),
+        data_issues=len(patient.data_issues),
+        map_ms=(mapped - started) * 1000,
+        rules_ms=(evaluated - mapped) * 1000,
+    )
+
+
+def _drafts_by_reference(bundle: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    drafts: dict[str, dict[str, Any]] = {}
+    if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
+        return drafts
+    for entry in bundle["entry"]:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            kind, ident = resource.get("resourceType"), resource.get("id")
+            if isinstance(kind, str) and isinstance(ident, str):
+                drafts[f"{kind}/{ident}"] = resource
+    return drafts
+
+
+def _data_quality(patient: PatientModel) -> dict[str, Any]:
+    quality: dict[str, Any] = {}
+    if patient.unavailable_data:
+        quality["unavailable"] = list(patient.unavailable_data)
+    if patient.data_issues:
+        quality["issues"] = [
+            {
+                key: value
+                for key, value in (
+                    ("resourceType", issue.resource_type),
+                    ("id", issue.resource_id),
+                    ("reason", issue.reason),
+                )
+                if value
+            }
+            for issue in patient.data_issues
+        ]
+    return quality

@@ -1,0 +1,69 @@
+"""Shared fixtures: settings, the app, a test client, and a live HTTP server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from cds_service.app import create_app
+from cds_service.settings import Profile, Settings
+
+FIXED_TODAY = date(2026, 11, 21)
+"""The date every test evaluates on, so that windows and goldens do not drift."""
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        profile=Profile.DEVELOPMENT,
+        feedback_database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
+        cors_origins=("https://sandbox.cds-hooks.org",),
+        fhir_request_timeout_s=2.0,
+        fhir_deadline_s=3.0,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    application = create_app(settings, today=lambda: FIXED_TODAY)
+    application.config["TESTING"] = True
+    yield application
+    parts = application.extensions["cds_service"]
+    parts.resolver.close()
+    parts.store.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+class LiveServer:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The real app on a free loopback port, answering real HTTP."""
+    with LiveServer(app) as server:
+        yield server

@@ -1,0 +1,117 @@
+"""The response self-check catches each CDS Hooks invariant it claims to."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from cds_service.selfcheck import check_card, check_response
+
+
+def good_card() -> dict[str, Any]:
+    return {
+        "uuid": "6a1c9a2e-7b4f-4d64-9c45-2f2b8f7b0c11",
+        "summary": "Hold T-DXd: suspected pneumonitis",
+        "indicator": "critical",
+        "source": {
+            "label": "Enhertu prescribing information",
+            "topic": {"system": "urn:her2-nsclc-cds:rule-id", "code": "ild-suspected-on-tdxd"},
+        },
+        "selectionBehavior": "at-most-one",
+        "suggestions": [
+            {
+                "label": "Cancel the T-DXd order",
+                "uuid": "0f0c1b8e-7d0d-4b53-8b61-0a3c9d6b1e22",
+                "isRecommended": True,
+                "actions": [
+                    {
+                        "type": "delete",
+                        "description": "Remove the draft order",
+                        "resourceId": "MedicationRequest/tdxd-cycle-3",
+                    }
+                ],
+            }
+        ],
+        "overrideReasons": [
+            {"system": "http://example.org/reasons", "code": "x", "display": "Reason"}
+        ],
+        "links": [{"label": "App", "url": "https://app.example.org", "type": "smart"}],
+    }
+
+
+def test_a_valid_response_has_no_violations() -> None:
+    assert check_response({"cards": [good_card()]}) == []
+    assert check_response({"cards": []}) == []
+
+
+def broken(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
+    card = copy.deepcopy(good_card())
+    target: Any = card
+    for step in path[:-1]:
+        target = target[step]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return card
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("summary",), "x" * 140, "summary is 140 characters"),
+        (("summary",), "two\nlines", "summary must be one line"),
+        (("summary",), KeyError, "summary missing"),
+        (("uuid",), KeyError, "uuid missing"),
+        (("indicator",), "hard-stop", "indicator must be"),
+        (("source",), {"url": "https://x.org"}, "source with a label"),
+        (("detail",), "", "card.detail: null or empty"),
+        (("links",), [], "card.links: null or empty"),
+        (("source", "icon"), None, "card.source.icon: null or empty"),
+        (("selectionBehavior",), KeyError, "selectionBehavior (at-most-one or any) is required"),
+        (("suggestions", 0, "uuid"), KeyError, "suggestions[0]: uuid missing"),
+        (
+            ("suggestions", 0, "actions", 0, "resource"),
+            {"resourceType": "MedicationRequest"},
+            "delete must use resourceId",
+        ),
+        (("suggestions", 0, "actions", 0, "resourceId"), KeyError, "delete needs a resourceId"),
+        (("suggestions", 0, "actions", 0, "type"), "create", "create needs a FHIR resource"),
+        (("suggestions", 0, "actions", 0, "description"), KeyError, "description missing"),
+        (("overrideReasons", 0, "display"), KeyError, "needs system, code and display"),
+        (("links", 0, "type"), "absolute", None),
+        (("links", 0, "appContext"), "ctx", None),
+    ],
+)
+def test_each_invariant_is_caught(
+    path: tuple[str | int, ...], value: Any, expected: str | None
+) -> None:
+    card = broken(path, value)
+    problems = check_card(card)
+    if expected is None:
+        assert problems == []
+    else:
+        assert any(expected in problem for problem in problems), problems
+
+
+def test_app_context_on_an_absolute_link_is_caught() -> None:
+    card = broken(("links", 0), {"label": "a", "url": "https://a.org", "type": "absolute"})
+    card["links"][0]["appContext"] = "ctx"
+    assert check_card(card) == ["links[0]: appContext is only allowed on smart links"]
+
+
+def test_two_recommended_suggestions_with_at_most_one_are_caught() -> None:
+    card = good_card()
+    second = copy.deepcopy(card["suggestions"][0])
+    second["uuid"] = "another"
+    card["suggestions"].append(second)
+    assert check_card(card) == ["at-most-one with more than one recommended suggestion"]
+    card["selectionBehavior"] = "any"
+    assert check_card(card) == []
+
+
+def test_empty_and_null_elements_are_caught_except_empty_cards() -> None:
+    assert check_response({"cards": [], "extension": {}}) == ["$.extension: null or empty"]
+    assert check_response({"cards": None}) == ["response must be an object with a cards array"]

@@ -1,0 +1,657 @@
+"""Durable, idempotent storage of CDS Hooks feedback, and of the cards it refers to.
+
+Two tables, one schema definition (``SCHEMA``) for both backends:
+
+``cds_issued_card``
+    Every card the service sends (service id, card uuid -> rule id, issued time),
+    written by ``remember_cards`` on each hook response, so that feedback, which
+    names only the card uuid, can be tied to the rule that raised the card.
+``cds_feedback``
+    One row per distinct feedback item: service id, card uuid, rule id (copied
+    from ``cds_issued_card`` when the card is known, else NULL), outcome,
+    accepted suggestion ids (sorted JSON array), override reason Coding
+    (system, code, display), whether a user comment was given, outcome
+    timestamp (UTC) and received time (UTC).
+
+No patient data is stored. In particular ``overrideReason.userComment`` is
+never stored, logged or hashed: it is clinician free text and may name the
+patient. Only ``user_comment_given`` (true when a non-blank comment came) is
+kept. Unknown extra fields of a feedback item are ignored likewise.
+
+Idempotency: each item's key is a SHA-256 over service id, card uuid, outcome,
+outcomeTimestamp normalised to UTC (a timestamp without an offset is read as
+UTC), the sorted distinct accepted suggestion ids, and the override reason's
+system and code. Rows are inserted with ``ON CONFLICT DO NOTHING``, so the same
+item reported again (or by two workers at once) is stored once and ``record``
+counts only new rows.
+
+Backends, chosen by URL (``open_feedback_store``):
+
+``sqlite:///relative/path`` (to the working directory), ``sqlite:////abs/path``
+    stdlib ``sqlite3``; the parent directory is created; WAL journal so that
+    readers never block the writer; ``busy_timeout`` so that several worker
+    processes can share the file. One connection per store (per process),
+    serialised by a lock: SQLite admits one writer at a time anyway, so
+    per-thread connections would buy nothing but more file handles.
+    ``synchronous=FULL`` for feedback (fsync at every commit), ``NORMAL`` for
+    issued cards (durable at the next checkpoint; a power cut can lose the last
+    few issued cards, which only costs the rule id of their later feedback).
+``postgresql://...`` (or ``postgres://``)
+    psycopg 3, one connection per store guarded by a lock, reopened (and the
+    operation retried once; it is idempotent) when the connection is broken.
+    Issued cards are committed with ``synchronous_commit = off``, the same
+    trade as SQLite's NORMAL. Schema creation runs under a transaction-level
+    advisory lock so that workers starting together do not collide.
+
+Both backends notice a fork (gunicorn with ``preload_app``) and open a fresh
+connection in the child instead of sharing the parent's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from cds_service.errors import ConfigurationError, ServiceError
+from cds_service.wire import FeedbackItem, Outcome
+
+__all__ = [
+    "SCHEMA",
+    "FeedbackRecord",
+    "FeedbackStore",
+    "FeedbackStoreUnavailable",
+    "PostgresFeedbackStore",
+    "SqliteFeedbackStore",
+    "describe_postgres_url",
+    "enable_wal",
+    "open_feedback_store",
+]
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+class FeedbackStoreUnavailable(ServiceError):
+    """The feedback database could not be reached or refused the write (503).
+
+    A ``ServiceError``, so the app's error handler answers 503 with an
+    OperationOutcome; the database's own message goes to the log only.
+    """
+
+    status = 503
+    issue_code = "transient"
+
+
+class FeedbackStore(Protocol):
+    def remember_cards(self, service_id: str, cards: Sequence[tuple[str, str]]) -> None:
+        """Record (card uuid, rule id) of cards sent by ``service_id``; idempotent.
+
+        Best effort: a database failure is logged, never raised, so that a hook
+        response never fails for want of feedback storage.
+        """
+
+    def record(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
+        """Store feedback items; return how many were new. Raises FeedbackStoreUnavailable."""
+
+    def feedback_rows(self) -> list[FeedbackRecord]:
+        """Every stored feedback record, oldest first (reports and tests)."""
+
+    def ping(self) -> bool:
+        """True when the database answers (for /healthz); never raises."""
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    key: str
+    service_id: str
+    card_uuid: str
+    rule_id: str | None
+    """The rule that raised the card; None when no such card was remembered for the service."""
+    outcome: Outcome
+    accepted_suggestion_ids: tuple[str, ...]
+    override_system: str | None
+    override_code: str | None
+    override_display: str | None
+    user_comment_given: bool
+    """Whether a non-blank userComment came; the comment itself is never stored."""
+    outcome_timestamp: datetime
+    received_at: datetime
+
+
+# --- One schema, one set of statements, for both backends ---------------------------------
+
+SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS cds_issued_card (
+        service_id  TEXT NOT NULL,
+        card_uuid   TEXT NOT NULL,
+        rule_id     TEXT NOT NULL,
+        issued_at   {timestamp} NOT NULL,
+        PRIMARY KEY (service_id, card_uuid)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS cds_feedback (
+        feedback_key             TEXT PRIMARY KEY,
+        service_id               TEXT NOT NULL,
+        card_uuid                TEXT NOT NULL,
+        rule_id                  TEXT,
+        outcome                  TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
+        accepted_suggestion_ids  TEXT NOT NULL,
+        override_system          TEXT,
+        override_code            TEXT,
+        override_display         TEXT,
+        user_comment_given       BOOLEAN NOT NULL,
+        outcome_timestamp        {timestamp} NOT NULL,
+        received_at              {timestamp} NOT NULL
+    )
+    """,
+)
+"""DDL with ``{timestamp}`` standing for the backend's timestamp type."""
+
+_INSERT_ISSUED_CARD = """
+    INSERT INTO cds_issued_card (service_id, card_uuid, rule_id, issued_at)
+    VALUES (%(service_id)s, %(card_uuid)s, %(rule_id)s, %(issued_at)s)
+    ON CONFLICT (service_id, card_uuid) DO NOTHING
+"""
+
+_INSERT_FEEDBACK = """
+    INSERT INTO cds_feedback (
+        feedback_key, service_id, card_uuid, rule_id, outcome, accepted_suggestion_ids,
+        override_system, override_code, override_display, user_comment_given,
+        outcome_timestamp, received_at
+    ) VALUES (
+        %(key)s, %(service_id)s, %(card_uuid)s,
+        (SELECT rule_id FROM cds_issued_card
+          WHERE service_id = %(service_id)s AND card_uuid = %(card_uuid)s),
+        %(outcome)s, %(accepted_suggestion_ids)s,
+        %(override_system)s, %(override_code)s, %(override_display)s, %(user_comment_given)s,
+        %(outcome_timestamp)s, %(received_at)s
+    )
+    ON CONFLICT (feedback_key) DO NOTHING
+"""
+
+_SELECT_FEEDBACK = """
+    SELECT f.feedback_key, f.service_id, f.card_uuid, COALESCE(f.rule_id, c.rule_id),
+           f.outcome, f.accepted_suggestion_ids,
+           f.override_system, f.override_code, f.override_display, f.user_comment_given,
+           f.outcome_timestamp, f.received_at
+      FROM cds_feedback f
+      LEFT JOIN cds_issued_card c
+        ON c.service_id = f.service_id AND c.card_uuid = f.card_uuid
+     ORDER BY f.received_at, f.feedback_key
+"""
+
+_PING = "SELECT count(*) FROM cds_feedback WHERE 1 = 0"
+
+
+class _Durability(Enum):
+    READ = "read"
+    RELAXED = "relaxed"
+    """Issued cards: losing the last few on a power cut only costs rule ids."""
+    FULL = "full"
+    """Feedback: on disk before ``record`` returns."""
+
+
+# --- What gets stored --------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _feedback_params(service_id: str, item: FeedbackItem) -> dict[str, Any]:
+    """The row for one item, without the timestamps' backend encoding; never the comment."""
+    accepted = sorted({suggestion.id for suggestion in item.acceptedSuggestions or ()})
+    override = item.overrideReason
+    coding: Mapping[str, Any] = (override.reason if override else None) or {}
+    comment = override.userComment if override else None
+    params: dict[str, Any] = {
+        "service_id": service_id,
+        "card_uuid": item.card,
+        "outcome": Outcome(item.outcome).value,
+        "accepted_suggestion_ids": json.dumps(accepted, ensure_ascii=False),
+        "override_system": _text(coding.get("system")),
+        "override_code": _text(coding.get("code")),
+        "override_display": _text(coding.get("display")),
+        "user_comment_given": bool(comment and comment.strip()),
+        "outcome_timestamp": _utc(item.outcomeTimestamp),
+    }
+    params["key"] = _feedback_key(params)
+    return params
+
+
+def _feedback_key(params: Mapping[str, Any]) -> str:
+    """The idempotency key of a feedback row (see the module docstring)."""
+    moment: datetime = params["outcome_timestamp"]
+    identity = [
+        params["service_id"],
+        params["card_uuid"],
+        params["outcome"],
+        _utc(moment).isoformat(timespec="microseconds"),
+        json.loads(params["accepted_suggestion_ids"]),
+        params["override_system"],
+        params["override_code"],
+    ]
+    encoded = json.dumps(identity, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+# --- The shared store --------------------------------------------------------------------
+
+
+class _Transaction(Protocol):
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
+        """Run one statement; return its row count."""
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+
+class _SqlStore:
+    """The operations, written once; subclasses supply dialect and transactions."""
+
+    timestamp_type: str
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # Backend hooks
+    def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        return statement
+
+    def _encode_time(self, moment: datetime) -> object:
+        return moment
+
+    def _decode_time(self, value: Any) -> datetime:
+        return _utc(value)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # Schema
+    def _schema_statements(self) -> list[str]:
+        return [ddl.format(timestamp=self.timestamp_type) for ddl in SCHEMA]
+
+    # The interface
+    def remember_cards(self, service_id: str, cards: Sequence[tuple[str, str]]) -> None:
+        if not cards:
+            return
+        issued_at = self._encode_time(datetime.now(UTC))
+        # Sorted, so that concurrent transactions lock rows in one order (no deadlock).
+        rows = [
+            {"service_id": service_id, "card_uuid": uuid, "rule_id": rule, "issued_at": issued_at}
+            for uuid, rule in sorted(set(cards))
+        ]
+        statement = self._sql(_INSERT_ISSUED_CARD)
+        try:
+            self._run(lambda tx: tx.executemany(statement, rows), _Durability.RELAXED)
+        except FeedbackStoreUnavailable as error:
+            logger.warning(
+                "issued cards not recorded: %s",
+                error.diagnostics,
+                extra={"fields": {"serviceId": service_id, "cards": len(rows)}},
+            )
+
+    def record(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
+        if not items:
+            return 0
+        received_at = self._encode_time(datetime.now(UTC))
+        rows: dict[str, dict[str, Any]] = {}
+        for item in items:
+            params = _feedback_params(service_id, item)
+            params["outcome_timestamp"] = self._encode_time(params["outcome_timestamp"])
+            params["received_at"] = received_at
+            rows.setdefault(params["key"], params)
+        ordered = [rows[key] for key in sorted(rows)]  # one lock order across transactions
+        statement = self._sql(_INSERT_FEEDBACK)
+
+        def insert(tx: _Transaction) -> int:
+            return sum(tx.execute(statement, row) for row in ordered)
+
+        return self._run(insert, _Durability.FULL)
+
+    def feedback_rows(self) -> list[FeedbackRecord]:
+        statement = self._sql(_SELECT_FEEDBACK)
+        rows = self._run(lambda tx: tx.query(statement), _Durability.READ)
+        return [
+            FeedbackRecord(
+                key=key,
+                service_id=service_id,
+                card_uuid=card_uuid,
+                rule_id=rule_id,
+                outcome=Outcome(outcome),
+                accepted_suggestion_ids=tuple(json.loads(accepted)),
+                override_system=system,
+                override_code=code,
+                override_display=display,
+                user_comment_given=bool(comment_given),
+                outcome_timestamp=self._decode_time(outcome_timestamp),
+                received_at=self._decode_time(received_at),
+            )
+            for (
+                key,
+                service_id,
+                card_uuid,
+                rule_id,
+                outcome,
+                accepted,
+                system,
+                code,
+                display,
+                comment_given,
+                outcome_timestamp,
+                received_at,
+            ) in rows
+        ]
+
+    def ping(self) -> bool:
+        try:
+            self._run(lambda tx: tx.query(_PING), _Durability.READ)
+        except FeedbackStoreUnavailable:
+            return False
+        return True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FeedbackStoreUnavailable("Feedback store is closed")
+
+
+def _unavailable(error: Exception) -> FeedbackStoreUnavailable:
+    """The caller sees a generic message; the log gets the database's."""
+    logger.error("feedback store error: %s: %s", type(error).__name__, error)
+    return FeedbackStoreUnavailable("Feedback storage is unavailable; retry later")
+
+
+# --- SQLite ------------------------------------------------------------------------------
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long a writer waits for another process's write lock before failing."""
+
+
+def enable_wal(connection: sqlite3.Connection) -> str:
+    """Switch to WAL; return the journal mode now in force.
+
+    The switch takes an exclusive lock without waiting in the busy handler, so
+    workers opening a new database together retry here until the busy timeout.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+        else:
+            return str(mode)
+
+
+class _SqliteTransaction:
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
+        return self._connection.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        self._connection.executemany(sql, rows)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql).fetchall()
+
+
+class SqliteFeedbackStore(_SqlStore):
+    timestamp_type = "TEXT"  # ISO 8601 in UTC, fixed width: sorts as time does
+
+    _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__()
+        self._path = path
+        if isinstance(path, Path):
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ConfigurationError(
+                    f"Cannot create the feedback database directory {path.parent}: {error}"
+                ) from None
+        self._connection: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._synchronous = ""
+        self._inherited: list[sqlite3.Connection] = []
+        self._run(self._create_schema, _Durability.FULL)
+        logger.info("feedback store: SQLite at %s", path)
+
+    def _sql(self, statement: str) -> str:
+        return self._PLACEHOLDER.sub(r":\1", statement)
+
+    def _encode_time(self, moment: datetime) -> object:
+        return _utc(moment).isoformat(timespec="microseconds")
+
+    def _decode_time(self, value: Any) -> datetime:
+        return _utc(datetime.fromisoformat(value))
+
+    def _create_schema(self, tx: _Transaction) -> None:
+        for ddl in self._schema_statements():
+            tx.query(ddl)
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is not None and self._pid != os.getpid():
+            # Forked: the parent's connection must not be used, nor closed, here.
+            self._inherited.append(self._connection)
+            self._connection = None
+        if self._connection is None:
+            connection = sqlite3.connect(
+                self._path,
+                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                isolation_level=None,  # transactions are explicit
+                check_same_thread=False,  # shared by threads, under self._lock
+            )
+            try:
+                connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                mode = enable_wal(connection)
+                if mode != "wal" and self._path != ":memory:":
+                    logger.warning("feedback store: SQLite journal mode is %s, not WAL", mode)
+            except sqlite3.Error:
+                connection.close()
+                raise
+            self._connection, self._pid, self._synchronous = connection, os.getpid(), ""
+        return self._connection
+
+    def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
+        with self._lock:
+            self._check_open()
+            try:
+                connection = self._connect()
+                synchronous = "NORMAL" if durability is _Durability.RELAXED else "FULL"
+                if durability is not _Durability.READ and synchronous != self._synchronous:
+                    connection.execute(f"PRAGMA synchronous = {synchronous}")
+                    self._synchronous = synchronous
+                # IMMEDIATE: take the write lock up front, where busy_timeout applies.
+                write = durability is not _Durability.READ
+                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                try:
+                    result = operation(_SqliteTransaction(connection))
+                    connection.execute("COMMIT")
+                except BaseException:
+                    if connection.in_transaction:
+                        connection.rollback()
+                    raise
+            except sqlite3.Error as error:
+                raise _unavailable(error) from error
+            return result
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+
+# --- PostgreSQL --------------------------------------------------------------------------
+
+_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"cds_feedback schema").digest()[:8], "big") >> 1
+"""Advisory lock id held while creating the schema (a positive bigint)."""
+
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
+
+class _PostgresTransaction:
+    def __init__(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
+        return self._connection.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql).fetchall()
+
+
+class PostgresFeedbackStore(_SqlStore):
+    timestamp_type = "TIMESTAMPTZ"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._url = url
+        self._connection: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._pid = os.getpid()
+        self._inherited: list[psycopg.Connection[tuple[Any, ...]]] = []
+        self._run(self._create_schema, _Durability.FULL)
+        logger.info("feedback store: PostgreSQL at %s", describe_postgres_url(url))
+
+    def _create_schema(self, tx: _Transaction) -> None:
+        # CREATE TABLE IF NOT EXISTS is not safe against itself running concurrently.
+        tx.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _SCHEMA_LOCK_KEY})
+        for ddl in self._schema_statements():
+            tx.execute(ddl, {})
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._connection is not None and self._pid != os.getpid():
+            # Forked: closing here would end the parent's session; leave it be.
+            self._inherited.append(self._connection)
+            self._connection = None
+        if self._connection is not None and self._connection.closed:
+            self._connection = None
+        if self._connection is None:
+            options: dict[str, Any] = {}
+            if "connect_timeout" not in conninfo_to_dict(self._url):
+                options["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+            self._connection = psycopg.connect(self._url, autocommit=True, **options)
+            self._pid = os.getpid()
+        return self._connection
+
+    def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
+        with self._lock:
+            self._check_open()
+            for attempt in (1, 2):
+                connection: psycopg.Connection[tuple[Any, ...]] | None = None
+                try:
+                    connection = self._connect()
+                    with connection.transaction():
+                        if durability is _Durability.RELAXED:
+                            connection.execute(b"SET LOCAL synchronous_commit = off")
+                        return operation(_PostgresTransaction(connection))
+                except psycopg.OperationalError as error:
+                    if attempt == 1 and connection is not None and connection.closed:
+                        logger.warning("feedback store: PostgreSQL connection lost; reconnecting")
+                        continue  # idempotent operations: safe to run again
+                    raise _unavailable(error) from error
+                except psycopg.Error as error:
+                    raise _unavailable(error) from error
+            raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._connection is not None and self._pid == os.getpid():
+                self._connection.close()
+            self._connection = None
+
+
+def describe_postgres_url(url: str) -> str:
+    """user@host:port/dbname, for logs and messages: never the password."""
+    params = conninfo_to_dict(url)
+    user = params.get("user", "")
+    where = f"{params.get('host', '')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    return f"{user}@{where}" if user else where
+
+
+# --- Opening by URL ----------------------------------------------------------------------
+
+
+def open_feedback_store(url: str) -> FeedbackStore:
+    """Open (creating the schema if needed) the store ``url`` names.
+
+    ``sqlite:///relative/to/cwd.sqlite3``, ``sqlite:////absolute/path.sqlite3``,
+    ``sqlite:///:memory:`` (one process only), ``postgresql://user@host:port/db``.
+    Raises ConfigurationError for an unsupported or malformed URL (or an SQLite
+    directory that cannot be created), FeedbackStoreUnavailable when the
+    database cannot be opened.
+    """
+    scheme, separator, _ = url.partition("://")
+    scheme = scheme.lower() if separator and re.fullmatch(r"[A-Za-z][\w+.-]*", scheme) else ""
+    if scheme == "sqlite":
+        return SqliteFeedbackStore(_sqlite_path(url))
+    if scheme in {"postgresql", "postgres"}:
+        try:
+            conninfo_to_dict(url)
+        except psycopg.ProgrammingError:
+            raise ConfigurationError(
+                "The feedback database URL is not a valid PostgreSQL URL"
+            ) from None
+        return PostgresFeedbackStore(url)
+    raise ConfigurationError(
+        "The feedback database URL must start with sqlite:/// or postgresql://, "
+        + (f"not {scheme}://" if scheme else "and this one has no scheme")
+    )
+
+
+def _sqlite_path(url: str) -> Path | str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if not url.startswith("sqlite:///") or parts is None or parts.query or parts.fragment:
+        raise ConfigurationError(
+            "An SQLite feedback database URL is sqlite:///relative/path or sqlite:////absolute/path"
+        )
+    path = unquote(parts.path[1:])
+    if not path or path.endswith("/"):
+        raise ConfigurationError("The SQLite feedback database URL names no file")
+    return ":memory:" if path == ":memory:" else Path(path)

@@ -1,0 +1,669 @@
+"""Prefetch resolution: the data a hook call needs, from the client's prefetch or the EHR.
+
+For every prefetch template of a service, the client's ``prefetch`` object may
+hold a value under the template's key. What the service does with it
+(cds-hooks.md, Prefetch):
+
+    sent                                   service does
+    key absent                             fetch it from ``fhirServer``
+    ``null``                               none: no resources (a read that found nothing)
+    Bundle (maybe empty, maybe ``next``)   its entries' resources; ``next`` pages followed
+    OperationOutcome                       fetch it from ``fhirServer``
+    a single resource (read template)      use it
+    anything else (string, list, number,   treated like an OperationOutcome: the client's
+      an object without ``resourceType``)  prefetch is unusable, so the service fetches the
+                                           key itself
+
+Fetches go to ``fhirServer`` with ``Authorization: Bearer {access_token}`` from
+``fhirAuthorization`` (no header when the request has none) and
+``Accept: application/fhir+json``. A key that cannot be had -- no ``fhirServer``,
+a token of its template without a value in the context, a failed fetch -- makes
+``resolve`` raise ``PreconditionFailed`` (412) when its template is required and
+is listed in ``ResolvedData.unavailable`` otherwise. A key is all or nothing:
+when a later ``next`` page fails, the pages already read are dropped too, so that
+partial data is never taken for the whole.
+
+A fetch fails on: a connection error or timeout, the overall deadline, a non-2xx
+status (except 404 and 410 on a read template such as ``Patient/{{...}}``, which
+mean "no such resource": none), a content type other than FHIR JSON or JSON,
+malformed JSON, a search answered by something other than a Bundle, a read
+answered by another resource type, a body over ``MAX_BODY_BYTES``, a ``next``
+link outside the ``fhirServer`` base (scheme, host, port and base path: the
+bearer token never goes anywhere else), a ``next`` chain longer than
+``settings.fhir_max_pages`` or one that repeats a page. Redirects are not
+followed (a redirect is a failure), cookies are never stored, and the
+environment (proxies, ``.netrc``) is not consulted. No exception of ``requests``,
+``urllib3`` or ``json`` leaves ``resolve``: each becomes a failed key.
+
+Search Bundle entries with ``search.mode`` ``outcome`` are the server's remarks
+on the search, not data, and are dropped. Any other entry contributes its
+``resource``; an entry without one is kept as it is, for the mapping to record
+as a data issue.
+
+Concurrency: the keys to fetch run at once on one ``ThreadPoolExecutor`` under
+one deadline (``settings.fhir_deadline_s`` from the start of ``resolve``); each
+HTTP request has the timeout ``min(settings.fhir_request_timeout_s, time
+left)``. One ``requests.Session`` with a connection pool of
+``settings.fhir_pool_size`` serves every thread and every hook call. Sharing a
+Session across threads is sound for this use: the Session's settings are fixed
+at start-up and never changed afterwards, per-call values (the Authorization
+header, timeouts) are passed per request, the cookie jar is blocked, and the
+urllib3 pool underneath is thread-safe.
+
+Diagnostics and logs name prefetch keys and the kind of failure, never URLs,
+tokens, patient ids or response bodies.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from http.cookiejar import DefaultCookiePolicy
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote, urljoin, urlsplit
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+
+from cds_service.errors import ConfigurationError, PreconditionFailed
+from cds_service.settings import Settings
+from cds_service.wire import HookRequest
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Largest response body read for one page; a larger one fails its key."""
+
+FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
+"""Response content types accepted as FHIR JSON."""
+
+USER_ID_TOKENS: Mapping[str, str] = {
+    "userPractitionerId": "Practitioner",
+    "userPractitionerRoleId": "PractitionerRole",
+    "userPatientId": "Patient",
+    "userRelatedPersonId": "RelatedPerson",
+}
+"""The user-identifier prefetch tokens and the resource type of ``context.userId`` each reads."""
+
+_TOKEN = re.compile(r"\{\{(.*?)\}\}")
+_CONTEXT_TOKEN = re.compile(r"context\.([A-Za-z_][A-Za-z0-9_]*)")
+_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]{1,64}/[A-Za-z0-9!#$&^_.+-]{1,64}")
+_CHUNK_BYTES = 64 * 1024
+_MISSING_STATUSES = frozenset({404, 410})
+
+
+# --- Templates and tokens -----------------------------------------------------------
+
+
+class PrefetchTokenError(ValueError):
+    """A prefetch token could not be rendered."""
+
+
+class UnknownTokenError(PrefetchTokenError):
+    """The template uses a token outside the CDS Hooks grammar: a bug in the template."""
+
+
+class TokenValueMissingError(PrefetchTokenError):
+    """The token is valid but this call's context has no primitive value for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchTemplate:
+    """One prefetch template of a service, as advertised in discovery.
+
+    ``query`` is a relative FHIR URL with ``{{tokens}}``; its tokens are checked
+    against the CDS Hooks grammar on construction (so at start-up).
+    """
+
+    key: str
+    query: str
+    required: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            raise ValueError("a prefetch key must not be empty")
+        if "://" in self.query or not self.query.strip("/"):
+            raise ValueError(f"prefetch {self.key!r}: the query must be a relative FHIR URL")
+        leftover = _TOKEN.sub("", self.query)
+        if "{{" in leftover or "}}" in leftover:
+            raise UnknownTokenError(f"prefetch {self.key!r}: unbalanced token delimiters")
+        for match in _TOKEN.finditer(self.query):
+            _check_token_name(match.group(1).strip())
+
+    @property
+    def is_read(self) -> bool:
+        """An instance read (``Type/id``) rather than a search."""
+        return "?" not in self.query and self.query.strip("/").count("/") == 1
+
+    @property
+    def resource_type(self) -> str | None:
+        """The literal resource type the query names, if it names one."""
+        first = self.query.lstrip("/").split("/", 1)[0].split("?", 1)[0]
+        return first if _RESOURCE_TYPE.fullmatch(first) else None
+
+
+def render_query(template: str, context: Mapping[str, Any]) -> str:
+    """Substitute the prefetch tokens of ``template`` with URL-encoded context values.
+
+    Tokens (cds-hooks_2.0@55-57, @59): ``{{context.X}}`` for a root-level field of
+    the context with a primitive value, and ``{{userPractitionerId}}``,
+    ``{{userPractitionerRoleId}}``, ``{{userPatientId}}``, ``{{userRelatedPersonId}}``
+    read from ``context.userId`` (``Practitioner/123`` gives userPractitionerId 123).
+
+    Raises UnknownTokenError for a token outside that grammar and
+    TokenValueMissingError when the context has no value for a valid token.
+    """
+
+    def substitute(match: re.Match[str]) -> str:
+        return quote(_token_value(match.group(1).strip(), context), safe="")
+
+    rendered = _TOKEN.sub(substitute, template)
+    leftover = _TOKEN.sub("", template)
+    if "{{" in leftover or "}}" in leftover:
+        raise UnknownTokenError("unbalanced prefetch token delimiters")
+    return rendered
+
+
+def _check_token_name(name: str) -> None:
+    if name not in USER_ID_TOKENS and not _CONTEXT_TOKEN.fullmatch(name):
+        raise UnknownTokenError(
+            f"{{{{{name}}}}} is not a prefetch token (expected context.<field> or one of "
+            + ", ".join(USER_ID_TOKENS)
+            + ")"
+        )
+
+
+def _token_value(name: str, context: Mapping[str, Any]) -> str:
+    _check_token_name(name)
+    if name in USER_ID_TOKENS:
+        user_id = context.get("userId")
+        wanted = USER_ID_TOKENS[name]
+        if isinstance(user_id, str):
+            resource_type, _, user = user_id.partition("/")
+            if resource_type == wanted and user and "/" not in user:
+                return user
+        raise TokenValueMissingError(f"{{{{{name}}}}} needs context.userId of type {wanted}")
+    field = name.removeprefix("context.")
+    value = context.get(field)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float) and value != "":
+        return str(value)
+    raise TokenValueMissingError(f"the context has no primitive value for {{{{{name}}}}}")
+
+
+# --- Results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FetchStats:
+    """What resolving one hook call's prefetch cost (for logs and the benchmark)."""
+
+    fetches: int
+    """HTTP requests sent to the FHIR server (every page counts)."""
+    fetch_seconds_total: float
+    """Sum of the durations of those requests (they overlap: may exceed wall time)."""
+    wall_seconds: float
+    """Time spent in ``resolve``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedData:
+    resources: tuple[Any, ...]
+    """Raw JSON values from every key, in template order; not validated here."""
+    unavailable: tuple[str, ...]
+    """Keys of non-required templates that could not be had."""
+    stats: FetchStats
+
+
+# --- The resolver -------------------------------------------------------------------
+
+
+class _KeyFailedError(Exception):
+    """A key could not be had; ``reason`` names no URL, token, id or body."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyOutcome:
+    resources: tuple[Any, ...] = ()
+    failure: str | None = None
+    source: str = "prefetch"
+
+
+@dataclass(frozen=True, slots=True)
+class _Base:
+    """The origin and base path of ``fhirServer``: the only place requests go."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
+
+    @classmethod
+    def parse(cls, fhir_server: str) -> _Base | None:
+        origin = _origin(fhir_server)
+        if origin is None:
+            return None
+        scheme, host, port, path = origin
+        return cls(fhir_server.rstrip("/"), scheme, host, port, path.rstrip("/"))
+
+    def contains(self, url: str) -> bool:
+        origin = _origin(url)
+        if origin is None:
+            return False
+        scheme, host, port, path = origin
+        return (
+            (scheme, host, port) == (self.scheme, self.host, self.port)
+            and (path == self.path or path.startswith(self.path + "/"))
+            and ".." not in path.split("/")
+        )
+
+
+def _origin(url: str) -> tuple[str, str, int, str] | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname or parts.username is not None:
+        return None
+    default_port = 443 if scheme == "https" else 80
+    return scheme, parts.hostname.lower(), port or default_port, parts.path
+
+
+class _Call:
+    """One ``resolve`` call's shared state: where, how, until when, and the tally."""
+
+    __slots__ = ("_lock", "_per_key", "base", "cancelled", "deadline", "headers")
+
+    def __init__(self, base: _Base | None, headers: Mapping[str, str], deadline: float) -> None:
+        self.base = base
+        self.headers = headers
+        self.deadline = deadline
+        self.cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._per_key: dict[str, tuple[int, float]] = {}
+
+    def __repr__(self) -> str:  # the headers hold the access token
+        return "_Call(<redacted>)"
+
+    def record(self, key: str, seconds: float) -> None:
+        with self._lock:
+            fetches, total = self._per_key.get(key, (0, 0.0))
+            self._per_key[key] = (fetches + 1, total + seconds)
+
+    def tally(self, key: str) -> tuple[int, float]:
+        with self._lock:
+            return self._per_key.get(key, (0, 0.0))
+
+    def totals(self) -> tuple[int, float]:
+        with self._lock:
+            values = list(self._per_key.values())
+        return sum(n for n, _ in values), sum(s for _, s in values)
+
+
+class PrefetchResolver:
+    """Resolves a hook call's prefetch templates; one instance per app, made at start-up."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.fhir_pool_size < 1:
+            raise ConfigurationError("CDS_FHIR_POOL_SIZE must be at least 1")
+        self._settings = settings
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc credentials from the environment
+        session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # store no cookies
+        session.headers.update(
+            {"Accept": "application/fhir+json", "User-Agent": "her2-nsclc-cds prefetch"}
+        )
+        adapter = HTTPAdapter(pool_maxsize=settings.fhir_pool_size, max_retries=0)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        self._session = session
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.fhir_pool_size, thread_name_prefix="prefetch"
+        )
+
+    def __enter__(self) -> PrefetchResolver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the worker threads and pooled connections (app shutdown).
+
+        Does not wait: a request still in flight ends within its timeout."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._session.close()
+
+    def resolve(self, request: HookRequest, templates: Sequence[PrefetchTemplate]) -> ResolvedData:
+        """The resources of every template; raises PreconditionFailed for a required key
+        that cannot be had."""
+        started = time.monotonic()
+        call = _Call(
+            base=_Base.parse(request.fhirServer) if request.fhirServer else None,
+            headers=_auth_headers(request),
+            deadline=started + self._settings.fhir_deadline_s,
+        )
+        prefetch: Mapping[str, Any] = request.prefetch or {}
+        outcomes: dict[str, _KeyOutcome] = {}
+        pending: dict[Future[_KeyOutcome], PrefetchTemplate] = {}
+        try:
+            for template in templates:
+                outcome = self._plan(template, prefetch, request, call, pending)
+                if outcome is not None:
+                    self._settle(template, outcome, outcomes, call)
+            while pending:
+                remaining = call.deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                done, _ = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+                for future in done:
+                    template = pending.pop(future)
+                    self._settle(template, future.result(), outcomes, call)
+            late = self._deadline_reason()
+            for future, template in pending.items():
+                future.cancel()
+                self._settle(template, _KeyOutcome(failure=late, source="fhir"), outcomes, call)
+        finally:
+            call.cancelled.set()  # stops any worker still running, e.g. after a 412
+            for future in pending:
+                future.cancel()
+
+        resources = tuple(r for t in templates for r in outcomes[t.key].resources)
+        unavailable = tuple(t.key for t in templates if outcomes[t.key].failure is not None)
+        fetches, fetch_seconds = call.totals()
+        stats = FetchStats(fetches, fetch_seconds, time.monotonic() - started)
+        logger.debug(
+            "prefetch hookInstance=%s keys=%d resources=%d unavailable=%d fetches=%d "
+            "fetch_seconds=%.3f wall_seconds=%.3f",
+            request.hookInstance,
+            len(templates),
+            len(resources),
+            len(unavailable),
+            stats.fetches,
+            stats.fetch_seconds_total,
+            stats.wall_seconds,
+        )
+        return ResolvedData(resources, unavailable, stats)
+
+    # -- planning: what the client sent, and what must be fetched --------------------
+
+    def _plan(
+        self,
+        template: PrefetchTemplate,
+        prefetch: Mapping[str, Any],
+        request: HookRequest,
+        call: _Call,
+        pending: dict[Future[_KeyOutcome], PrefetchTemplate],
+    ) -> _KeyOutcome | None:
+        """The key's outcome when no fetch is needed; otherwise submit the fetch."""
+        if template.key in prefetch:
+            value = prefetch[template.key]
+            kind = _resource_type(value)
+            if value is None:
+                return _KeyOutcome()
+            if kind == "Bundle":
+                next_url = _next_link(value)
+                if next_url is None:
+                    return _KeyOutcome(_entry_resources(value))
+                if call.base is None:
+                    return _KeyOutcome(
+                        failure="the prefetched Bundle has a next page and the request "
+                        "has no usable fhirServer"
+                    )
+                first_page: Mapping[str, Any] = value
+                future = self._executor.submit(self._continue, template, first_page, call)
+                pending[future] = template
+                return None
+            if kind is not None and kind != "OperationOutcome":
+                return _KeyOutcome((value,))
+            why = "an OperationOutcome" if kind == "OperationOutcome" else "not a FHIR resource"
+            no_server = f"the client's prefetch is {why} and the request has no usable fhirServer"
+        else:
+            no_server = "the client sent no prefetch and the request has no usable fhirServer"
+        if call.base is None:
+            return _KeyOutcome(failure=no_server)
+        try:
+            relative = render_query(template.query, request.context)
+        except TokenValueMissingError as error:
+            return _KeyOutcome(failure=f"its query cannot be rendered: {error}")
+        url = f"{call.base.url}/{relative.lstrip('/')}"
+        pending[self._executor.submit(self._fetch, template, url, call)] = template
+        return None
+
+    def _settle(
+        self,
+        template: PrefetchTemplate,
+        outcome: _KeyOutcome,
+        outcomes: dict[str, _KeyOutcome],
+        call: _Call,
+    ) -> None:
+        outcomes[template.key] = outcome
+        fetches, seconds = call.tally(template.key)
+        logger.debug(
+            "prefetch key=%s source=%s resources=%d fetches=%d fetch_seconds=%.3f",
+            template.key,
+            outcome.source if outcome.failure is None else "unavailable",
+            len(outcome.resources),
+            fetches,
+            seconds,
+        )
+        if outcome.failure is None:
+            return
+        message = f"prefetch key {template.key!r} could not be fetched: {outcome.failure}"
+        if template.required:
+            logger.warning("%s (required)", message)
+            raise PreconditionFailed(message, expression=(f"prefetch.{template.key}",))
+        logger.info("%s (optional: continuing without it)", message)
+
+    def _deadline_reason(self) -> str:
+        return f"the FHIR deadline of {self._settings.fhir_deadline_s:g} s passed"
+
+    # -- fetching (worker threads) ---------------------------------------------------
+
+    def _fetch(self, template: PrefetchTemplate, url: str, call: _Call) -> _KeyOutcome:
+        """Fetch the key's query and every next page."""
+        try:
+            body = self._get(template.key, url, call, read=template.is_read)
+            if body is None:
+                return _KeyOutcome(source="fhir")
+            answer = self._check_answer(template, body)
+            if _resource_type(answer) != "Bundle":
+                return _KeyOutcome((answer,), source="fhir")
+            return _KeyOutcome(self._pages(template.key, answer, url, call), source="fhir")
+        except _KeyFailedError as failure:
+            return _KeyOutcome(failure=failure.reason, source="fhir")
+
+    def _continue(
+        self, template: PrefetchTemplate, page: Mapping[str, Any], call: _Call
+    ) -> _KeyOutcome:
+        """Follow the next pages of a Bundle the client prefetched."""
+        page_url = f"{call.base.url}/" if call.base is not None else ""
+        try:
+            resources = self._pages(template.key, page, page_url, call)
+        except _KeyFailedError as failure:
+            return _KeyOutcome(failure=failure.reason, source="prefetch+fhir")
+        return _KeyOutcome(resources, source="prefetch+fhir")
+
+    def _pages(
+        self, key: str, page: Mapping[str, Any], page_url: str, call: _Call
+    ) -> tuple[Any, ...]:
+        """The resources of ``page`` and of every ``next`` page after it."""
+        resources = list(_entry_resources(page))
+        seen = {page_url}
+        followed = 0
+        while (link := _next_link(page)) is not None:
+            next_url = urljoin(page_url, link)
+            if call.base is None or not call.base.contains(next_url):
+                raise _KeyFailedError("a next link points outside the fhirServer base URL")
+            if next_url in seen:
+                raise _KeyFailedError("a next link repeats a page already read")
+            if followed >= self._settings.fhir_max_pages:
+                raise _KeyFailedError(
+                    f"the search has more than {self._settings.fhir_max_pages} next pages"
+                )
+            body = self._get(key, next_url, call, read=False)
+            if _resource_type(body) != "Bundle":
+                raise _KeyFailedError(f"a next page is {_describe(body)}, not a Bundle")
+            page, page_url = body, next_url
+            seen.add(page_url)
+            followed += 1
+            resources.extend(_entry_resources(page))
+        return tuple(resources)
+
+    def _check_answer(self, template: PrefetchTemplate, body: Any) -> Mapping[str, Any]:
+        kind = _resource_type(body)
+        if template.is_read:
+            wanted = template.resource_type
+            if kind is None or kind == "OperationOutcome" or (wanted and kind != wanted):
+                raise _KeyFailedError(
+                    f"the FHIR server answered with {_describe(body)}, not a {wanted or 'resource'}"
+                )
+        elif kind != "Bundle":
+            raise _KeyFailedError(f"the FHIR server answered with {_describe(body)}, not a Bundle")
+        result: Mapping[str, Any] = body
+        return result
+
+    def _get(self, key: str, url: str, call: _Call, *, read: bool) -> Any:
+        """The parsed JSON body of a GET; None for a read's 404/410. Raises _KeyFailedError."""
+        remaining = call.deadline - time.monotonic()
+        if remaining <= 0 or call.cancelled.is_set():
+            raise _KeyFailedError(self._deadline_reason())
+        timeout = min(self._settings.fhir_request_timeout_s, remaining)
+        started = time.monotonic()
+        try:
+            with self._session.get(
+                url, headers=call.headers, timeout=timeout, stream=True, allow_redirects=False
+            ) as response:
+                if read and response.status_code in _MISSING_STATUSES:
+                    return None
+                if not 200 <= response.status_code < 300:
+                    raise _KeyFailedError(f"the FHIR server answered {response.status_code}")
+                media_type = _media_type(response.headers.get("Content-Type"))
+                if media_type not in FHIR_JSON_TYPES:
+                    shown = media_type if _MEDIA_TYPE.fullmatch(media_type) else "unknown"
+                    raise _KeyFailedError(
+                        f"the FHIR server answered with content type {shown}, not FHIR JSON"
+                    )
+                body = self._read_body(response, call)
+            return json.loads(body)
+        except _KeyFailedError:
+            raise
+        except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
+            raise _KeyFailedError("the FHIR server answered with malformed JSON") from None
+        except (
+            requests.RequestException,
+            urllib3.exceptions.HTTPError,
+            http.client.HTTPException,
+            OSError,
+        ) as error:
+            raise _KeyFailedError(self._transport_reason(error, call)) from None
+        finally:
+            call.record(key, time.monotonic() - started)
+
+    def _read_body(self, response: requests.Response, call: _Call) -> bytes:
+        """The body, read in pieces so that a trickling server cannot outlast the deadline."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            if time.monotonic() >= call.deadline or call.cancelled.is_set():
+                raise _KeyFailedError(self._deadline_reason())
+            chunk = response.raw.read1(_CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise _KeyFailedError(
+                    f"the FHIR server's answer exceeds {MAX_BODY_BYTES // (1024 * 1024)} MiB"
+                )
+            chunks.append(chunk)
+
+    def _transport_reason(self, error: Exception, call: _Call) -> str:
+        if time.monotonic() >= call.deadline or call.cancelled.is_set():
+            return self._deadline_reason()
+        if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
+            return "the FHIR server did not answer within the request timeout"
+        if isinstance(error, requests.ConnectionError | ConnectionError):
+            return "the connection to the FHIR server failed"
+        return f"the request to the FHIR server failed ({type(error).__name__})"
+
+
+# --- FHIR JSON helpers --------------------------------------------------------------
+
+
+def _auth_headers(request: HookRequest) -> dict[str, str]:
+    if request.fhirAuthorization is None:
+        return {}
+    return {"Authorization": f"Bearer {request.fhirAuthorization.access_token}"}
+
+
+def _resource_type(value: Any) -> str | None:
+    if isinstance(value, dict):
+        kind = value.get("resourceType")
+        if isinstance(kind, str) and kind:
+            return kind
+    return None
+
+
+def _describe(value: Any) -> str:
+    """What a JSON value is, without its content (for diagnostics)."""
+    kind = _resource_type(value)
+    if kind is None:
+        return f"a JSON {type(value).__name__} that is not a FHIR resource"
+    return f"a {kind}" if _RESOURCE_TYPE.fullmatch(kind) else "an unknown resource type"
+
+
+def _next_link(bundle: Mapping[str, Any]) -> str | None:
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "next":
+            url = link.get("url")
+            if isinstance(url, str) and url:
+                return url
+    return None
+
+
+def _entry_resources(bundle: Mapping[str, Any]) -> tuple[Any, ...]:
+    entries = bundle.get("entry")
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        return (entries,)
+    resources: list[Any] = []
+    for entry in entries:
+        if isinstance(entry, dict) and "resource" in entry:
+            search = entry.get("search")
+            if isinstance(search, dict) and search.get("mode") == "outcome":
+                continue
+            resources.append(entry["resource"])
+        else:
+            resources.append(entry)
+    return tuple(resources)
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()

@@ -23,10 +23,20 @@ def announce(settings: Settings) -> None:
             ", ".join(settings.cors_origins) or "no origin",
             settings.feedback_database_url,
         )
-    logger.warning(
-        "Authentication of CDS clients (JWT) is not implemented yet: "
-        "run only on a trusted network until it is"
-    )
+    if not settings.authentication_required:
+        reason = "CDS_AUTH_DISABLED=true" if settings.auth.disabled else "no trusted issuer"
+        logger.warning(
+            "AUTHENTICATION OFF (%s): any caller that reaches %s:%d is trusted; "
+            "set CDS_AUTH_ISSUERS or CDS_AUTH_TRUST_SANDBOX=true to require signed JWTs",
+            reason,
+            settings.host,
+            settings.port,
+        )
+    else:
+        logger.warning(
+            "JWT authentication on: trusted issuers %s",
+            ", ".join(issuer.iss for issuer in settings.auth.issuers),
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

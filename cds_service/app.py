@@ -12,12 +12,15 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from cds_service import errors
+from cds_service.auth import AuthenticationFailed, Authenticator, open_authenticator
 from cds_service.discovery import ServiceRegistry
 from cds_service.feedback_store import FeedbackStore, open_feedback_store
 from cds_service.http import read_json_object, validate
@@ -44,6 +47,7 @@ class Components:
         today: Callable[[], date],
         resolver: PrefetchResolver,
         store: FeedbackStore,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.settings = settings
         self.today = today
@@ -52,6 +56,8 @@ class Components:
         self.discovery = self.registry.discovery_document()
         self.resolver = resolver
         self.store = store
+        self.authenticator = authenticator
+        """None when authentication is off (see ``auth.open_authenticator``)."""
 
 
 def create_app(settings: Settings, *, today: Callable[[], date] = date.today) -> Flask:
@@ -62,6 +68,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.extensions[EXTENSION_KEY] = Components(
         settings,
         today=today,
+        authenticator=open_authenticator(settings),  # first: refuses start-up without issuers
         resolver=PrefetchResolver(settings),
         store=open_feedback_store(settings.feedback_database_url),
     )
@@ -70,6 +77,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.before_request(_start_timer)
+    app.before_request(_authenticate)
     app.after_request(_cors)
     return app
 
@@ -156,6 +164,17 @@ def healthz() -> tuple[Response, int]:
     return jsonify(status), 200 if healthy else 503
 
 
+@api.get("/openapi.json")
+def openapi() -> Response:
+    """This service's OpenAPI 3.1 description: the package's ``openapi.json``, as is."""
+    return Response(_openapi_document(), mimetype="application/json")
+
+
+@cache
+def _openapi_document() -> bytes:
+    return resources.files("cds_service").joinpath("openapi.json").read_bytes()
+
+
 # --- Errors, CORS, access log -----------------------------------------------------------
 
 
@@ -207,6 +226,28 @@ def _start_timer() -> None:
     g.started = time.perf_counter()
 
 
+OPEN_ENDPOINTS = frozenset({"cds.healthz"})
+"""Served without authentication, as are CORS preflight (OPTIONS) requests."""
+
+
+def _authenticate() -> None:
+    """Every other call carries a valid JWT whose ``aud`` is the URL called (cds-hooks.md)."""
+    parts = components()
+    if parts.authenticator is None or request.method == "OPTIONS":
+        return
+    if request.endpoint in OPEN_ENDPOINTS:
+        return
+    base = parts.settings.public_base_url or request.url_root
+    try:
+        caller = parts.authenticator.authenticate(
+            request.headers.get("Authorization"), base.rstrip("/") + request.path
+        )
+    except AuthenticationFailed as failure:
+        g.auth = failure.identity
+        raise
+    g.auth = caller.identity
+
+
 def _cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
     allowed = components().settings.cors_origins
@@ -229,6 +270,7 @@ def _log_request(response: Response) -> None:
         "status": response.status_code,
         "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
     }
+    record.update(g.get("auth", {}))
     record.update(g.get("log", {}))
     if "error" in g:
         record["error"] = g.error

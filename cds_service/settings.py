@@ -7,11 +7,15 @@ Every variable is documented in the README's Configuration section.
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from cds_service.errors import ConfigurationError
 
@@ -30,6 +34,65 @@ class OrderIntent(StrEnum):
 
 SANDBOX_ORIGIN = "https://sandbox.cds-hooks.org"
 DEVELOPMENT_ORIGINS = (SANDBOX_ORIGIN, "http://localhost:3000", "http://127.0.0.1:3000")
+
+SANDBOX_ISSUER = "https://sandbox.cds-hooks.org"
+SANDBOX_JKU = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+SANDBOX_JWKS_FILE = Path(__file__).parent / "trusted" / "sandbox-jwks.json"
+"""The CDS Hooks sandbox's public key set, pinned: a verbatim copy of
+``.well-known/jwks.json`` in https://github.com/cds-hooks/sandbox (commit
+c6cc0da41d06884e1ad4f5169c0bcffcd58192f6), the set its ``jku`` names. The
+sandbox signs with that key (``src/retrieve-data-helpers/jwt-generator.js``:
+ES384, kid 44823f3d-0b01-4a6c-a80e-b9d3e8a7226f, iss https://sandbox.cds-hooks.org)."""
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+)
+"""JWS algorithms CDS_AUTH_ALGORITHMS may name; `none` and HMAC never (cds-hooks_2.0@201, @203)."""
+DEFAULT_ALGORITHMS = ("ES384", "RS384")
+"""The two CDS Hooks 2.0 recommends (cds-hooks_2.0@205)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSettings:
+    """One trusted CDS client: its ``iss`` and where its public keys come from.
+
+    Exactly one key source: ``jwks_json`` (an inline JWK Set, as JSON text),
+    ``jwks_file`` (a JWK Set file) or ``jwks_url`` (fetched, cached). ``jku``
+    lists further key-set URLs a token's ``jku`` header may name: for a URL
+    issuer they are fetched; for a pinned issuer they are accepted as standing
+    for the pinned set and never fetched.
+    """
+
+    iss: str
+    jwks_json: str | None = None
+    jwks_file: str | None = None
+    jwks_url: str | None = None
+    jku: tuple[str, ...] = ()
+    tenants: tuple[str, ...] = ()
+    """When not empty, the token's ``tenant`` claim must be one of these."""
+
+    @property
+    def allowed_jku(self) -> tuple[str, ...]:
+        """The ``jku`` values a token of this issuer may carry."""
+        return ((self.jwks_url,) if self.jwks_url else ()) + self.jku
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """JWT authentication of CDS clients (cds-hooks.md, Security)."""
+
+    disabled: bool = False
+    """Set only by CDS_AUTH_DISABLED=true: serve without authentication."""
+    issuers: tuple[IssuerSettings, ...] = ()
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    leeway_s: int = 10
+    """Clock skew allowed on exp, iat and nbf (the sandbox rounds iat: 5 s or more)."""
+    replay_store_url: str | None = None
+    """Where seen ``jti`` are kept; None: the feedback database."""
+    jwks_cache_s: int = 3600
+    """How long a fetched JWK Set is used before it is fetched again."""
+    jwks_min_refresh_s: int = 30
+    """Least time between two fetches of one JWK Set prompted by an unknown kid."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +123,7 @@ class ClinicalSettings:
     bilirubin_uln_multiple: float = 1.5
     """`hepatic-tki` and modifiers: total bilirubin above this many x ULN (above grade 1)."""
     hys_bilirubin_uln_multiple: float = 2.0
-    """`hepatic-tki`: ALT/AST above the transaminase multiple with bilirubin above this: critical [?]."""
+    """`hepatic-tki`: ALT/AST above that multiple with bilirubin above this: critical [?]."""
     anc_min_10e9_per_l: float = 1.0
     """`neutropenia-tdxd`: hold T-DXd while the latest ANC is below this (10^9/L) [L]."""
     dose_tolerance_fraction: float = 0.05
@@ -93,10 +156,18 @@ class Settings:
     card_topic_system: str = "urn:her2-nsclc-cds:rule-id"
     log_level: str = "INFO"
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def is_development(self) -> bool:
         return self.profile is Profile.DEVELOPMENT
+
+    @property
+    def authentication_required(self) -> bool:
+        """On in production unless CDS_AUTH_DISABLED; in development only with issuers."""
+        if self.auth.disabled:
+            return False
+        return bool(self.auth.issuers) or not self.is_development
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -141,7 +212,124 @@ class Settings:
             card_topic_system=env.text("CDS_CARD_TOPIC_SYSTEM", "urn:her2-nsclc-cds:rule-id"),
             log_level=env.text("CDS_LOG_LEVEL", "INFO").upper(),
             clinical=clinical,
+            auth=_auth_settings(env),
         )
+
+
+def _auth_settings(env: _Env) -> AuthSettings:
+    issuers = _issuers(env.optional("CDS_AUTH_ISSUERS"))
+    if env.boolean("CDS_AUTH_TRUST_SANDBOX", default=False):
+        if any(issuer.iss == SANDBOX_ISSUER for issuer in issuers):
+            raise ConfigurationError(
+                "CDS_AUTH_TRUST_SANDBOX and CDS_AUTH_ISSUERS both name the sandbox issuer"
+            )
+        sandbox = IssuerSettings(
+            iss=SANDBOX_ISSUER, jwks_file=str(SANDBOX_JWKS_FILE), jku=(SANDBOX_JKU,)
+        )
+        issuers = (*issuers, sandbox)
+    algorithms = env.items("CDS_AUTH_ALGORITHMS") or DEFAULT_ALGORITHMS
+    refused = [name for name in algorithms if name not in ASYMMETRIC_ALGORITHMS]
+    if refused:
+        raise ConfigurationError(
+            f"CDS_AUTH_ALGORITHMS may name only asymmetric algorithms "
+            f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}); never none or HMAC, got {refused}"
+        )
+    return AuthSettings(
+        disabled=env.boolean("CDS_AUTH_DISABLED", default=False),
+        issuers=issuers,
+        algorithms=algorithms,
+        leeway_s=env.integer("CDS_AUTH_LEEWAY_S", 10),
+        replay_store_url=env.optional("CDS_REPLAY_STORE_URL"),
+        jwks_cache_s=env.integer("CDS_AUTH_JWKS_CACHE_S", 3600),
+        jwks_min_refresh_s=env.integer("CDS_AUTH_JWKS_MIN_REFRESH_S", 30),
+    )
+
+
+_ISSUER_FIELDS = {"iss", "jwks", "jwks_file", "jwks_url", "jku", "tenants"}
+
+
+def _issuers(raw: str | None) -> tuple[IssuerSettings, ...]:
+    """CDS_AUTH_ISSUERS: a JSON array of ``{"iss", one of "jwks" | "jwks_file" | "jwks_url",
+    optional "jku": [urls], optional "tenants": [ids]}``."""
+    if raw is None:
+        return ()
+    name = "CDS_AUTH_ISSUERS"
+    try:
+        entries = json.loads(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a JSON array of issuer objects") from None
+    if not isinstance(entries, list):
+        raise ConfigurationError(f"{name} must be a JSON array of issuer objects")
+    issuers: list[IssuerSettings] = []
+    for index, entry in enumerate(entries):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{where} must be an object")
+        unknown = sorted(set(entry) - _ISSUER_FIELDS)
+        if unknown:
+            raise ConfigurationError(f"{where} has unknown fields {unknown}")
+        iss = entry.get("iss")
+        if not isinstance(iss, str) or not iss:
+            raise ConfigurationError(f"{where}.iss must be a non-empty string")
+        sources = [key for key in ("jwks", "jwks_file", "jwks_url") if key in entry]
+        if len(sources) != 1:
+            raise ConfigurationError(f"{where} needs exactly one of jwks, jwks_file, jwks_url")
+        jwks = entry.get("jwks")
+        if jwks is not None and not isinstance(jwks, dict):
+            raise ConfigurationError(f"{where}.jwks must be a JWK Set object")
+        jwks_file = _optional_text(entry, "jwks_file", where)
+        jwks_url = _optional_text(entry, "jwks_url", where)
+        jku = _text_list(entry, "jku", where)
+        for url in (jwks_url, *jku):
+            if url is not None:
+                _check_key_url(url, where)
+        issuers.append(
+            IssuerSettings(
+                iss=iss,
+                jwks_json=json.dumps(jwks) if jwks is not None else None,
+                jwks_file=jwks_file,
+                jwks_url=jwks_url,
+                jku=jku,
+                tenants=_text_list(entry, "tenants", where),
+            )
+        )
+    names = [issuer.iss for issuer in issuers]
+    if len(set(names)) != len(names):
+        raise ConfigurationError(f"{name} names an issuer twice")
+    return tuple(issuers)
+
+
+def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigurationError(f"{where}.{key} must be a non-empty string")
+    return value
+
+
+def _text_list(entry: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigurationError(f"{where}.{key} must be an array of non-empty strings")
+    return tuple(value)
+
+
+def _check_key_url(url: str, where: str) -> None:
+    """Key sets come over HTTPS; plain HTTP only from this machine (tests, local tools)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise ConfigurationError(f"{where}: key set URL {url!r} must be https:// (http:// on loopback)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -163,6 +351,16 @@ class _Env:
     def items(self, name: str) -> tuple[str, ...]:
         raw = self.optional(name) or ""
         return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if raw.lower() in {"true", "1", "yes", "on"}:
+            return True
+        if raw.lower() in {"false", "0", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
     def integer(self, name: str, default: int) -> int:
         raw = self.optional(name)

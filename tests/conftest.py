@@ -38,6 +38,8 @@ def app(settings: Settings) -> Iterator[Flask]:
     parts = application.extensions["cds_service"]
     parts.resolver.close()
     parts.store.close()
+    if parts.authenticator is not None:
+        parts.authenticator.close()
 
 
 @pytest.fixture

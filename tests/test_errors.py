@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from cds_service.app import create_app
-from cds_service.settings import Settings
+from cds_service.settings import Profile, Settings
 from tests.conftest import FIXED_TODAY
 from tests.requests import full_prefetch, spec_example
 
@@ -159,6 +159,7 @@ def test_fhir_json_content_type_is_accepted(client: FlaskClient) -> None:
 def test_body_over_the_limit_is_413(settings: Settings, tmp_path: Path) -> None:
     small = create_app(
         Settings(
+            profile=Profile.DEVELOPMENT,  # no issuers: authentication off, as in `settings`
             feedback_database_url=f"sqlite:///{tmp_path / 'small.sqlite3'}",
             max_body_bytes=2048,
         ),

@@ -21,4 +21,6 @@ USER cds
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"
+# Authentication is on in production: set CDS_AUTH_ISSUERS (or CDS_AUTH_TRUST_SANDBOX=true),
+# or the service refuses to start (see README, Security).
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "cds_service.wsgi:app"]

@@ -290,6 +290,8 @@ class DrugExposure:
     curative_intent: bool = False
     doses: tuple[DoseRecord, ...] = ()
     sources: Sources = ()
+    unverified_code_only: bool = False
+    """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
 
     @property
     def drug_class(self) -> DrugClass:
@@ -349,6 +351,8 @@ class IldEpisode:
     hypoxia: bool = False
     """Oxygen need or hypoxia stated for the episode."""
     sources: Sources = ()
+    recorded: date | None = None
+    """When the episode was recorded (an upper bound of the onset when onset is unknown)."""
 
 
 # --- Comorbidities, measurements, imaging ----------------------------------------------
@@ -389,6 +393,7 @@ class Measurement:
     upper_limit: float | None = None
     """Upper limit of normal from the reference range, when present."""
     sources: Sources = ()
+    matched_by: MatchedBy = MatchedBy.CODE
 
 
 class ImagingKind(StrEnum):
@@ -421,6 +426,10 @@ class DraftOrder:
     status: str | None = None
     selected: bool = True
     """order-select: in ``selections``; order-sign: every draft order."""
+    medication_text: str | None = None
+    """The medication's text or display as ordered (for card wording)."""
+    unverified_code_only: bool = False
+    """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
 
 
 # --- Data quality ---------------------------------------------------------------------

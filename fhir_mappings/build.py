@@ -1,0 +1,452 @@
+"""Entry point of the mapping: FHIR R4 JSON resources to one PatientModel.
+
+Flow: flatten (Bundles in the list are opened; anything that is not a JSON object with a
+``resourceType`` is a ``DataIssue``) -> index by reference -> per resource, a cheap
+pre-filter on raw JSON (resource type, codes, text) decides whether any family reads it
+-> only then R4B validation (``parse.validate``; failures are ``DataIssue``s and the rest
+of the record is still used) -> the family modules read facts -> merge.
+
+Resources with ``status`` (or ``verificationStatus``) ``entered-in-error`` are dropped
+before anything else. Referenced ``Medication`` and ``Specimen`` resources are read for
+their codes/type only and are not validated themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+from fhir_mappings import conditions, genomics, imaging, lines, measurements, medications
+from fhir_mappings.genomics import EgfrFinding, GenomicFacts
+from fhir_mappings.medications import MedicationEvent, ProgressionEvent
+from fhir_mappings.model import (
+    Comorbidity,
+    ComorbidityKind,
+    DataIssue,
+    EgfrStatus,
+    Her2Mutation,
+    Her2Status,
+    IldCause,
+    IldEpisode,
+    Imaging,
+    MatchedBy,
+    Measurement,
+    MeasurementKind,
+    PatientModel,
+)
+from fhir_mappings.parse import (
+    JsonObject,
+    Resource,
+    ResourceIndex,
+    as_object,
+    choice_date,
+    issue,
+    objects,
+    parse_date,
+    string,
+    validate,
+)
+from fhir_mappings.variants import KinaseDomain
+
+
+@dataclass(frozen=True, slots=True)
+class MappingOptions:
+    """The mapping's own settings (filled from cds_service.settings.ClinicalSettings)."""
+
+    regimen_window_days: int = 28
+    new_line_gap_days: int = 120
+    kinase_domain_first: int = 720
+    kinase_domain_last: int = 987
+    measurement_lookback_days: int = 180
+    """Measurements read: all within this many days of ``as_of``, plus the latest older
+    value and the latest value on or before each drug course's start (its baseline)."""
+
+
+def _flatten(
+    resources: Iterable[Any], issues: list[DataIssue]
+) -> Iterator[tuple[JsonObject, str | None]]:
+    for item in resources:
+        obj = as_object(item)
+        if obj is None:
+            if item is not None:
+                issues.append(issue(item, "not a JSON object"))
+            continue
+        resource_type = string(obj, "resourceType")
+        if resource_type is None:
+            issues.append(issue(obj, "no resourceType"))
+            continue
+        if resource_type == "Bundle":
+            for entry in objects(obj.get("entry")):
+                inner = entry.get("resource")
+                if inner is None:
+                    issues.append(DataIssue("Bundle", string(obj, "id"), "entry without resource"))
+                    continue
+                for flat, _ in _flatten([inner], issues):
+                    yield flat, string(entry, "fullUrl")
+            continue
+        yield obj, None
+
+
+def _entered_in_error(raw: JsonObject) -> bool:
+    if raw.get("status") == "entered-in-error":
+        return True
+    verification = raw.get("verificationStatus")
+    return verification is not None and _has_code(verification, _ENTERED_IN_ERROR)
+
+
+_ENTERED_IN_ERROR = frozenset({"entered-in-error"})
+
+
+@dataclass(slots=True)
+class _Collected:
+    pending: list[_PendingMeasurement]
+    genomic: list[tuple[Resource, GenomicFacts]]
+    reports: list[Resource]
+    events: list[MedicationEvent]
+    progressions: list[ProgressionEvent]
+    measurements: list[Measurement]
+    imaging: list[Imaging]
+    cancer: list[conditions.CancerEvidence]
+    advanced_sources: list[str]
+    brain_treatment: list[str]
+    ild: list[IldEpisode]
+    ild_events: list[tuple[IldEpisode, list[str]]]
+    comorbidities: list[Comorbidity]
+    issues: list[DataIssue]
+
+
+class _Validator:
+    """Validates each raw resource at most once."""
+
+    def __init__(self, issues: list[DataIssue]) -> None:
+        self._issues = issues
+        self._done: dict[int, Resource | None] = {}
+
+    def __call__(self, raw: JsonObject) -> Resource | None:
+        key = id(raw)
+        if key not in self._done:
+            checked = validate(raw)
+            if isinstance(checked, DataIssue):
+                self._issues.append(checked)
+                self._done[key] = None
+            else:
+                self._done[key] = checked
+        return self._done[key]
+
+
+_OBSERVATION_TEXT_GATE = re.compile(
+    r"erbb2|her-?\s?2|egfr|ejection|lvef|\balt\b|alanine|\bast\b|aspartate|bilirubin"
+    r"|neutrophil|\banc\b|weight|ecog|stage|tnm|metasta|m\s*category|disease status",
+    re.IGNORECASE,
+)
+_OBSERVATION_CODES = frozenset(
+    {*genomics.GENOMIC_CODES, *measurements.MEASUREMENT_CODES, *lines.DISEASE_STATUS_CODES}
+)
+
+
+def _has_code(concept: object, codes: frozenset[str]) -> bool:
+    if type(concept) is not dict:
+        return False
+    items = concept.get("coding")
+    if type(items) is not list:
+        return False
+    return any(type(c) is dict and c.get("code") in codes for c in items)
+
+
+def _observation_may_matter(raw: JsonObject) -> bool:
+    """The cheapest test (it runs on every Observation, so it avoids helper calls): a
+    relevant code in the code or a component, or a relevant word in the code's text,
+    displays or ``valueString``."""
+    code = raw.get("code")
+    if _has_code(code, _OBSERVATION_CODES):
+        return True
+    components = raw.get("component")
+    if type(components) is list and any(
+        type(c) is dict and _has_code(c.get("code"), _OBSERVATION_CODES) for c in components
+    ):
+        return True
+    texts: list[str] = []
+    if type(code) is dict:
+        if type(code.get("text")) is str:
+            texts.append(code["text"])
+        for coding in code.get("coding") or ():
+            if type(coding) is dict and type(coding.get("display")) is str:
+                texts.append(coding["display"])
+    if type(raw.get("valueString")) is str:
+        texts.append(raw["valueString"])
+    return any(_OBSERVATION_TEXT_GATE.search(t) for t in texts)
+
+
+@dataclass(frozen=True, slots=True)
+class _PendingMeasurement:
+    raw: JsonObject
+    kind: MeasurementKind
+    matched_by: MatchedBy
+    when: date | None
+
+
+def _read_observation(
+    raw: JsonObject, index: ResourceIndex, check: _Validator, out: _Collected, domain: KinaseDomain
+) -> None:
+    if not _observation_may_matter(raw):
+        return
+    if genomics.is_genomic(raw):
+        resource = check(raw)
+        if resource is not None:
+            facts = genomics.read_genomic(resource, index, domain)
+            out.genomic.append((resource, facts))
+            out.issues.extend(facts.issues)
+    elif (kind := measurements.measurement_kind(raw)) is not None:
+        when = choice_date(raw, "effective") or parse_date(raw.get("issued"))
+        out.pending.append(_PendingMeasurement(raw, kind[0], kind[1], when))
+    elif lines.is_disease_status(raw):
+        resource = check(raw)
+        progression = lines.read_disease_status(resource) if resource is not None else None
+        if progression is not None:
+            out.progressions.append(progression)
+    elif conditions.is_stage_observation(raw):
+        resource = check(raw)
+        if resource is not None and conditions.read_stage_observation(resource):
+            out.advanced_sources.append(resource.reference)
+
+
+def _select_measurements(
+    pending: Sequence[_PendingMeasurement],
+    anchors: Sequence[date],
+    cutoff: date,
+    check: _Validator,
+    issues: list[DataIssue],
+) -> list[Measurement]:
+    """Read the measurements in the lookback window, the latest older one, and baselines."""
+    read: dict[int, Measurement | None] = {}
+
+    def read_one(item: _PendingMeasurement) -> Measurement | None:
+        key = id(item)
+        if key not in read:
+            resource = check(item.raw)
+            found = (
+                measurements.read_measurement(resource, item.kind, item.matched_by)
+                if resource is not None
+                else None
+            )
+            if isinstance(found, DataIssue):
+                issues.append(found)
+                found = None
+            read[key] = found
+        return read[key]
+
+    def latest_on_or_before(items: Sequence[_PendingMeasurement], limit: date) -> None:
+        for item in items:
+            if item.when is not None and item.when <= limit and read_one(item) is not None:
+                return
+
+    by_kind: dict[MeasurementKind, list[_PendingMeasurement]] = {}
+    for item in pending:
+        by_kind.setdefault(item.kind, []).append(item)
+    for items in by_kind.values():
+        items.sort(key=lambda i: i.when or date.min, reverse=True)
+        for item in items:
+            if item.when is None or item.when >= cutoff:
+                read_one(item)
+        latest_on_or_before(items, cutoff)
+        for anchor in anchors:
+            latest_on_or_before(items, anchor)
+    return [m for m in read.values() if m is not None]
+
+
+def _read_one(
+    raw: JsonObject,
+    index: ResourceIndex,
+    check: _Validator,
+    out: _Collected,
+    *,
+    domain: KinaseDomain,
+    as_of: date,
+) -> None:
+    resource_type = string(raw, "resourceType")
+    if resource_type == "Observation":
+        _read_observation(raw, index, check, out, domain)
+    elif resource_type == "Condition":
+        if conditions.is_relevant_condition(raw) and (resource := check(raw)) is not None:
+            evidence = conditions.read_cancer_condition(resource)
+            if evidence is not None:
+                out.cancer.append(evidence)
+            episode = conditions.read_ild_condition(resource, index)
+            if episode is not None:
+                out.ild.append(episode)
+            out.comorbidities.extend(conditions.read_comorbidities(resource))
+    elif resource_type in medications.MEDICATION_TYPES:
+        if medications.recognised_drug(raw, index) and (resource := check(raw)) is not None:
+            event = medications.read_event(resource, index, as_of)
+            if isinstance(event, DataIssue):
+                out.issues.append(event)
+            elif event is not None:
+                out.events.append(event)
+    elif resource_type == "DiagnosticReport":
+        if genomics.is_genomic(raw) and (resource := check(raw)) is not None:
+            out.reports.append(resource)
+        if imaging.imaging_kind(raw) and (resource := check(raw)) is not None:
+            _add(out.imaging, imaging.read_imaging(resource))
+    elif resource_type == "Procedure":
+        if conditions.is_relevant_procedure(raw) and (resource := check(raw)) is not None:
+            radiation, brain = conditions.read_procedure(resource)
+            _add(out.comorbidities, radiation)
+            if brain:
+                out.brain_treatment.append(resource.reference)
+        if imaging.imaging_kind(raw) and (resource := check(raw)) is not None:
+            _add(out.imaging, imaging.read_imaging(resource))
+    elif resource_type == "ImagingStudy":
+        if imaging.imaging_kind(raw) and (resource := check(raw)) is not None:
+            _add(out.imaging, imaging.read_imaging(resource))
+    elif (
+        resource_type == "AdverseEvent"
+        and conditions.is_relevant_adverse_event(raw)
+        and (resource := check(raw)) is not None
+    ):
+        _add(out.ild_events, conditions.read_ild_adverse_event(resource, index))
+
+
+def _add(target: list[Any], item: object) -> None:
+    if item is not None:
+        target.append(item)
+
+
+def build_patient(
+    resources: Sequence[Any],
+    *,
+    as_of: date,
+    draft_orders: Mapping[str, Any] | None = None,
+    selections: Sequence[str] | None = None,
+    options: MappingOptions = MappingOptions(),
+    unavailable_data: Sequence[str] = (),
+) -> PatientModel:
+    """Build the patient model from raw FHIR JSON (dicts; anything else is a data issue)."""
+    issues: list[DataIssue] = []
+    flat = list(_flatten(resources if isinstance(resources, Sequence) else [], issues))
+    index = ResourceIndex()
+    for raw, full_url in flat:
+        index.add(raw, full_url)
+    domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
+    out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues)
+    check = _Validator(issues)
+    for raw, _ in flat:
+        if not _entered_in_error(raw):
+            _read_one(raw, index, check, out, domain=domain, as_of=as_of)
+
+    exposures, stop_progressions = medications.build_exposures(
+        out.events, as_of, options.new_line_gap_days
+    )
+    therapy_lines, line_issues = lines.build_lines(
+        exposures,
+        [*out.progressions, *stop_progressions],
+        as_of=as_of,
+        regimen_window_days=options.regimen_window_days,
+        new_line_gap_days=options.new_line_gap_days,
+    )
+    issues.extend(line_issues)
+
+    out.measurements.extend(
+        _select_measurements(
+            out.pending,
+            sorted({e.start for e in exposures if e.start}, reverse=True),
+            as_of - timedelta(days=options.measurement_lookback_days),
+            check,
+            issues,
+        )
+    )
+    her2, egfr = _genomics(out, index, domain)
+    episodes = [
+        conditions.with_tdxd_timing(e, exposures, as_of)
+        for e in conditions.merge_adverse_events(out.ild, out.ild_events)
+    ]
+    comorbidities = list(out.comorbidities)
+    comorbidities.extend(
+        Comorbidity(ComorbidityKind.THORACIC_RADIATION, e.onset, e.sources)
+        for e in episodes
+        if e.cause is IldCause.RADIATION
+    )
+    orders, order_issues = medications.read_draft_orders(draft_orders, selections, index)
+    issues.extend(order_issues)
+    return PatientModel(
+        as_of=as_of,
+        cancer=conditions.build_cancer(out.cancer, out.advanced_sources, out.brain_treatment),
+        her2=her2,
+        egfr=egfr,
+        exposures=exposures,
+        lines=therapy_lines,
+        ild_episodes=tuple(sorted(episodes, key=lambda e: e.onset or e.recorded or date.min)),
+        comorbidities=_merge_comorbidities(comorbidities),
+        measurements=tuple(sorted(out.measurements, key=lambda m: (m.kind, m.date or date.min))),
+        imaging=tuple(sorted(out.imaging, key=lambda i: (i.kind, i.date or date.min))),
+        draft_orders=orders,
+        data_issues=tuple(dict.fromkeys(issues)),
+        unavailable_data=tuple(unavailable_data),
+    )
+
+
+def _genomics(
+    out: _Collected, index: ResourceIndex, domain: KinaseDomain
+) -> tuple[Her2Status, EgfrStatus]:
+    facts = [f for _, f in out.genomic]
+    structured = {r.reference for r, f in out.genomic if f}
+    for report in out.reports:
+        results = {string(r, "reference") for r in objects(report.data.get("result"))}
+        if any(ref and any(ref.endswith(s) for s in structured) for ref in results):
+            continue
+        report_facts = genomics.read_genomic(report, index, domain)
+        facts.append(report_facts)
+        out.issues.extend(report_facts.issues)
+    her2 = Her2Status(
+        mutations=_merge_mutations(m for f in facts for m in f.mutations),
+        negative_results=tuple(n for f in facts for n in f.negatives),
+        ihc=tuple(i for f in facts for i in f.ihc),
+        amplification=tuple(a for f in facts for a in f.amplification),
+    )
+    return her2, _egfr_status([e for f in facts for e in f.egfr])
+
+
+def _merge_mutations(mutations: Iterable[Her2Mutation]) -> tuple[Her2Mutation, ...]:
+    """One entry per (normalised change, date): the same finding from two resources."""
+    merged: dict[tuple[str, date | None], Her2Mutation] = {}
+    for mutation in mutations:
+        key = (mutation.protein_change or mutation.notation.lower(), mutation.date)
+        if key in merged:
+            first = merged[key]
+            merged[key] = replace(
+                first, sources=tuple(dict.fromkeys(first.sources + mutation.sources))
+            )
+        else:
+            merged[key] = mutation
+    return tuple(merged.values())
+
+
+def _egfr_status(findings: Sequence[EgfrFinding]) -> EgfrStatus:
+    if not findings:
+        return EgfrStatus()
+    mutated_values = {f.mutated for f in findings if f.mutated is not None}
+    exon20_values = {f.exon20_insertion for f in findings if f.exon20_insertion is not None}
+    return EgfrStatus(
+        mutated=True if True in mutated_values else (False if mutated_values else None),
+        exon20_insertion=True if True in exon20_values else (False if exon20_values else None),
+        date=max((f.date for f in findings if f.date), default=None),
+        sources=tuple(dict.fromkeys(f.source for f in findings)),
+    )
+
+
+def _merge_comorbidities(items: Sequence[Comorbidity]) -> tuple[Comorbidity, ...]:
+    by_kind: dict[ComorbidityKind, Comorbidity] = {}
+    for item in items:
+        known = by_kind.get(item.kind)
+        if known is None:
+            by_kind[item.kind] = item
+            continue
+        onsets = [d for d in (known.onset, item.onset) if d]
+        by_kind[item.kind] = Comorbidity(
+            item.kind,
+            min(onsets, default=None),
+            tuple(dict.fromkeys(known.sources + item.sources)),
+        )
+    return tuple(by_kind.values())

@@ -1,0 +1,538 @@
+"""Drug exposures (MedicationStatement / MedicationRequest / MedicationAdministration) and
+the hook context's draft orders.
+
+Each medication resource becomes a ``MedicationEvent``; the events of one drug are merged
+into courses (``DrugExposure``). Decisions:
+
+- The medication is read from ``medicationCodeableConcept`` or from ``medicationReference``
+  to a contained (``#id``) or a sent ``Medication``; it is recognised by
+  ``terminology.match_drug`` (verified code, name, then unverified code, flagged). Drugs
+  that are not recognised (supportive drugs: steroids, G-CSF, antiemetics...) are simply
+  not read, so they never count towards a line.
+- Not exposures: statements ``entered-in-error`` / ``not-taken`` / ``intended``; requests
+  ``entered-in-error`` / ``cancelled`` / ``draft`` or with intent ``proposal`` / ``plan`` /
+  ``option``; administrations ``not-done`` / ``entered-in-error``.
+- One drug's events split into separate courses when more than ``new_line_gap_days``
+  (120) pass between them, or when the stated intent changes (curative vs not).
+- ``active``: an active or on-hold statement/order whose own period has not ended by
+  ``as_of`` (on-hold counts: an interrupted drug, e.g. T-DXd held for grade 1 ILD, is
+  still part of the plan and the safety rules must see it), or a last administration
+  within two cycles of ``as_of`` with no stop recorded on or after it. Cycle length: the
+  longest standard interval of the drug's labelled schedules, so that a patient on the
+  longer schedule is not called inactive: 21 days for q3w IV drugs; 28 for nivolumab,
+  atezolizumab, durvalumab, tremelimumab; 42 for pembrolizumab (400 mg q6w) and
+  ipilimumab; 7 days for daily oral drugs (a 14-day window: administrations of oral
+  drugs are rarely recorded, so an active order is the usual evidence).
+- Stop reason from ``statusReason`` (and notes of stopped/completed records): toxicity
+  words (toxicity, adverse event/reaction, intolerance, pneumonitis, ILD) take
+  precedence over progression words (progression, progressive disease, no response,
+  refractory), because a toxicity stop has safety consequences; progression is still
+  recorded for the line when both are stated. Any other stated reason -> OTHER.
+- Curative intent when "adjuvant", "neoadjuvant", "perioperative", "curative" or
+  "definitive" appears (not negated) in reasonCode, category or notes.
+- Doses: ``mg/kg`` and ``mg`` (``g`` converted to mg) from UCUM code or unit; others are
+  not read. Statements and orders give the dose on their start/authored date.
+- Draft orders: every entry of the draftOrders Bundle becomes a ``DraftOrder`` (drug None
+  when it is not a recognised anticancer drug or has no medication yet). A draft
+  MedicationRequest that fails validation even after the quirk fixes is recorded as a
+  ``DataIssue`` but still read best-effort: it is what the clinician is about to sign, and
+  dropping it would silence every check on it. A draft with no id gets the reference of
+  its ``fullUrl`` (or ``Type/`` plus nothing) and a ``DataIssue``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+from fhir_mappings.model import (
+    DataIssue,
+    Dose,
+    DoseRecord,
+    DoseUnit,
+    DraftOrder,
+    Drug,
+    DrugExposure,
+    ExposureStatus,
+    StopReason,
+)
+from fhir_mappings.parse import (
+    JsonObject,
+    Resource,
+    ResourceIndex,
+    as_object,
+    child,
+    choice_date,
+    issue,
+    number,
+    objects,
+    parse_date,
+    period_end,
+    period_start,
+    string,
+    validate,
+)
+from fhir_mappings.terminology import (
+    DrugMatch,
+    concept_text,
+    match_drug,
+    mentions,
+)
+
+MEDICATION_TYPES = frozenset(
+    {"MedicationStatement", "MedicationRequest", "MedicationAdministration"}
+)
+
+CYCLE_DAYS: dict[Drug, int] = {
+    Drug.NIVOLUMAB: 28,
+    Drug.ATEZOLIZUMAB: 28,
+    Drug.DURVALUMAB: 28,
+    Drug.TREMELIMUMAB: 28,
+    Drug.PEMBROLIZUMAB: 42,
+    Drug.IPILIMUMAB: 42,
+    Drug.ZONGERTINIB: 7,
+    Drug.SEVABERTINIB: 7,
+    Drug.POZIOTINIB: 7,
+    Drug.MOBOCERTINIB: 7,
+    Drug.OSIMERTINIB: 7,
+    Drug.GEFITINIB: 7,
+    Drug.ERLOTINIB: 7,
+    Drug.AFATINIB: 7,
+}
+"""Cycle length in days where it is not 21 (see the module docstring)."""
+DEFAULT_CYCLE_DAYS = 21
+
+
+def cycle_days(drug: Drug) -> int:
+    return CYCLE_DAYS.get(drug, DEFAULT_CYCLE_DAYS)
+
+
+# --- medication of a resource ---------------------------------------------------------------
+
+
+def medication_of(data: JsonObject, index: ResourceIndex) -> tuple[JsonObject | None, str | None]:
+    """The medication CodeableConcept (inline or via the referenced Medication) and its text."""
+    concept = as_object(data.get("medicationCodeableConcept"))
+    if concept is None:
+        reference = as_object(data.get("medicationReference"))
+        medication = index.resolve(reference, data)
+        if medication is not None:
+            concept = as_object(medication.get("code"))
+        elif reference is not None and string(reference, "display"):
+            concept = {"text": string(reference, "display")}
+    if concept is None:
+        return None, None
+    text = string(concept, "text") or next(
+        (d for c in objects(concept.get("coding")) if (d := string(c, "display"))), None
+    )
+    return concept, text
+
+
+def recognised_drug(raw: JsonObject, index: ResourceIndex) -> DrugMatch | None:
+    """Cheap pre-filter: the anticancer drug of a raw medication resource, if any."""
+    concept, _ = medication_of(raw, index)
+    return match_drug(concept) if concept is not None else None
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationEvent:
+    drug: Drug
+    resource_type: str
+    start: date | None
+    end: date | None
+    status: str | None
+    active_record: bool
+    administration_date: date | None
+    stop_reason: StopReason | None
+    progression_stated: bool
+    curative: bool
+    doses: tuple[DoseRecord, ...]
+    source: str
+    unverified_code_only: bool
+
+    @property
+    def stop_recorded(self) -> bool:
+        if self.resource_type == "MedicationAdministration":
+            return False
+        if self.status == "stopped" or self.stop_reason is not None:
+            return True
+        return self.resource_type == "MedicationStatement" and self.status == "completed"
+
+    @property
+    def last_date(self) -> date | None:
+        return max((d for d in (self.start, self.end, self.administration_date) if d), default=None)
+
+
+_EXCLUDED_STATUS = {
+    "MedicationStatement": frozenset({"entered-in-error", "not-taken", "intended"}),
+    "MedicationRequest": frozenset({"entered-in-error", "cancelled", "draft"}),
+    "MedicationAdministration": frozenset({"not-done", "entered-in-error"}),
+}
+_EXCLUDED_INTENT = frozenset({"proposal", "plan", "option"})
+
+_TOXICITY = ("toxicity", "adverse event", "adverse reaction", "side effect", "side effects",
+             "intolerance", "intolerant", "not tolerated", "pneumonitis", "ild",
+             "interstitial lung disease")  # fmt: skip
+_ORGAN_TOXICITY = re.compile(r"\b\w+toxicit(?:y|ies)\b", re.IGNORECASE)
+_PROGRESSION = ("progression", "progressive disease", "disease progression", "progressed",
+                "no response", "not responding", "non response", "refractory")  # fmt: skip
+_CURATIVE = ("adjuvant", "neoadjuvant", "neo adjuvant", "perioperative", "curative",
+             "definitive")  # fmt: skip
+
+
+def stop_reason_of(text: str) -> tuple[StopReason | None, bool]:
+    """(stop reason, progression stated) of a status reason / note text."""
+    if not text.strip():
+        return None, False
+    progression = mentions(text, _PROGRESSION)
+    if mentions(text, _TOXICITY) or _ORGAN_TOXICITY.search(text):
+        return StopReason.TOXICITY, progression
+    if progression:
+        return StopReason.PROGRESSION, True
+    return StopReason.OTHER, False
+
+
+def dose_of(quantity: JsonObject | None) -> Dose | None:
+    value = number(quantity, "value")
+    if value is None or quantity is None:
+        return None
+    unit = (string(quantity, "code") or string(quantity, "unit") or "").strip().lower()
+    unit = unit.replace(" ", "")
+    if unit in ("mg/kg", "mg/kg{bodyweight}", "mg/kg{body_weight}"):
+        return Dose(value, DoseUnit.MG_PER_KG)
+    if unit in ("mg", "milligram", "milligrams"):
+        return Dose(value, DoseUnit.MG)
+    if unit in ("g", "gram", "grams"):
+        return Dose(value * 1000, DoseUnit.MG)
+    return None
+
+
+def _dosage_quantities(dosages: Iterable[JsonObject]) -> list[JsonObject]:
+    found: list[JsonObject] = []
+    for dosage in dosages:
+        for entry in objects(dosage.get("doseAndRate")):
+            quantity = as_object(entry.get("doseQuantity"))
+            if quantity is not None:
+                found.append(quantity)
+        quantity = as_object(dosage.get("doseQuantity")) or as_object(dosage.get("dose"))
+        if quantity is not None:
+            found.append(quantity)
+    return found
+
+
+def _texts(concepts: Iterable[object]) -> str:
+    return " ; ".join(concept_text(c) for c in concepts)
+
+
+def _notes(data: JsonObject) -> str:
+    return " ; ".join(string(n, "text") or "" for n in objects(data.get("note")))
+
+
+def read_event(
+    resource: Resource, index: ResourceIndex, as_of: date
+) -> MedicationEvent | DataIssue | None:
+    """One validated medication resource as an event; None when it is not an exposure."""
+    data = resource.data
+    kind = resource.resource_type
+    status = string(data, "status")
+    if status in _EXCLUDED_STATUS.get(kind, frozenset()):
+        return None
+    if kind == "MedicationRequest" and string(data, "intent") in _EXCLUDED_INTENT:
+        return None
+    concept, _ = medication_of(data, index)
+    found = match_drug(concept) if concept is not None else None
+    if found is None:
+        return None
+    start, end, administered = _dates(kind, data)
+    status_reason = _texts(objects(data.get("statusReason")) or [data.get("statusReason")])
+    notes = _notes(data)
+    stop_text = status_reason
+    if status in ("stopped", "completed", "on-hold"):
+        stop_text += " ; " + notes
+    stop_reason, progression = (
+        stop_reason_of(stop_text)
+        if status_reason or (status in ("stopped", "completed", "on-hold") and notes)
+        else (None, False)
+    )
+    if stop_reason is StopReason.OTHER and not status_reason:
+        stop_reason = None
+    intent_text = " ; ".join(
+        [_texts(objects(data.get("reasonCode"))), _texts(objects(data.get("category"))), notes]
+    )
+    dosages = (
+        [as_object(data.get("dosage")) or {}]
+        if kind == "MedicationAdministration"
+        else objects(data.get("dosage") or data.get("dosageInstruction"))
+    )
+    dose_date = administered or start or parse_date(data.get("authoredOn"))
+    doses = tuple(
+        DoseRecord(dose, dose_date, resource.reference)
+        for q in _dosage_quantities(dosages)
+        if (dose := dose_of(q)) is not None
+    )
+    active_record = (
+        kind in ("MedicationStatement", "MedicationRequest")
+        and status in ("active", "on-hold")
+        and (end is None or end >= as_of)
+    )
+    return MedicationEvent(
+        drug=found.drug,
+        resource_type=kind,
+        start=start,
+        end=end if status in ("completed", "stopped") or kind == "MedicationStatement" else None,
+        status=status,
+        active_record=active_record,
+        administration_date=administered,
+        stop_reason=stop_reason,
+        progression_stated=progression,
+        curative=mentions(intent_text, _CURATIVE),
+        doses=doses[:1] if kind != "MedicationAdministration" else doses,
+        source=resource.reference,
+        unverified_code_only=not found.verified,
+    )
+
+
+def _dates(kind: str, data: JsonObject) -> tuple[date | None, date | None, date | None]:
+    """(start, end, administration date) of a medication resource."""
+    if kind == "MedicationAdministration":
+        when = choice_date(data, "effective")
+        return when, period_end(as_object(data.get("effectivePeriod"))) or when, when
+    if kind == "MedicationStatement":
+        period = as_object(data.get("effectivePeriod"))
+        return choice_date(data, "effective"), period_end(period), None
+    bounds = None
+    for dosage in objects(data.get("dosageInstruction")):
+        bounds = bounds or child(dosage, "timing", "repeat", "boundsPeriod")
+    validity = child(data, "dispenseRequest", "validityPeriod")
+    start = period_start(bounds) or period_start(validity) or parse_date(data.get("authoredOn"))
+    return start, period_end(bounds) or period_end(validity), None
+
+
+# --- courses ---------------------------------------------------------------------------------
+
+
+def _split_courses(events: list[MedicationEvent], gap_days: int) -> list[list[MedicationEvent]]:
+    dated = sorted((e for e in events if e.start or e.last_date), key=_sort_key)
+    undated = [e for e in events if not (e.start or e.last_date)]
+    courses: list[list[MedicationEvent]] = []
+    last_seen: date | None = None
+    for event in dated:
+        first = event.start or event.last_date
+        if (
+            not courses
+            or (last_seen and first and (first - last_seen).days > gap_days)
+            or courses[-1][-1].curative != event.curative
+        ):
+            courses.append([])
+        courses[-1].append(event)
+        last_seen = max(filter(None, (last_seen, event.last_date, first)), default=None)
+    if undated:
+        if courses:
+            courses[-1].extend(undated)
+        else:
+            courses.append(undated)
+    return courses
+
+
+def _sort_key(event: MedicationEvent) -> date:
+    return event.start or event.last_date or date.min
+
+
+def _course_exposure(course: list[MedicationEvent], as_of: date) -> DrugExposure:
+    drug = course[0].drug
+    starts = [d for e in course for d in (e.start, e.administration_date) if d]
+    admin_dates = [e.administration_date for e in course if e.administration_date]
+    last_admin = max(admin_dates, default=None)
+    stops_after = [
+        e
+        for e in course
+        if e.stop_recorded and last_admin and (e.last_date or date.min) >= last_admin
+    ]
+    recent_admin = (
+        last_admin is not None
+        and timedelta(0) <= as_of - last_admin <= timedelta(days=2 * cycle_days(drug))
+        and not stops_after
+    )
+    any_active_record = any(e.active_record for e in course)
+    active = any_active_record or recent_admin
+    stop_events = [e for e in course if e.stop_reason is not None]
+    stop_reason = None
+    if stop_events:
+        reasons = {e.stop_reason for e in stop_events}
+        stop_reason = (
+            StopReason.TOXICITY
+            if StopReason.TOXICITY in reasons
+            else StopReason.PROGRESSION
+            if StopReason.PROGRESSION in reasons
+            else StopReason.OTHER
+        )
+    if active:
+        status = ExposureStatus.ACTIVE
+    elif any(e.stop_recorded and e.status != "completed" for e in course):
+        status = ExposureStatus.STOPPED
+    elif any(
+        e.status == "completed" for e in course if e.resource_type != "MedicationAdministration"
+    ):
+        status = ExposureStatus.COMPLETED
+    else:
+        status = ExposureStatus.UNKNOWN
+    ends = [d for e in course for d in (e.end, e.administration_date) if d]
+    doses = tuple(sorted((d for e in course for d in e.doses), key=lambda r: r.date or date.min))
+    return DrugExposure(
+        drug=drug,
+        start=min(starts, default=None),
+        end=None if active else max(ends, default=None),
+        status=status,
+        active=active,
+        stop_reason=stop_reason,
+        curative_intent=all(e.curative for e in course),
+        doses=doses,
+        sources=tuple(dict.fromkeys(e.source for e in course)),
+        unverified_code_only=all(e.unverified_code_only for e in course),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressionEvent:
+    date: date | None
+    source: str
+
+
+def build_exposures(
+    events: Sequence[MedicationEvent], as_of: date, gap_days: int
+) -> tuple[tuple[DrugExposure, ...], tuple[ProgressionEvent, ...]]:
+    """Courses of each drug, ordered by start; and progressions stated as stop reasons."""
+    by_drug: dict[Drug, list[MedicationEvent]] = {}
+    for event in events:
+        by_drug.setdefault(event.drug, []).append(event)
+    exposures = [
+        _course_exposure(course, as_of)
+        for drug_events in by_drug.values()
+        for course in _split_courses(drug_events, gap_days)
+    ]
+    exposures.sort(key=lambda e: (e.start or date.max, e.drug.value))
+    progressions = tuple(
+        ProgressionEvent(e.end or e.last_date, e.source) for e in events if e.progression_stated
+    )
+    return tuple(exposures), progressions
+
+
+# --- draft orders ----------------------------------------------------------------------------
+
+_PERIOD_UNITS = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week",
+                 "mo": "month", "a": "year"}  # fmt: skip
+_TIMES = {1: "once", 2: "twice", 3: "three times", 4: "four times"}
+
+
+def frequency_text(dosage: JsonObject) -> str | None:
+    """A human frequency: "once daily", "twice daily", "every 3 weeks", "every 8 hours"."""
+    repeat = child(dosage, "timing", "repeat")
+    period, unit = number(repeat, "period"), string(repeat, "periodUnit")
+    if period is not None and unit in _PERIOD_UNITS:
+        times = int(number(repeat, "frequency") or 1)
+        amount = int(period) if period == int(period) else period
+        if unit == "d" and isinstance(amount, int) and amount % 7 == 0:
+            amount, unit = amount // 7, "wk"
+        name = _PERIOD_UNITS[unit]
+        if amount == 1:
+            adverb = {"d": "daily", "wk": "weekly", "mo": "monthly", "a": "yearly"}.get(
+                unit, f"per {name}"
+            )
+            return f"{_TIMES.get(times, f'{times} times')} {adverb}"
+        every = f"every {amount} {name}s"
+        return every if times == 1 else f"{_TIMES.get(times, f'{times} times')} {every}"
+    code = child(dosage, "timing", "code")
+    if code is not None and concept_text(code):
+        return concept_text(code).split(" | ")[0]
+    return string(dosage, "text")
+
+
+def _entry_reference(resource: JsonObject, entry: JsonObject) -> str | None:
+    resource_type, resource_id = string(resource, "resourceType"), string(resource, "id")
+    if resource_type and resource_id:
+        return f"{resource_type}/{resource_id}"
+    return string(entry, "fullUrl")
+
+
+def read_draft_orders(
+    bundle: Mapping[str, Any] | None,
+    selections: Sequence[str] | None,
+    index: ResourceIndex,
+) -> tuple[tuple[DraftOrder, ...], tuple[DataIssue, ...]]:
+    """The context's draftOrders Bundle as DraftOrders (see the module docstring)."""
+    if bundle is None:
+        return (), ()
+    if not isinstance(bundle, Mapping):
+        return (), (issue(bundle, "draftOrders is not a Bundle"),)
+    orders: list[DraftOrder] = []
+    issues: list[DataIssue] = []
+    entries = bundle.get("entry")
+    if string(bundle, "resourceType") != "Bundle" or not isinstance(entries, list | type(None)):
+        issues.append(DataIssue("Bundle", string(bundle, "id"), "draftOrders is not a Bundle"))
+    chosen = set(selections) if selections is not None else None
+    for entry in entries if isinstance(entries, list) else []:
+        entry_obj = as_object(entry)
+        resource = as_object(entry_obj.get("resource")) if entry_obj is not None else None
+        if entry_obj is None or resource is None:
+            issues.append(DataIssue("Bundle", string(bundle, "id"), "draft entry without resource"))
+            continue
+        resource_type = string(resource, "resourceType")
+        if resource_type is None:
+            issues.append(issue(resource, "draft order without resourceType"))
+            continue
+        reference = _entry_reference(resource, entry_obj)
+        if reference is None or string(resource, "id") is None:
+            issues.append(issue(resource, "draft order without id"))
+        reference = reference or f"{resource_type}/"
+        selected = chosen is None or reference in chosen or string(entry_obj, "fullUrl") in chosen
+        order, problem = _draft_order(resource, reference, selected, index)
+        orders.append(order)
+        if problem is not None:
+            issues.append(problem)
+    return tuple(orders), tuple(issues)
+
+
+def _draft_order(
+    raw: JsonObject, reference: str, selected: bool, index: ResourceIndex
+) -> tuple[DraftOrder, DataIssue | None]:
+    resource_type = string(raw, "resourceType") or "(unknown)"
+    base = DraftOrder(
+        reference=reference,
+        resource_type=resource_type,
+        drug=None,
+        status=string(raw, "status"),
+        selected=selected,
+    )
+    if resource_type != "MedicationRequest":
+        return base, None
+    checked = validate(raw, draft_order=True)
+    problem = checked if isinstance(checked, DataIssue) else None
+    data = checked.data if isinstance(checked, Resource) else raw
+    concept, text = medication_of(data, index)
+    found = match_drug(concept) if concept is not None else None
+    dosages = objects(data.get("dosageInstruction"))
+    dose = next((d for q in _dosage_quantities(dosages) if (d := dose_of(q)) is not None), None)
+    frequency = next((f for d in dosages if (f := frequency_text(d)) is not None), None)
+    order = replace(
+        base,
+        drug=found.drug if found else None,
+        dose=dose,
+        frequency=frequency,
+        medication_text=text,
+        unverified_code_only=bool(found and not found.verified),
+    )
+    return order, problem
+
+
+_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
+
+
+def is_resource_reference(reference: str) -> bool:
+    """Whether a draft order's reference is a usable ``Type/id`` (for update/delete)."""
+    return bool(_REFERENCE.match(reference))

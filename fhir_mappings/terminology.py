@@ -1,0 +1,774 @@
+"""Every code and code set the mapping recognises, by name, with its source.
+
+Source of every code: clinical-rules.md section 7 (``SPEC``). A code tagged [?] there is
+``verified=False`` here. No code outside section 7 appears in this module: concepts that
+section 7 gives no code for (EGFR gene, stage group, CT chest, echocardiogram, renal
+impairment, CTCAE grade, specimen type, "present"/"absent" answers) are matched by text
+only, and the match is recorded as ``MatchedBy.TEXT``.
+
+Matching, in order:
+
+1. (system, code). Systems are compared after normalisation: lower-case, ``https`` read
+   as ``http``, a trailing ``/`` dropped (both spellings occur in real feeds; noted here
+   as the one tolerance beyond section 7). HGNC has two URIs, both accepted. ICD-10-CM
+   codes are compared without their dot (``C3490`` = ``C34.90``), and ``C34.*`` style
+   entries match by prefix.
+2. Text, as a recorded fallback: the concept's ``text`` and its codings' ``display``,
+   normalised to lower-case words (punctuation becomes a word break), matched as whole
+   word sequences (``"ild"`` does not match ``"mild"``). The text phrases are the
+   project's own choice, listed beside each code set.
+
+Drugs are recognised by a verified RxNorm code, by an unverified ("from memory")
+ingredient code (flagged ``verified=False`` on the match), and always by normalised name
+(generic, brand, development code). Common US brand names of the older drugs are added
+as names (not codes) and marked as the project's additions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from fhir_mappings.model import Drug, MatchedBy
+from fhir_mappings.parse import as_object, objects, string
+
+SPEC = "clinical-rules.md section 7"
+PROJECT = "project's own text fallback (no code in clinical-rules.md)"
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+HGNC = "http://www.genenames.org"
+HGNC_GENE_ID = "http://www.genenames.org/geneId"
+UCUM = "http://unitsofmeasure.org"
+
+_SYSTEM_ALIASES: dict[str, str] = {HGNC_GENE_ID: HGNC}
+
+
+@lru_cache(maxsize=256)
+def normalise_system(system: str) -> str:
+    value = system.strip().lower().rstrip("/")
+    if value.startswith("https://"):
+        value = "http://" + value[len("https://") :]
+    return _SYSTEM_ALIASES.get(value, value)
+
+
+def _normalise_code(system: str, code: str) -> str:
+    value = code.strip()
+    return value.replace(".", "").upper() if system == ICD10CM else value
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    system: str
+    code: str
+    display: str
+    """A label for people reading this module; not the code system's official display."""
+    verified: bool = True
+    prefix: bool = False
+    """ICD-10-CM ``X00.*``: matches the code and every code below it."""
+    source: str = SPEC
+
+    def matches(self, system: str, code: str) -> bool:
+        if normalise_system(system) != normalise_system(self.system):
+            return False
+        mine, theirs = _normalise_code(self.system, self.code), _normalise_code(self.system, code)
+        return theirs.startswith(mine) if self.prefix else theirs == mine
+
+    def coding(self) -> dict[str, str]:
+        """As a FHIR Coding, without ``display`` (the labels here are the project's own,
+        not the code system's official displays)."""
+        return {"system": self.system, "code": self.code}
+
+
+def _key(system: str, code: str) -> tuple[str, str]:
+    normalised = normalise_system(system)
+    return normalised, _normalise_code(normalised, code)
+
+
+def _words(text: str) -> str:
+    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case words separated by single spaces, padded with a space at both ends."""
+    return _words(text)
+
+
+def has_phrase(normalised: str, phrase: str) -> bool:
+    """Whether ``phrase`` occurs as whole words in an already ``normalise_text``-ed text."""
+    return _words(phrase) in normalised
+
+
+NEGATORS = frozenset({"no", "not", "non", "without", "denies", "denied", "nor"})
+
+
+def mentions(text: str, phrases: Iterable[str]) -> bool:
+    """A phrase occurs as whole words, not negated ("no", "not", "non", "without", "denies"
+    within the three words before it)."""
+    words = normalise_text(text)
+    for phrase in phrases:
+        target = normalise_text(phrase)
+        start = words.find(target)
+        while start >= 0:
+            if not NEGATORS.intersection(words[max(0, start - 64) : start].split()[-3:]):
+                return True
+            start = words.find(target, start + 1)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class CodeSet:
+    name: str
+    codes: tuple[Code, ...]
+    texts: tuple[str, ...] = ()
+    """Text fallback phrases (project's own)."""
+    _phrases: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    _exact: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
+    _prefixes: tuple[Code, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_phrases", tuple(_words(t) for t in self.texts))
+        exact = {_key(c.system, c.code) for c in self.codes if not c.prefix}
+        object.__setattr__(self, "_exact", frozenset(exact))
+        object.__setattr__(self, "_prefixes", tuple(c for c in self.codes if c.prefix))
+
+    def match_coding(self, system: str | None, code: str | None) -> bool:
+        if not system or not code:
+            return False
+        if _key(system, code) in self._exact:
+            return True
+        return any(c.matches(system, code) for c in self._prefixes)
+
+    def match_text(self, text: str) -> bool:
+        return self.match_words(_words(text))
+
+    def match_words(self, normalised: str) -> bool:
+        """``match_text`` on a text already passed through ``normalise_text``."""
+        return any(p in normalised for p in self._phrases)
+
+
+# --- reading CodeableConcepts ------------------------------------------------------------
+
+
+def codings(concept: object) -> list[tuple[str, str]]:
+    """(system, code) pairs of a CodeableConcept, a lone Coding, or a list of either
+    (a list where one concept belongs is malformed, but is still looked at so that the
+    resource reaches validation and is reported rather than silently skipped)."""
+    if isinstance(concept, list):
+        return [pair for item in concept for pair in codings(item)]
+    obj = as_object(concept)
+    if obj is None:
+        return []
+    items = objects(obj.get("coding")) or [obj]
+    return [
+        (system, code)
+        for c in items
+        if (system := string(c, "system")) is not None and (code := string(c, "code")) is not None
+    ]
+
+
+def concept_text(concept: object) -> str:
+    """The concept's text and its codings' displays, joined (for text matching)."""
+    if isinstance(concept, list):
+        return " | ".join(t for item in concept if (t := concept_text(item)))
+    obj = as_object(concept)
+    if obj is None:
+        return ""
+    parts = [string(obj, "text"), string(obj, "display")]
+    parts.extend(string(c, "display") for c in objects(obj.get("coding")))
+    return " | ".join(p for p in parts if p)
+
+
+def match(concept: object, code_set: CodeSet) -> MatchedBy | None:
+    """CODE when a coding is in the set, TEXT when only the text matches, else None."""
+    if any(code_set.match_coding(s, c) for s, c in codings(concept)):
+        return MatchedBy.CODE
+    text = concept_text(concept)
+    if text and code_set.match_text(text):
+        return MatchedBy.TEXT
+    return None
+
+
+def match_any(concepts: Iterable[object], code_set: CodeSet) -> MatchedBy | None:
+    found: MatchedBy | None = None
+    for concept in concepts:
+        result = match(concept, code_set)
+        if result is MatchedBy.CODE:
+            return result
+        found = found or result
+    return found
+
+
+def _loinc(code: str, display: str, *, verified: bool = True) -> Code:
+    return Code(LOINC, code, display, verified)
+
+
+def _sct(code: str, display: str, *, verified: bool = True) -> Code:
+    return Code(SNOMED, code, display, verified)
+
+
+def _icd(code: str, display: str, *, verified: bool = True, prefix: bool = False) -> Code:
+    return Code(ICD10CM, code, display, verified, prefix)
+
+
+# --- genomics ------------------------------------------------------------------------
+
+ERBB2_GENE = CodeSet(
+    "ERBB2 gene",
+    (Code(HGNC, "HGNC:3430", "ERBB2"), Code(HGNC_GENE_ID, "HGNC:3430", "ERBB2")),
+    ("erbb2", "her2", "her 2"),
+)
+EGFR_GENE = CodeSet("EGFR gene (no code in section 7: text only)", (), ("egfr",))
+VARIANT_ASSESSMENT = CodeSet(
+    "Genetic variant assessment", (_loinc("69548-6", "Genetic variant assessment"),)
+)
+GENE_STUDIED = CodeSet("Gene studied", (_loinc("48018-6", "Gene studied [ID]"),), ("gene studied",))
+AMINO_ACID_CHANGE = CodeSet(
+    "Amino acid change (p.HGVS)",
+    (_loinc("48005-3", "Amino acid change (pHGVS)"),),
+    ("amino acid change", "protein change", "phgvs"),
+)
+DNA_CHANGE = CodeSet(
+    "DNA change (c.HGVS)",
+    (_loinc("48004-6", "DNA change (c.HGVS)"),),
+    ("dna change", "chgvs", "cdna change"),
+)
+GENOMIC_DNA_CHANGE = CodeSet(
+    "Genomic DNA change (g.HGVS)", (_loinc("81290-9", "Genomic DNA change (gHGVS)"),)
+)
+DNA_CHANGE_TYPE = CodeSet(
+    "DNA change type", (_loinc("48019-4", "DNA change type"),), ("dna change type",)
+)
+CLINICAL_SIGNIFICANCE = CodeSet(
+    "Clinical significance",
+    (_loinc("53037-8", "Genetic variation clinical significance"),),
+    ("clinical significance", "pathogenicity"),
+)
+GENOMIC_SOURCE_CLASS = CodeSet(
+    "Genomic source class", (_loinc("48002-0", "Genomic source class"),), ("genomic source",)
+)
+ALLELIC_FREQUENCY = CodeSet(
+    "Allelic frequency", (_loinc("81258-6", "Sample variant allelic frequency"),)
+)
+GENETIC_ANALYSIS_REPORT = CodeSet(
+    "Genetic analysis report", (_loinc("51969-4", "Genetic analysis report"),)
+)
+SIGNIFICANCE_PATHOGENIC = CodeSet(
+    "Pathogenic", (_loinc("LA6668-3", "Pathogenic"),), ("pathogenic", "oncogenic")
+)
+SIGNIFICANCE_LIKELY_PATHOGENIC = CodeSet(
+    "Likely pathogenic",
+    (_loinc("LA26332-9", "Likely pathogenic", verified=False),),
+    ("likely pathogenic", "likely oncogenic"),
+)
+SIGNIFICANCE_UNCERTAIN = CodeSet(
+    "Uncertain significance",
+    (_loinc("LA6682-4", "Uncertain significance"),),
+    ("uncertain significance", "unknown significance", "vus"),
+)
+SIGNIFICANCE_BENIGN = CodeSet("Benign", (_loinc("LA6675-8", "Benign"),), ("benign",))
+SIGNIFICANCE_LIKELY_BENIGN = CodeSet(
+    "Likely benign (no code in section 7: text only)", (), ("likely benign",)
+)
+HER2_IHC = CodeSet(
+    "HER2 immunohistochemistry",
+    (
+        _loinc("18474-7", "HER2 Ag [Presence] in Tissue by Immune stain"),
+        _loinc("72383-3", "HER2 [Presence] in Tissue by Immune stain"),
+        _loinc("48676-1", "HER2 [Interpretation] in Tissue"),
+        _loinc("85319-2", "HER2 [Presence] in Breast cancer specimen by Immune stain"),
+    ),
+    ("her2 ihc", "her2 immunohistochemistry", "her2 by ihc", "her2 neu ihc", "ihc her2"),
+)
+HER2_ISH = CodeSet(
+    "HER2 in situ hybridisation / amplification",
+    (
+        _loinc("31150-6", "ERBB2 gene dup [Presence] in Tissue by FISH"),
+        _loinc("49683-6", "ERBB2 gene copy number / CEP17 ratio"),
+        _loinc("74860-8", "ERBB2 gene amplification in Tissue by ISH"),
+        _loinc("96893-3", "ERBB2 gene copy number"),
+        _loinc("85318-4", "ERBB2 gene dup in Breast cancer specimen by FISH"),
+    ),
+    (
+        "her2 fish",
+        "her2 ish",
+        "erbb2 fish",
+        "erbb2 ish",
+        "her2 amplification",
+        "erbb2 amplification",
+        "her2 copy number",
+        "erbb2 copy number",
+    ),
+)
+PDL1 = CodeSet("PD-L1", (_loinc("83053-9", "PD-L1 by immune stain"),))
+
+# --- measurements, status ----------------------------------------------------------------
+
+ECOG = CodeSet(
+    "ECOG performance status", (_loinc("89247-1", "ECOG Performance Status"),), ("ecog",)
+)
+DISEASE_STATUS = CodeSet(
+    "Disease status", (_loinc("97509-4", "Cancer disease status"),), ("disease status",)
+)
+CONDITION_WORSENED = CodeSet(
+    "Condition worsened (progression)",
+    (_sct("271299001", "Patient's condition worsened"),),
+    ("worsened", "progression", "progressive disease", "disease progression"),
+)
+LVEF = CodeSet(
+    "Left ventricular ejection fraction",
+    (_loinc("10230-1", "Left ventricular Ejection fraction"),),
+    ("lvef", "left ventricular ejection fraction", "lv ejection fraction", "ejection fraction"),
+)
+ALT = CodeSet(
+    "ALT",
+    (_loinc("1742-6", "ALT [Enzymatic activity/volume]"),),
+    ("alt", "alanine aminotransferase"),
+)
+AST = CodeSet(
+    "AST",
+    (_loinc("1920-8", "AST [Enzymatic activity/volume]"),),
+    ("ast", "aspartate aminotransferase"),
+)
+BILIRUBIN_TOTAL = CodeSet(
+    "Total bilirubin",
+    (_loinc("1975-2", "Bilirubin.total [Mass/volume]"),),
+    ("total bilirubin", "bilirubin total"),
+)
+ANC = CodeSet(
+    "Absolute neutrophil count",
+    (
+        _loinc("751-8", "Neutrophils [#/volume] in Blood by Automated count"),
+        _loinc("26499-4", "Neutrophils [#/volume] in Blood", verified=False),
+    ),
+    ("absolute neutrophil count", "anc", "neutrophils absolute", "absolute neutrophils"),
+)
+BODY_WEIGHT = CodeSet("Body weight", (_loinc("29463-7", "Body weight"),), ("body weight",))
+
+# --- conditions ------------------------------------------------------------------------
+
+NSCLC = CodeSet(
+    "Non-small cell lung cancer",
+    (_sct("254637007", "Non-small cell lung cancer"),),
+    ("non small cell lung", "nsclc", "non small cell carcinoma of lung"),
+)
+LUNG_ADENOCARCINOMA = CodeSet(
+    "Adenocarcinoma of lung (non-squamous)",
+    (_sct("254626006", "Adenocarcinoma of lung"),),
+    ("adenocarcinoma of lung", "lung adenocarcinoma", "adenocarcinoma of the lung"),
+)
+LUNG_SQUAMOUS = CodeSet(
+    "Squamous cell carcinoma of lung",
+    (_sct("59529006", "Squamous cell carcinoma of lung", verified=False),),
+    ("squamous cell carcinoma of lung", "squamous cell carcinoma of the lung", "lung squamous"),
+)
+LUNG_CANCER = CodeSet(
+    "Malignant neoplasm of bronchus and lung",
+    (_icd("C34", "Malignant neoplasm of bronchus and lung", prefix=True),),
+    ("lung cancer", "carcinoma of lung", "lung carcinoma", "malignant neoplasm of lung"),
+)
+BRAIN_METASTASIS = CodeSet(
+    "Brain metastasis",
+    (
+        _sct("94225005", "Metastatic malignant neoplasm to brain"),
+        _icd("C79.31", "Secondary malignant neoplasm of brain"),
+    ),
+    (
+        "brain metastasis",
+        "brain metastases",
+        "metastasis to brain",
+        "metastatic to brain",
+        "neoplasm to brain",
+        "neoplasm of brain",
+        "cerebral metastases",
+        "cerebral metastasis",
+        "brain mets",
+    ),
+)
+LEPTOMENINGEAL = CodeSet(
+    "Leptomeningeal disease",
+    (_icd("C79.32", "Secondary malignant neoplasm of cerebral meninges", verified=False),),
+    ("leptomeningeal", "meningeal carcinomatosis", "carcinomatous meningitis"),
+)
+ILD = CodeSet(
+    "Interstitial lung disease / pneumonitis",
+    (
+        _sct("233703007", "Interstitial lung disease"),
+        _sct("205237003", "Pneumonitis"),
+        _sct("427046006", "Drug-induced pneumonitis"),
+        _sct("196051003", "Drug-induced interstitial lung disorder"),
+        _sct("64667001", "Interstitial pneumonia"),
+        _sct("84004001", "Radiation pneumonitis"),
+        _sct("719218000", "Organizing pneumonia"),
+        _icd("J84", "Other interstitial pulmonary diseases", prefix=True),
+        _icd("J70.0", "Acute pulmonary manifestations due to radiation"),
+        _icd("J70.1", "Chronic pulmonary manifestations due to radiation"),
+        _icd("J70.2", "Acute drug-induced interstitial lung disorders"),
+        _icd("J70.3", "Chronic drug-induced interstitial lung disorders"),
+        _icd("J70.4", "Drug-induced interstitial lung disorders, unspecified"),
+    ),
+    (
+        "interstitial lung disease",
+        "ild",
+        "pneumonitis",
+        "interstitial pneumonia",
+        "organizing pneumonia",
+        "organising pneumonia",
+        "interstitial lung disorder",
+    ),
+)
+ILD_DRUG_INDUCED = CodeSet(
+    "Drug-induced ILD / pneumonitis",
+    (
+        _sct("427046006", "Drug-induced pneumonitis"),
+        _sct("196051003", "Drug-induced interstitial lung disorder"),
+        _icd("J70.2", "Acute drug-induced interstitial lung disorders"),
+        _icd("J70.3", "Chronic drug-induced interstitial lung disorders"),
+        _icd("J70.4", "Drug-induced interstitial lung disorders, unspecified"),
+    ),
+    ("drug induced", "drug related"),
+)
+ILD_RADIATION = CodeSet(
+    "Radiation pneumonitis",
+    (
+        _sct("84004001", "Radiation pneumonitis"),
+        _icd("J70.0", "Acute pulmonary manifestations due to radiation"),
+        _icd("J70.1", "Chronic pulmonary manifestations due to radiation"),
+    ),
+    ("radiation", "radiotherapy", "radiation induced"),
+)
+COPD = CodeSet(
+    "Chronic obstructive pulmonary disease",
+    (_sct("13645005", "Chronic obstructive lung disease"), _icd("J44", "COPD", prefix=True)),
+    ("copd", "chronic obstructive pulmonary disease", "chronic obstructive lung disease"),
+)
+HEART_FAILURE = CodeSet(
+    "Heart failure",
+    (
+        _sct("84114007", "Heart failure"),
+        _sct("42343007", "Congestive heart failure"),
+        _icd("I50", "Heart failure", prefix=True),
+    ),
+    ("heart failure", "cardiac failure"),
+)
+LV_SYSTOLIC_DYSFUNCTION = CodeSet(
+    "Left ventricular systolic dysfunction",
+    (_sct("134401001", "Left ventricular systolic dysfunction"),),
+    ("left ventricular systolic dysfunction", "lv systolic dysfunction", "lvsd"),
+)
+RENAL_IMPAIRMENT_MODERATE_OR_WORSE = CodeSet(
+    "Moderate or worse renal impairment (no code in section 7: text only)",
+    (),
+    (
+        "moderate renal impairment",
+        "severe renal impairment",
+        "chronic kidney disease stage 3",
+        "chronic kidney disease stage 3a",
+        "chronic kidney disease stage 3b",
+        "chronic kidney disease stage 4",
+        "chronic kidney disease stage 5",
+        "ckd stage 3",
+        "ckd stage 3a",
+        "ckd stage 3b",
+        "ckd stage 4",
+        "ckd stage 5",
+        "ckd 3",
+        "ckd 3a",
+        "ckd 3b",
+        "ckd 4",
+        "ckd 5",
+        "end stage renal disease",
+        "end stage kidney disease",
+        "esrd",
+    ),
+)
+
+ALL_CODE_SETS: tuple[CodeSet, ...] = (
+    ERBB2_GENE,
+    EGFR_GENE,
+    VARIANT_ASSESSMENT,
+    GENE_STUDIED,
+    AMINO_ACID_CHANGE,
+    DNA_CHANGE,
+    GENOMIC_DNA_CHANGE,
+    DNA_CHANGE_TYPE,
+    CLINICAL_SIGNIFICANCE,
+    GENOMIC_SOURCE_CLASS,
+    ALLELIC_FREQUENCY,
+    GENETIC_ANALYSIS_REPORT,
+    SIGNIFICANCE_PATHOGENIC,
+    SIGNIFICANCE_LIKELY_PATHOGENIC,
+    SIGNIFICANCE_UNCERTAIN,
+    SIGNIFICANCE_BENIGN,
+    SIGNIFICANCE_LIKELY_BENIGN,
+    HER2_IHC,
+    HER2_ISH,
+    PDL1,
+    ECOG,
+    DISEASE_STATUS,
+    CONDITION_WORSENED,
+    LVEF,
+    ALT,
+    AST,
+    BILIRUBIN_TOTAL,
+    ANC,
+    BODY_WEIGHT,
+    NSCLC,
+    LUNG_ADENOCARCINOMA,
+    LUNG_SQUAMOUS,
+    LUNG_CANCER,
+    BRAIN_METASTASIS,
+    LEPTOMENINGEAL,
+    ILD,
+    ILD_DRUG_INDUCED,
+    ILD_RADIATION,
+    COPD,
+    HEART_FAILURE,
+    LV_SYSTOLIC_DYSFUNCTION,
+    RENAL_IMPAIRMENT_MODERATE_OR_WORSE,
+)
+
+
+# --- drugs -------------------------------------------------------------------------------
+
+BRAND_SOURCE = "common US brand name, added by the project (a name, not a code)"
+
+
+@dataclass(frozen=True, slots=True)
+class DrugInfo:
+    drug: Drug
+    display: str
+    names: tuple[str, ...]
+    """Generic, brand and development names from section 7."""
+    codes: tuple[Code, ...] = ()
+    extra_names: tuple[str, ...] = ()
+    """Names added by the project (``BRAND_SOURCE``)."""
+
+    @property
+    def verified_codes(self) -> tuple[Code, ...]:
+        return tuple(c for c in self.codes if c.verified)
+
+    def codings(self) -> list[dict[str, str]]:
+        """The verified codes as FHIR Codings (for a suggestion's medication)."""
+        return [c.coding() for c in self.verified_codes]
+
+    def codeable_concept(self) -> dict[str, object]:
+        """``{"text": name, "coding": [verified codes]}``; no coding when none is known."""
+        concept: dict[str, object] = {"text": self.display}
+        if self.verified_codes:
+            concept["coding"] = self.codings()
+        return concept
+
+
+def _rx(code: str, display: str, *, verified: bool) -> Code:
+    return Code(RXNORM, code, display, verified)
+
+
+DRUGS: dict[Drug, DrugInfo] = {
+    info.drug: info
+    for info in (
+        DrugInfo(
+            Drug.TRASTUZUMAB_DERUXTECAN,
+            "fam-trastuzumab deruxtecan-nxki (Enhertu)",
+            (
+                "trastuzumab deruxtecan",
+                "fam-trastuzumab deruxtecan-nxki",
+                "Enhertu",
+                "DS-8201",
+                "T-DXd",
+            ),
+            (
+                _rx("2267576", "Enhertu product", verified=True),
+                _rx("2267581", "Enhertu product", verified=True),
+            ),
+            ("DS-8201a", "TDXd"),
+        ),
+        DrugInfo(
+            Drug.ZONGERTINIB,
+            "zongertinib (Hernexeos)",
+            ("zongertinib", "Hernexeos", "BI 1810631", "BI-1810631"),
+        ),
+        DrugInfo(
+            Drug.SEVABERTINIB,
+            "sevabertinib (Hyrnuo)",
+            ("sevabertinib", "Hyrnuo", "BAY 2927088", "BAY-2927088"),
+        ),
+        DrugInfo(
+            Drug.TRASTUZUMAB_EMTANSINE,
+            "ado-trastuzumab emtansine (Kadcyla)",
+            ("ado-trastuzumab emtansine", "trastuzumab emtansine", "Kadcyla", "T-DM1"),
+            (
+                _rx("1658084", "Kadcyla product", verified=True),
+                _rx("1658087", "Kadcyla product", verified=True),
+                _rx("1658089", "Kadcyla product", verified=True),
+                _rx("1658091", "Kadcyla product", verified=True),
+                _rx("1371041", "ado-trastuzumab emtansine", verified=False),
+            ),
+            ("TDM1",),
+        ),
+        DrugInfo(Drug.POZIOTINIB, "poziotinib", ("poziotinib",)),
+        DrugInfo(Drug.MOBOCERTINIB, "mobocertinib (Exkivity)", ("mobocertinib", "Exkivity")),
+        DrugInfo(Drug.AMIVANTAMAB, "amivantamab (Rybrevant)", ("amivantamab", "Rybrevant")),
+        DrugInfo(
+            Drug.CARBOPLATIN,
+            "carboplatin",
+            ("carboplatin",),
+            (_rx("40048", "carboplatin", verified=False),),
+            ("Paraplatin",),
+        ),
+        DrugInfo(
+            Drug.CISPLATIN,
+            "cisplatin",
+            ("cisplatin",),
+            (_rx("2555", "cisplatin", verified=False),),
+            ("Platinol",),
+        ),
+        DrugInfo(
+            Drug.PEMETREXED,
+            "pemetrexed",
+            ("pemetrexed",),
+            (_rx("68446", "pemetrexed", verified=False),),
+            ("Alimta", "Pemfexy"),
+        ),
+        DrugInfo(
+            Drug.PACLITAXEL,
+            "paclitaxel",
+            ("paclitaxel",),
+            (_rx("56946", "paclitaxel", verified=False),),
+            ("Taxol",),
+        ),
+        DrugInfo(
+            Drug.NAB_PACLITAXEL,
+            "nab-paclitaxel",
+            ("nab-paclitaxel",),
+            (),
+            ("paclitaxel protein-bound", "protein-bound paclitaxel", "Abraxane"),
+        ),
+        DrugInfo(
+            Drug.DOCETAXEL,
+            "docetaxel",
+            ("docetaxel",),
+            (_rx("72962", "docetaxel", verified=False),),
+            ("Taxotere",),
+        ),
+        DrugInfo(
+            Drug.PEMBROLIZUMAB,
+            "pembrolizumab",
+            ("pembrolizumab",),
+            (_rx("1547545", "pembrolizumab", verified=False),),
+            ("Keytruda",),
+        ),
+        DrugInfo(
+            Drug.NIVOLUMAB,
+            "nivolumab",
+            ("nivolumab",),
+            (_rx("1597876", "nivolumab", verified=False),),
+            ("Opdivo",),
+        ),
+        DrugInfo(
+            Drug.ATEZOLIZUMAB,
+            "atezolizumab",
+            ("atezolizumab",),
+            (_rx("1792776", "atezolizumab", verified=False),),
+            ("Tecentriq",),
+        ),
+        DrugInfo(
+            Drug.DURVALUMAB,
+            "durvalumab",
+            ("durvalumab",),
+            (_rx("1919503", "durvalumab", verified=False),),
+            ("Imfinzi",),
+        ),
+        DrugInfo(Drug.CEMIPLIMAB, "cemiplimab", ("cemiplimab",), (), ("Libtayo",)),
+        DrugInfo(
+            Drug.IPILIMUMAB,
+            "ipilimumab",
+            ("ipilimumab",),
+            (_rx("1094833", "ipilimumab", verified=False),),
+            ("Yervoy",),
+        ),
+        DrugInfo(Drug.TREMELIMUMAB, "tremelimumab", ("tremelimumab",), (), ("Imjudo",)),
+        DrugInfo(
+            Drug.OSIMERTINIB,
+            "osimertinib",
+            ("osimertinib",),
+            (_rx("1721560", "osimertinib", verified=False),),
+            ("Tagrisso",),
+        ),
+        DrugInfo(Drug.GEFITINIB, "gefitinib", ("gefitinib",), (), ("Iressa",)),
+        DrugInfo(Drug.ERLOTINIB, "erlotinib", ("erlotinib",), (), ("Tarceva",)),
+        DrugInfo(Drug.AFATINIB, "afatinib", ("afatinib",), (), ("Gilotrif",)),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DrugMatch:
+    drug: Drug
+    matched_by: MatchedBy
+    verified: bool = True
+    """False when only an unverified ("from memory") RxNorm code recognised the drug."""
+
+
+@lru_cache(maxsize=1)
+def _name_index() -> tuple[tuple[str, Drug], ...]:
+    """Normalised names, longest first, so "nab-paclitaxel" wins over "paclitaxel"."""
+    pairs = [
+        (_words(name), info.drug)
+        for info in DRUGS.values()
+        for name in (*info.names, *info.extra_names)
+    ]
+    return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
+
+
+def drug_by_name(text: str) -> Drug | None:
+    """The drug named in a free text (generic, brand or development name), if any."""
+    normalised = _words(text)
+    for name, drug in _name_index():
+        if name in normalised:
+            return drug
+    return None
+
+
+def drugs_named(text: str) -> list[Drug]:
+    """Every recognised drug named in a text (e.g. an ILD cause note)."""
+    normalised = _words(text)
+    found: list[Drug] = []
+    for name, drug in _name_index():
+        if name in normalised and drug not in found:
+            normalised = normalised.replace(name, " ")
+            found.append(drug)
+    return found
+
+
+@lru_cache(maxsize=1)
+def _drug_code_index() -> dict[tuple[str, str], tuple[Drug, bool]]:
+    return {
+        _key(code.system, code.code): (info.drug, code.verified)
+        for info in DRUGS.values()
+        for code in info.codes
+    }
+
+
+def match_drug(concept: object) -> DrugMatch | None:
+    """A medication CodeableConcept: verified code, then name, then an unverified code."""
+    index = _drug_code_index()
+    unverified: Drug | None = None
+    for system, code in codings(concept):
+        hit = index.get(_key(system, code))
+        if hit is not None:
+            if hit[1]:
+                return DrugMatch(hit[0], MatchedBy.CODE)
+            unverified = unverified or hit[0]
+    text = concept_text(concept)
+    by_name = drug_by_name(text) if text else None
+    if by_name is not None:
+        return DrugMatch(by_name, MatchedBy.TEXT)
+    if unverified is not None:
+        return DrugMatch(unverified, MatchedBy.CODE, verified=False)
+    return None

@@ -1,0 +1,105 @@
+"""Draft orders from the hook context (order-select / order-sign), imperfect as sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fhir_mappings.build import build_patient
+from fhir_mappings.model import Dose, DoseUnit, DraftOrder, Drug
+from tests.fhir_mappings.support import AS_OF, patient_from
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples"
+
+
+def test_order_sign_drafts_with_sandbox_quirks() -> None:
+    patient = patient_from("order_sign_draft_tdxd_quirks")
+    tdxd, zongertinib, empty, diet = patient.draft_orders
+    assert tdxd == DraftOrder(
+        reference="MedicationRequest/draft-tdxd",
+        resource_type="MedicationRequest",
+        drug=Drug.TRASTUZUMAB_DERUXTECAN,
+        dose=Dose(6.4, DoseUnit.MG_PER_KG),
+        frequency="every 3 weeks",
+        status="draft",
+        selected=True,
+        medication_text="Enhertu 100 mg vial",
+    )
+    assert (zongertinib.drug, zongertinib.dose, zongertinib.frequency) == (
+        Drug.ZONGERTINIB,
+        Dose(120.0, DoseUnit.MG),
+        "once daily",
+    )
+    assert (empty.reference, empty.drug, empty.dose) == (
+        "MedicationRequest/draft-empty",
+        None,
+        None,
+    )
+    assert (diet.reference, diet.resource_type, diet.drug) == (
+        "NutritionOrder/diet",
+        "NutritionOrder",
+        None,
+    )
+    assert [(d.resource_type, d.reason) for d in patient.data_issues] == [
+        ("Bundle", "draft entry without resource")
+    ]
+    assert patient.unavailable_data == ("labs",)
+
+
+def test_order_select_marks_only_the_selections() -> None:
+    patient = patient_from("order_select_zongertinib_selected")
+    assert [(d.reference, d.selected) for d in patient.draft_orders] == [
+        ("MedicationRequest/draft-tdxd", False),
+        ("MedicationRequest/draft-zong", True),
+        ("MedicationRequest/draft-empty", False),
+        ("NutritionOrder/diet", False),
+    ]
+
+
+@pytest.mark.skipif(not EXAMPLES.exists(), reason="shared spec examples not beside the repository")
+@pytest.mark.parametrize("name", ["order-select-r4.json", "order-sign-r4.json"])
+def test_published_hook_examples_map_without_issues(name: str) -> None:
+    context = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))["context"]
+    patient = build_patient(
+        [], as_of=AS_OF, draft_orders=context["draftOrders"], selections=context.get("selections")
+    )
+    assert patient.data_issues == ()
+    diet, amoxicillin = patient.draft_orders
+    assert diet.reference == "NutritionOrder/pureeddiet-simple"
+    assert amoxicillin.reference == "MedicationRequest/smart-MedicationRequest-103"
+    assert amoxicillin.drug is None
+    assert amoxicillin.frequency == "twice daily"
+    assert amoxicillin.dose is None  # 5 mL is neither mg nor mg/kg
+    assert diet.selected
+    assert amoxicillin.selected
+
+
+def test_draft_that_stays_invalid_is_reported_and_still_read() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "bad",
+                    "status": "draft",
+                    "intent": "order",
+                    "medicationCodeableConcept": {"text": "Enhertu"},
+                    "subject": {"reference": "Patient/p1"},
+                    "authoredOn": "not a date",
+                }
+            }
+        ],
+    }
+    patient = build_patient([], as_of=AS_OF, draft_orders=bundle)
+    assert [d.drug for d in patient.draft_orders] == [Drug.TRASTUZUMAB_DERUXTECAN]
+    assert [(d.resource_id, d.reason) for d in patient.data_issues] == [
+        ("bad", "failed R4B validation: authoredOn (value_error)")
+    ]
+
+
+def test_no_draft_orders_for_patient_view() -> None:
+    assert build_patient([], as_of=AS_OF).draft_orders == ()

@@ -1,0 +1,199 @@
+"""Label facts: dose levels and the sources cards cite (clinical-rules.md, sections 6.5 and 8).
+
+Everything here is read in an FDA label (US prescribing information) or a trial report
+[L], except where a name says otherwise. Thresholds that a site may tune (LVEF, liver
+multiples, ANC, windows) are in ``cds_service.settings.ClinicalSettings``, not here.
+
+URLs: DailyMed's label search (https://dailymed.nlm.nih.gov), the public home of US
+labels; a trial or guideline without a verified public URL is cited by name only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Final
+
+from cds_service.rules.base import Citation, DoseInstruction
+from fhir_mappings.model import Dose, DoseUnit, Drug
+
+# --- T-DXd: Enhertu US prescribing information, section 2 (NSCLC) -------------------------
+
+TDXD_NSCLC_START_MG_PER_KG: Final = 5.4
+"""HER2-mutant NSCLC dose: 5.4 mg/kg IV every 3 weeks (DESTINY-Lung02) [L]."""
+TDXD_NSCLC_DOSE_LEVELS_MG_PER_KG: Final = (5.4, 4.4, 3.2)
+"""Start, first and second reduction; below 3.2 mg/kg: discontinue; no re-escalation [L]."""
+TDXD_CYCLE_WEEKS: Final = 3
+TDXD_ILD_GRADE1_SAME_DOSE_DAYS: Final = 28
+"""Grade 1 ILD resolved within this many days of onset: same dose; later: one level down [L]."""
+TDXD_OTHER_TUMOUR_DOSE_MG_PER_KG: Final = 6.4
+"""The gastric cancer dose (and DESTINY-Lung01's); not the NSCLC dose [L]."""
+
+# --- zongertinib: Hernexeos US prescribing information --------------------------------------
+
+ZONGERTINIB_WEIGHT_BAND_KG: Final = 90.0
+ZONGERTINIB_DOSE_BELOW_BAND_MG: Final = 120.0
+"""Body weight < 90 kg: 120 mg once daily [L]."""
+ZONGERTINIB_DOSE_AT_OR_ABOVE_BAND_MG: Final = 180.0
+"""Body weight >= 90 kg: 180 mg once daily [L]."""
+ZONGERTINIB_DOSE_LEVELS_MG: Final = (180.0, 120.0, 60.0)
+"""Reductions 180 -> 120 -> 60 mg, 120 -> 60 mg; discontinue if 60 mg is not tolerated [L]."""
+ZONGERTINIB_APPROVAL_AFTER_PRIOR_THERAPY: Final = date(2025, 8, 8)
+ZONGERTINIB_APPROVAL_FIRST_LINE: Final = date(2026, 2, 26)
+"""Accelerated approvals (after prior therapy; first line), HER2 TKD-activating mutations [L]."""
+
+# --- sevabertinib: Hyrnuo US prescribing information ----------------------------------------
+
+SEVABERTINIB_DOSE_MG: Final = 20.0
+"""20 mg twice daily with food; reductions 10 mg twice daily, then 10 mg once daily [L]."""
+
+# --- T-DM1: Kadcyla US prescribing information (not approved in NSCLC) -------------------------
+
+TDM1_DOSE_LEVELS_MG_PER_KG: Final = (3.6, 3.0, 2.4)
+
+# --- Response rates after a prior HER2 ADC, as labelled [L] ------------------------------------
+
+ZONGERTINIB_ORR_AFTER_ADC_PERCENT: Final = 44
+SEVABERTINIB_ORR_AFTER_ADC_PERCENT: Final = 38
+
+
+def tdxd_dosage(mg_per_kg: float) -> DoseInstruction:
+    return DoseInstruction(
+        dose=Dose(mg_per_kg, DoseUnit.MG_PER_KG),
+        frequency=1,
+        period=TDXD_CYCLE_WEEKS,
+        period_unit="wk",
+        route="Intravenous",
+        text=f"{mg_per_kg:g} mg/kg intravenously every {TDXD_CYCLE_WEEKS} weeks",
+    )
+
+
+def zongertinib_dosage(mg: float) -> DoseInstruction:
+    return DoseInstruction(
+        dose=Dose(mg, DoseUnit.MG),
+        frequency=1,
+        period=1,
+        period_unit="d",
+        route="Oral",
+        text=f"{mg:g} mg orally once daily",
+    )
+
+
+def zongertinib_dose_for_weight(weight_kg: float) -> float:
+    if weight_kg < ZONGERTINIB_WEIGHT_BAND_KG:
+        return ZONGERTINIB_DOSE_BELOW_BAND_MG
+    return ZONGERTINIB_DOSE_AT_OR_ABOVE_BAND_MG
+
+
+SEVABERTINIB_DOSAGE: Final = DoseInstruction(
+    dose=Dose(SEVABERTINIB_DOSE_MG, DoseUnit.MG),
+    frequency=2,
+    period=1,
+    period_unit="d",
+    route="Oral",
+    text=f"{SEVABERTINIB_DOSE_MG:g} mg orally twice daily with food",
+    with_food=True,
+)
+
+ZONGERTINIB_WEIGHT_RULE: Final = (
+    f"{ZONGERTINIB_DOSE_BELOW_BAND_MG:g} mg once daily below {ZONGERTINIB_WEIGHT_BAND_KG:g} kg, "
+    f"{ZONGERTINIB_DOSE_AT_OR_ABOVE_BAND_MG:g} mg at {ZONGERTINIB_WEIGHT_BAND_KG:g} kg or more"
+)
+
+# --- Display names --------------------------------------------------------------------------
+
+DRUG_DISPLAY: Final[dict[Drug, str]] = {
+    Drug.TRASTUZUMAB_DERUXTECAN: "T-DXd (fam-trastuzumab deruxtecan-nxki, Enhertu)",
+    Drug.ZONGERTINIB: "zongertinib (Hernexeos)",
+    Drug.SEVABERTINIB: "sevabertinib (Hyrnuo)",
+    Drug.TRASTUZUMAB_EMTANSINE: "T-DM1 (ado-trastuzumab emtansine, Kadcyla)",
+}
+
+
+def short_name(drug: Drug) -> str:
+    return {
+        Drug.TRASTUZUMAB_DERUXTECAN: "T-DXd",
+        Drug.TRASTUZUMAB_EMTANSINE: "T-DM1",
+    }.get(drug, drug.value)
+
+
+def sentence_case(text: str) -> str:
+    """First letter upper-case, the rest as written ("T-DXd" stays "T-DXd")."""
+    return text[:1].upper() + text[1:]
+
+
+def display_name(drug: Drug) -> str:
+    return DRUG_DISPLAY.get(drug, drug.value)
+
+
+# --- Sources cited on cards (clinical-rules.md, section 8) -----------------------------------
+
+_DAILYMED_SEARCH = "https://dailymed.nlm.nih.gov/dailymed/search.cfm?labeltype=all&query="
+
+ENHERTU_LABEL: Final = Citation(
+    "Enhertu (fam-trastuzumab deruxtecan-nxki) US prescribing information",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+ENHERTU_LABEL_DL02: Final = Citation(
+    "Enhertu US prescribing information (NSCLC, 5.4 mg/kg; DESTINY-Lung02)",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+ENHERTU_LABEL_ILD: Final = Citation(
+    "Enhertu US prescribing information: boxed warning and ILD/pneumonitis dose modifications",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+ENHERTU_LABEL_LVEF: Final = Citation(
+    "Enhertu US prescribing information: left ventricular dysfunction (LVEF table)",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+ENHERTU_LABEL_NEUTROPENIA: Final = Citation(
+    "Enhertu US prescribing information: neutropenia dose modifications",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+HERNEXEOS_LABEL: Final = Citation(
+    "Hernexeos (zongertinib) US prescribing information (Beamion LUNG-1)",
+    _DAILYMED_SEARCH + "HERNEXEOS",
+)
+HERNEXEOS_LABEL_DOSE: Final = Citation(
+    "Hernexeos (zongertinib) US prescribing information: dosage by body weight",
+    _DAILYMED_SEARCH + "HERNEXEOS",
+)
+HERNEXEOS_LABEL_LIVER: Final = Citation(
+    "Hernexeos (zongertinib) US prescribing information: hepatotoxicity",
+    _DAILYMED_SEARCH + "HERNEXEOS",
+)
+HYRNUO_LABEL: Final = Citation(
+    "Hyrnuo (sevabertinib) US prescribing information (SOHO-01)",
+    _DAILYMED_SEARCH + "HYRNUO",
+)
+HYRNUO_LABEL_GI: Final = Citation(
+    "Hyrnuo (sevabertinib) US prescribing information: diarrhea",
+    _DAILYMED_SEARCH + "HYRNUO",
+)
+HYRNUO_LABEL_LIVER: Final = Citation(
+    "Hyrnuo (sevabertinib) US prescribing information: hepatotoxicity",
+    _DAILYMED_SEARCH + "HYRNUO",
+)
+KADCYLA_LABEL: Final = Citation(
+    "Kadcyla (ado-trastuzumab emtansine) US prescribing information",
+    _DAILYMED_SEARCH + "KADCYLA",
+)
+HER2_TKI_LABELS: Final = Citation(
+    "Hernexeos (zongertinib) and Hyrnuo (sevabertinib) US prescribing information",
+)
+HER2_AGENT_LABELS: Final = Citation(
+    "Enhertu, Hernexeos and Hyrnuo US prescribing information",
+)
+NCCN_AS_REPORTED: Final = Citation(
+    "NCCN NSCLC guideline (2026) as reported in expert commentary",
+)
+NCCN_TESTING: Final = Citation(
+    "NCCN NSCLC guideline (2026) as reported in expert commentary: biomarker testing",
+)
+ESMO_ONCOGENE_2023: Final = Citation(
+    "ESMO oncogene-addicted metastatic NSCLC guideline (2023)",
+)
+EXPERT_COMMENTARY: Final = Citation("Expert commentary (2026), no prospective data")
+NOT_HER2_AGENTS: Final = Citation(
+    "US labels of amivantamab (Rybrevant) and mobocertinib (Exkivity, withdrawn 2024); "
+    "poziotinib not approved (complete response letter, 2022)",
+)

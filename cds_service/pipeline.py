@@ -44,6 +44,7 @@ def mapping_options(clinical: ClinicalSettings) -> MappingOptions:
         new_line_gap_days=clinical.new_line_gap_days,
         kinase_domain_first=clinical.kinase_domain_first,
         kinase_domain_last=clinical.kinase_domain_last,
+        measurement_lookback_days=clinical.measurement_lookback_days,
     )
 
 

@@ -106,6 +106,8 @@ class ClinicalSettings:
     kinase_domain_first: int = 720
     kinase_domain_last: int = 987
     """ERBB2 kinase-domain residues for `tkd-activating` [?] (section 4)."""
+    measurement_lookback_days: int = 180
+    """Measurements older than this are read only as the latest value and pre-dose baselines."""
     recent_chest_ct_days: int = 90
     """`ild-baseline-imaging`: a chest CT within this many days counts as baseline."""
     recent_lvef_days: int = 90
@@ -175,42 +177,76 @@ class Settings:
         env = _Env(os.environ if environ is None else environ)
         profile = env.enum("CDS_PROFILE", Profile, Profile.PRODUCTION)
         default_origins = DEVELOPMENT_ORIGINS if profile is Profile.DEVELOPMENT else ()
+        defaults, clinical_defaults = cls(), ClinicalSettings()
         clinical = ClinicalSettings(
-            regimen_window_days=env.integer("CDS_REGIMEN_WINDOW_DAYS", 28),
-            new_line_gap_days=env.integer("CDS_NEW_LINE_GAP_DAYS", 120),
-            kinase_domain_first=env.integer("CDS_KINASE_DOMAIN_FIRST", 720),
-            kinase_domain_last=env.integer("CDS_KINASE_DOMAIN_LAST", 987),
-            recent_chest_ct_days=env.integer("CDS_RECENT_CHEST_CT_DAYS", 90),
-            recent_lvef_days=env.integer("CDS_RECENT_LVEF_DAYS", 90),
-            recent_liver_panel_days=env.integer("CDS_RECENT_LIVER_PANEL_DAYS", 30),
-            lvef_min_percent=env.number("CDS_LVEF_MIN_PERCENT", 50.0),
-            lvef_interrupt_percent=env.number("CDS_LVEF_INTERRUPT_PERCENT", 40.0),
-            lvef_drop_points=env.number("CDS_LVEF_DROP_POINTS", 20.0),
-            transaminase_uln_multiple=env.number("CDS_TRANSAMINASE_ULN_MULTIPLE", 3.0),
-            bilirubin_uln_multiple=env.number("CDS_BILIRUBIN_ULN_MULTIPLE", 1.5),
-            hys_bilirubin_uln_multiple=env.number("CDS_HYS_BILIRUBIN_ULN_MULTIPLE", 2.0),
-            anc_min_10e9_per_l=env.number("CDS_ANC_MIN_10E9_PER_L", 1.0),
-            dose_tolerance_fraction=env.number("CDS_DOSE_TOLERANCE_FRACTION", 0.05),
-            order_intent=env.enum("CDS_ORDER_INTENT", OrderIntent, OrderIntent.PROPOSAL),
+            regimen_window_days=env.integer(
+                "CDS_REGIMEN_WINDOW_DAYS", clinical_defaults.regimen_window_days
+            ),
+            new_line_gap_days=env.integer(
+                "CDS_NEW_LINE_GAP_DAYS", clinical_defaults.new_line_gap_days
+            ),
+            kinase_domain_first=env.integer(
+                "CDS_KINASE_DOMAIN_FIRST", clinical_defaults.kinase_domain_first
+            ),
+            kinase_domain_last=env.integer(
+                "CDS_KINASE_DOMAIN_LAST", clinical_defaults.kinase_domain_last
+            ),
+            measurement_lookback_days=env.integer(
+                "CDS_MEASUREMENT_LOOKBACK_DAYS", clinical_defaults.measurement_lookback_days
+            ),
+            recent_chest_ct_days=env.integer(
+                "CDS_RECENT_CHEST_CT_DAYS", clinical_defaults.recent_chest_ct_days
+            ),
+            recent_lvef_days=env.integer(
+                "CDS_RECENT_LVEF_DAYS", clinical_defaults.recent_lvef_days
+            ),
+            recent_liver_panel_days=env.integer(
+                "CDS_RECENT_LIVER_PANEL_DAYS", clinical_defaults.recent_liver_panel_days
+            ),
+            lvef_min_percent=env.number("CDS_LVEF_MIN_PERCENT", clinical_defaults.lvef_min_percent),
+            lvef_interrupt_percent=env.number(
+                "CDS_LVEF_INTERRUPT_PERCENT", clinical_defaults.lvef_interrupt_percent
+            ),
+            lvef_drop_points=env.number("CDS_LVEF_DROP_POINTS", clinical_defaults.lvef_drop_points),
+            transaminase_uln_multiple=env.number(
+                "CDS_TRANSAMINASE_ULN_MULTIPLE", clinical_defaults.transaminase_uln_multiple
+            ),
+            bilirubin_uln_multiple=env.number(
+                "CDS_BILIRUBIN_ULN_MULTIPLE", clinical_defaults.bilirubin_uln_multiple
+            ),
+            hys_bilirubin_uln_multiple=env.number(
+                "CDS_HYS_BILIRUBIN_ULN_MULTIPLE", clinical_defaults.hys_bilirubin_uln_multiple
+            ),
+            anc_min_10e9_per_l=env.number(
+                "CDS_ANC_MIN_10E9_PER_L", clinical_defaults.anc_min_10e9_per_l
+            ),
+            dose_tolerance_fraction=env.number(
+                "CDS_DOSE_TOLERANCE_FRACTION", clinical_defaults.dose_tolerance_fraction
+            ),
+            order_intent=env.enum("CDS_ORDER_INTENT", OrderIntent, clinical_defaults.order_intent),
             disabled_rules=frozenset(env.items("CDS_DISABLED_RULES")),
-            knowledge_base_date=env.text("CDS_KNOWLEDGE_BASE_DATE", "2026-04-06"),
+            knowledge_base_date=env.text(
+                "CDS_KNOWLEDGE_BASE_DATE", clinical_defaults.knowledge_base_date
+            ),
         )
         return cls(
             profile=profile,
-            host=env.text("CDS_HOST", "127.0.0.1"),
-            port=env.integer("PORT", 8080),
+            host=env.text("CDS_HOST", defaults.host),
+            port=env.integer("PORT", defaults.port),
             public_base_url=env.optional("CDS_PUBLIC_BASE_URL"),
-            max_body_bytes=env.integer("CDS_MAX_BODY_BYTES", 5 * 1024 * 1024),
-            fhir_request_timeout_s=env.number("CDS_FHIR_TIMEOUT_S", 3.0),
-            fhir_deadline_s=env.number("CDS_FHIR_DEADLINE_S", 4.0),
-            fhir_max_pages=env.integer("CDS_FHIR_MAX_PAGES", 20),
-            fhir_pool_size=env.integer("CDS_FHIR_POOL_SIZE", 8),
+            max_body_bytes=env.integer("CDS_MAX_BODY_BYTES", defaults.max_body_bytes),
+            fhir_request_timeout_s=env.number(
+                "CDS_FHIR_TIMEOUT_S", defaults.fhir_request_timeout_s
+            ),
+            fhir_deadline_s=env.number("CDS_FHIR_DEADLINE_S", defaults.fhir_deadline_s),
+            fhir_max_pages=env.integer("CDS_FHIR_MAX_PAGES", defaults.fhir_max_pages),
+            fhir_pool_size=env.integer("CDS_FHIR_POOL_SIZE", defaults.fhir_pool_size),
             feedback_database_url=env.text(
-                "CDS_FEEDBACK_DATABASE_URL", "sqlite:///var/feedback.sqlite3"
+                "CDS_FEEDBACK_DATABASE_URL", defaults.feedback_database_url
             ),
             cors_origins=env.items("CDS_CORS_ORIGINS") or default_origins,
-            card_topic_system=env.text("CDS_CARD_TOPIC_SYSTEM", "urn:her2-nsclc-cds:rule-id"),
-            log_level=env.text("CDS_LOG_LEVEL", "INFO").upper(),
+            card_topic_system=env.text("CDS_CARD_TOPIC_SYSTEM", defaults.card_topic_system),
+            log_level=env.text("CDS_LOG_LEVEL", defaults.log_level).upper(),
             clinical=clinical,
             auth=_auth_settings(env),
         )

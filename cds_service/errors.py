@@ -12,7 +12,8 @@ values: they must not echo patient data back into logs.
     ├── MethodNotAllowed          405     not-supported
     ├── PreconditionFailed        412     incomplete (required data unobtainable)
     ├── PayloadTooLarge           413     too-costly
-    └── UnsupportedMediaType      415     not-supported
+    ├── UnsupportedMediaType      415     not-supported
+    └── ServiceUnavailable        503     transient
     ConfigurationError            (start-up only: bad settings)
 """
 
@@ -71,6 +72,11 @@ class PayloadTooLarge(ServiceError):
 class UnsupportedMediaType(ServiceError):
     status = 415
     issue_code = "not-supported"
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    issue_code = "transient"
 
 
 def operation_outcome(

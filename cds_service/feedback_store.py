@@ -68,7 +68,7 @@ from urllib.parse import unquote, urlsplit
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from cds_service.errors import ConfigurationError, ServiceError
+from cds_service.errors import ConfigurationError, ServiceUnavailable
 from cds_service.wire import FeedbackItem, Outcome
 
 __all__ = [
@@ -88,15 +88,13 @@ logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-class FeedbackStoreUnavailable(ServiceError):
+class FeedbackStoreUnavailable(ServiceUnavailable):
     """The feedback database could not be reached or refused the write (503).
 
     A ``ServiceError``, so the app's error handler answers 503 with an
     OperationOutcome; the database's own message goes to the log only.
     """
 
-    status = 503
-    issue_code = "transient"
 
 
 class FeedbackStore(Protocol):

@@ -3,11 +3,21 @@
 Each failure raises the matching ``ServiceError`` (415, 413, 400). Validation
 messages name the offending field paths and the kind of problem, never the
 submitted values, so they are safe to log and to return.
+
+Hostile bodies end as a 400 here, before any other code sees them: invalid UTF-8,
+JSON that Python's parser refuses (including integers of more than 4,300 digits,
+a ``ValueError`` that is not a ``JSONDecodeError``), ``NaN``, ``Infinity`` and numbers
+too large for a float such as ``1e999`` (not JSON, or not representable: a response
+that echoes part of the request, such as a draft order in an ``update`` action, would
+not be JSON), and nesting deeper than ``MAX_DEPTH`` (the recursive code downstream,
+pydantic and FHIR validation among it, is never handed a structure that could exhaust
+the stack).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from flask import Request
@@ -16,6 +26,10 @@ from pydantic import BaseModel, ValidationError
 from cds_service.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/fhir+json"})
+
+MAX_DEPTH = 100
+"""Most levels of arrays and objects in a request body. A hook call with prefetch
+Bundles needs about 15; deeper is refused with 400."""
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -30,14 +44,50 @@ def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"Request body is larger than {max_bytes} bytes")
     try:
-        body = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except UnicodeDecodeError:
         raise BadRequest("Request body is not valid UTF-8") from None
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # JSONDecodeError, long integers, NaN, 1e999
         raise BadRequest("Request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("Request body must be a JSON object")
+    if nested_deeper_than(body, MAX_DEPTH):
+        raise BadRequest(f"Request body is nested more than {MAX_DEPTH} levels deep")
     return body
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether the arrays and objects of a parsed JSON value nest more than ``limit`` levels.
+
+    Level by level, without recursion (about 35 ms for a 4 MB body, a quarter of parsing it)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return True
+        level = [
+            child
+            for item in level
+            for child in (item.values() if type(item) is dict else item)
+            if type(child) in _CONTAINERS
+        ]
+    return False
+
+
+_CONTAINERS = (dict, list)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
 
 
 def validate(model: type[_M], data: Any, *, prefix: str = "") -> _M:

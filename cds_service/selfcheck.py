@@ -47,7 +47,7 @@ def check_card(card: Any) -> list[str]:
     problems.extend(_check_summary(card.get("summary")))
     if not _text(card.get("uuid")):
         problems.append("uuid missing")
-    if card.get("indicator") not in INDICATORS:
+    if _code(card.get("indicator")) not in INDICATORS:
         problems.append("indicator must be info, warning or critical")
     source = card.get("source")
     if not isinstance(source, dict) or not _text(source.get("label")):
@@ -76,7 +76,7 @@ def _check_suggestions(card: dict[str, Any]) -> Iterator[str]:
     if not isinstance(suggestions, list):
         yield "suggestions must be an array"
         return
-    behavior = card.get("selectionBehavior")
+    behavior = _code(card.get("selectionBehavior"))
     if behavior not in SELECTION_BEHAVIORS:
         yield "selectionBehavior (at-most-one or any) is required with suggestions"
     recommended = sum(1 for s in suggestions if isinstance(s, dict) and s.get("isRecommended"))
@@ -99,7 +99,7 @@ def _check_action(action: Any) -> Iterator[str]:
     if not isinstance(action, dict):
         yield "action must be an object"
         return
-    kind = action.get("type")
+    kind = _code(action.get("type"))
     if kind not in ACTION_TYPES:
         yield "type must be create, update or delete"
     if not _text(action.get("description")):
@@ -138,7 +138,7 @@ def _check_links(links: Any) -> Iterator[str]:
         if not isinstance(link, dict) or not (_text(link.get("label")) and _text(link.get("url"))):
             yield f"links[{index}] needs label and url"
             continue
-        if link.get("type") not in LINK_TYPES:
+        if _code(link.get("type")) not in LINK_TYPES:
             yield f"links[{index}]: type must be absolute or smart"
         if "appContext" in link and link.get("type") != "smart":
             yield f"links[{index}]: appContext is only allowed on smart links"
@@ -165,3 +165,9 @@ def _empty_elements(value: Any, path: str) -> Iterator[str]:
 
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
+
+
+def _code(value: Any) -> str | None:
+    """A code element's value if it is a string: an array or object there (unhashable)
+    must be reported as a wrong code, not raise TypeError."""
+    return value if isinstance(value, str) else None

@@ -9,11 +9,13 @@ is ever ``null``; ``cds_service.selfcheck`` then checks the remaining invariants
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
@@ -175,10 +177,23 @@ class OverrideReason(_Lenient):
     userComment: str | None = None  # noqa: N815
 
 
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
+
+
+def _date_time_text(value: object) -> object:
+    """Only an ISO 8601 date-time string: pydantic's lax datetime would also read a number,
+    or a string of digits, as a Unix time."""
+    if not isinstance(value, str) or not _DATE_TIME.match(value):
+        raise PydanticCustomError("datetime_type", "must be an ISO 8601 date-time")
+    return value
+
+
 class FeedbackItem(_Lenient):
     card: NonEmptyStr
     outcome: Annotated[Outcome, Field(strict=False)]
-    outcomeTimestamp: Annotated[datetime, Field(strict=False)]  # noqa: N815
+    outcomeTimestamp: Annotated[  # noqa: N815
+        datetime, Field(strict=False), BeforeValidator(_date_time_text)
+    ]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None  # noqa: N815
     overrideReason: OverrideReason | None = None  # noqa: N815
 

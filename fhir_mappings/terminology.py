@@ -98,9 +98,16 @@ def normalise_text(text: str) -> str:
     return _words(text)
 
 
+@lru_cache(maxsize=4096)
+def _phrase_words(phrase: str) -> str:
+    """``_words`` of a phrase, cached: the phrases are the modules' constant lists, and
+    normalising them again for every resource was a measurable share of a hook call."""
+    return _words(phrase)
+
+
 def has_phrase(normalised: str, phrase: str) -> bool:
     """Whether ``phrase`` occurs as whole words in an already ``normalise_text``-ed text."""
-    return _words(phrase) in normalised
+    return _phrase_words(phrase) in normalised
 
 
 NEGATORS = frozenset({"no", "not", "non", "without", "denies", "denied", "nor"})
@@ -111,7 +118,7 @@ def mentions(text: str, phrases: Iterable[str]) -> bool:
     within the three words before it)."""
     words = normalise_text(text)
     for phrase in phrases:
-        target = normalise_text(phrase)
+        target = _phrase_words(phrase)
         start = words.find(target)
         while start >= 0:
             if not NEGATORS.intersection(words[max(0, start - 64) : start].split()[-3:]):

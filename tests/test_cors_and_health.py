@@ -58,3 +58,12 @@ def test_healthz_reports_the_feedback_store(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok", "feedbackStore": True}
+
+
+def test_healthz_is_a_503_outcome_when_the_feedback_store_is_down(client: FlaskClient) -> None:
+    client.application.extensions["cds_service"].store.close()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    outcome = response.get_json()
+    assert outcome["resourceType"] == "OperationOutcome"
+    assert outcome["issue"][0]["code"] == "transient"

@@ -1,0 +1,112 @@
+"""The service's OpenAPI 3.1 description: valid, served as is, and true to the app.
+
+``cds_service/openapi.json`` is what the hostile-input tests generate requests from, so
+it must stay in step with the routes, the service ids and the prefetch keys of discovery.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+
+import cds_service
+
+OPENAPI = Path(cds_service.__file__).parent / "openapi.json"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_the_description_is_valid_openapi_3_1(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1.")
+    validate(document, cls=OpenAPIV31SpecValidator)
+
+
+def test_the_served_description_is_the_file(client: FlaskClient) -> None:
+    """cds-hooks_2.0@1: GET /openapi.json answers JSON, byte for byte the packaged file."""
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_data() == OPENAPI.read_bytes()
+
+
+def test_every_route_is_described(app: Flask, document: dict[str, Any]) -> None:
+    routes = {
+        (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods or ()
+        if method not in {"HEAD", "OPTIONS"}
+    }
+    described = {
+        (
+            path.replace("/her2-nsclc-patient-view", "/{service_id}").replace(
+                "/her2-nsclc-orders", "/{service_id}"
+            ),
+            method,
+        )
+        for path, item in document["paths"].items()
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    assert routes == described
+
+
+def test_the_service_ids_are_those_of_discovery(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    """cds-hooks_2.0@10, @16: one concrete path per service id; feedback takes the same ids."""
+    ids = {service["id"] for service in client.get("/cds-services").get_json()["services"]}
+    paths = document["paths"]
+    assert {f"/cds-services/{i}" for i in ids} <= set(paths)
+    (parameter,) = paths["/cds-services/{service_id}/feedback"]["parameters"]
+    name = parameter["$ref"].rsplit("/", 1)[1]
+    assert set(document["components"]["parameters"][name]["schema"]["enum"]) == ids
+    unknown = paths["/cds-services/{service_id}"]["post"]["parameters"][0]["schema"]
+    assert set(unknown["not"]["enum"]) == ids
+
+
+def test_the_hooks_of_each_path_are_those_of_discovery(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    services = client.get("/cds-services").get_json()["services"]
+    schemas = document["components"]["schemas"]
+
+    def hooks_of(schema: dict[str, Any]) -> set[str]:
+        if "$ref" in schema:
+            return hooks_of(schemas[schema["$ref"].rsplit("/", 1)[1]])
+        if "oneOf" in schema:
+            return {hook for option in schema["oneOf"] for hook in hooks_of(option)}
+        return {schema["properties"]["hook"]["const"]}
+
+    for service_id in {s["id"] for s in services}:
+        operation = document["paths"][f"/cds-services/{service_id}"]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert hooks_of(body) == {s["hook"] for s in services if s["id"] == service_id}
+
+
+def test_the_prefetch_keys_are_those_of_discovery(
+    client: FlaskClient, document: dict[str, Any]
+) -> None:
+    """cds-hooks_2.0@11, @36: the described prefetch keys are the advertised templates."""
+    services = client.get("/cds-services").get_json()["services"]
+    described = document["components"]["schemas"]["Prefetch"]["properties"]
+    for service in services:
+        assert set(service["prefetch"]) == set(described)
+        for key, template in service["prefetch"].items():
+            assert described[key]["description"].startswith(template)
+
+
+def test_the_documented_depth_limit_is_the_code_s(document: dict[str, Any]) -> None:
+    from cds_service.http import MAX_DEPTH
+
+    assert f"nested at most {MAX_DEPTH} levels deep" in document["info"]["description"]

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8080
 
-.PHONY: run test lint typecheck check serve-production clean
+.PHONY: run test lint typecheck check serve-production clean demo bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+## A local EHR environment until Ctrl-C: SEKMET FHIR server with synthetic patients, the
+## service under gunicorn, curl commands and CDS Hooks sandbox links (all on 127.0.0.1).
+demo: $(STAMP)
+	$(PY) -m demo
+
+## The benchmark: the service against a bare Flask floor, one table (a few minutes).
+bench: $(STAMP)
+	$(PY) -m bench.run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -96,7 +96,6 @@ class FeedbackStoreUnavailable(ServiceUnavailable):
     """
 
 
-
 class FeedbackStore(Protocol):
     def remember_cards(self, service_id: str, cards: Sequence[tuple[str, str]]) -> None:
         """Record (card uuid, rule id) of cards sent by ``service_id``; idempotent.

@@ -1,0 +1,73 @@
+"""``python -m bench.profile [--size 200] [--hook order-sign] [--count 200]``: where a hook
+call's time goes, with pyinstrument, in process (the real app through Flask's test client,
+full prefetch, one benchmark record, logs off).
+
+Also prints the CPU time per call (best of three rounds of ``--count`` calls), the figure
+to compare before and after a change: wall-clock times on a shared machine move with
+whatever else runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from pyinstrument import Profiler
+
+from cds_service.app import create_app
+from cds_service.settings import Profile, Settings
+from demo.hooks import HOOKS, hook_request
+from demo.patients import benchmark_record
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile")
+    parser.add_argument("--size", type=int, default=200, help="resources in the record (200)")
+    parser.add_argument("--hook", choices=sorted(HOOKS), default="order-sign")
+    parser.add_argument("--count", type=int, default=200, help="calls per round (200)")
+    args = parser.parse_args(argv)
+    logging.disable(logging.CRITICAL)
+    today = date.today()
+    patient = benchmark_record(args.size, today=today)
+    body = json.dumps(hook_request(patient, args.hook, prefetch=True))
+    path = f"/cds-services/{HOOKS[args.hook]}"
+    with tempfile.TemporaryDirectory(prefix="her2-profile-") as tmp:
+        settings = Settings(
+            profile=Profile.DEVELOPMENT,
+            feedback_database_url=f"sqlite:///{Path(tmp) / 'feedback.sqlite3'}",
+        )
+        app = create_app(settings, today=lambda: today)
+        client = app.test_client()
+
+        def call() -> None:
+            response = client.post(path, data=body, content_type="application/json")
+            if response.status_code != 200:
+                raise RuntimeError(f"{path} answered {response.status_code}")
+
+        for _ in range(5):
+            call()
+        rounds = []
+        for _ in range(3):
+            started = time.process_time()
+            for _ in range(args.count):
+                call()
+            rounds.append((time.process_time() - started) * 1000 / args.count)
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            for _ in range(args.count):
+                call()
+        parts = app.extensions["cds_service"]
+        parts.resolver.close()
+        parts.store.close()
+    print(profiler.output_text(unicode=False, color=False))
+    print(f"{args.hook}, {args.size} resources: CPU {min(rounds):.2f} ms per call (best of 3)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

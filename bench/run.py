@@ -1,0 +1,534 @@
+"""``python -m bench.run`` (``make bench``): the service's speed and footprint, in one run.
+
+Everything on 127.0.0.1, on this machine, in one run, against:
+
+- the floor: a bare Flask endpoint (``bench.floor``) returning a small JSON, served by the
+  same gunicorn configuration (``gunicorn.conf.py``) as the service;
+- the service (``cds_service.wsgi:app`` under ``gunicorn.conf.py``; JWT authentication off,
+  feedback in a temporary SQLite file, INFO logs to a file as in production), called on
+  order-sign with full prefetch for a small (20 resources), typical (200) and large
+  (2,000) record from ``demo.patients.benchmark_record``, on patient-view, and on
+  order-sign with no prefetch, fetching the typical record from a local SEKMET.
+
+Load comes from a second process (``bench.load``), bounded in requests and seconds: a
+fixed concurrency for throughput, and one client for latency. Also measured: the time
+from process start to the first answered request (the floor's and a real order-sign
+call), resident memory (RSS) per gunicorn worker after the load, and for the no-prefetch
+path the service's own fetch timings from its access log (``fetches``, ``fetchMs`` = wall
+time of the fetch phase, ``fetchSumMs`` = sum of the HTTP fetch durations).
+
+Prints a Markdown table (for the README) and the targets, met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from demo.fhir_server import free_port, load, running_sekmet, stop_process
+from demo.hooks import hook_request
+from demo.patients import BENCHMARK_SIZES, benchmark_record
+from demo.service import REPOSITORY, SERVICE_APP, service_environment, start_gunicorn
+
+FLOOR_APP = "bench.floor:create_app()"
+ORDERS = "/cds-services/her2-nsclc-orders"
+PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
+TOKEN = "bench-token"  # noqa: S105 - the local SEKMET's token, not a secret
+PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
+"""``bench.load`` gives each request a fresh hookInstance in place of this one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    requests: int
+    single_requests: int
+    large_requests: int
+    max_seconds: float
+    concurrency: int
+
+
+FULL = Counts(requests=3000, single_requests=500, large_requests=400, max_seconds=20.0,
+              concurrency=8)  # fmt: skip
+QUICK = Counts(requests=200, single_requests=60, large_requests=40, max_seconds=5.0,
+               concurrency=8)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Measure:
+    name: str
+    record: str
+    concurrency: int
+    latencies_ms: list[float]
+    elapsed_s: float
+    statuses: dict[str, int]
+    errors: list[str]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return float("nan")
+        rank = math.ceil(p / 100 * len(ordered))  # nearest rank, 1-based
+        return ordered[max(0, min(len(ordered), rank) - 1)]
+
+
+# --- Running things -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Server:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    cold_start_s: float
+    log_path: Path
+
+
+@contextlib.contextmanager
+def gunicorn(
+    app: str,
+    *,
+    environment: dict[str, str],
+    log_path: Path,
+    probe_path: str,
+    probe_body: bytes,
+    workers: int | None,
+    threads: int | None,
+    options: Sequence[str] = (),
+) -> Iterator[Server]:
+    """Start ``app`` under gunicorn.conf.py; the cold start is the time from the process
+    start to the first answered ``probe`` POST (a real request, not a health check)."""
+    port = free_port()
+    started = time.perf_counter()
+    process = start_gunicorn(
+        app, port=port, environment=environment, workers=workers, threads=threads,
+        log_path=log_path, options=options,
+    )  # fmt: skip
+    try:
+        answered = _first_answer(process, f"http://127.0.0.1:{port}{probe_path}", probe_body)
+        yield Server(f"http://127.0.0.1:{port}", port, process, answered - started, log_path)
+    finally:
+        stop_process(process, timeout_s=20.0)
+
+
+def _first_answer(process: subprocess.Popen[bytes], url: str, body: bytes) -> float:
+    give_up = time.monotonic() + 60
+    headers = {"Content-Type": "application/json"}
+    with requests.Session() as session:
+        while time.monotonic() < give_up and process.poll() is None:
+            try:
+                with session.post(url, data=body, headers=headers, timeout=10) as response:
+                    if response.status_code == 200:
+                        return time.perf_counter()
+                    raise RuntimeError(f"{url} answered {response.status_code}: {response.text}")
+            except requests.ConnectionError:
+                time.sleep(0.005)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def drive(
+    server: Server,
+    path: str,
+    body_file: Path,
+    *,
+    name: str,
+    record: str,
+    concurrency: int,
+    total: int,
+    max_seconds: float,
+) -> Measure:
+    """Run ``bench.load`` in a second process against ``server``."""
+    command = [
+        sys.executable, "-m", "bench.load", "--port", str(server.port), "--path", path,
+        "--body", str(body_file), "--concurrency", str(concurrency), "--requests", str(total),
+        "--max-seconds", str(max_seconds), "--warmup", "3",
+    ]  # fmt: skip
+    finished = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        command,
+        cwd=REPOSITORY,
+        capture_output=True,
+        check=True,
+        timeout=max_seconds + 120,
+        env={**os.environ, "PYTHONPATH": str(REPOSITORY)},
+    )
+    result = json.loads(finished.stdout)
+    measure = Measure(
+        name,
+        record,
+        concurrency,
+        result["latencies_ms"],
+        result["elapsed_s"],
+        result["statuses"],
+        result["errors"],
+    )
+    if measure.errors or set(measure.statuses) - {"200"}:
+        raise RuntimeError(f"{name}: {measure.statuses} {measure.errors}")
+    return measure
+
+
+def worker_rss_mb(master: int) -> list[float]:
+    """Resident memory of each child of the gunicorn master (Linux /proc)."""
+    children = Path(f"/proc/{master}/task/{master}/children")
+    pids = children.read_text().split() if children.exists() else []
+    sizes: list[float] = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def access_records(log_path: Path, offset: int) -> list[dict[str, Any]]:
+    """Access-log records written after ``offset`` bytes."""
+    records: list[dict[str, Any]] = []
+    with log_path.open("rb") as log:
+        log.seek(offset)
+        for line in log:
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict) and record.get("logger") == "cds_service.access":
+                    records.append(record)
+    return records
+
+
+# --- Bodies ---------------------------------------------------------------------------
+
+
+def write_body(folder: Path, name: str, body: dict[str, Any]) -> Path:
+    body["hookInstance"] = PLACEHOLDER
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(body, separators=(",", ":")), encoding="utf-8")
+    return path
+
+
+# --- Reporting ------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load1, load5, _ = os.getloadavg()
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "load": f"{load1:.2f} / {load5:.2f}",
+    }
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def table(measures: Sequence[Measure], floor: Measure) -> str:
+    lines = [
+        "| scenario | record | clients | requests | req/s | p50 ms | p95 ms | p99 ms | vs floor |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in measures:
+        ratio = m.throughput / floor.throughput if m.concurrency == floor.concurrency else None
+        lines.append(
+            f"| {m.name} | {m.record} | {m.concurrency} | {m.count} | {m.throughput:.0f} "
+            f"| {_ms(m.percentile(50))} | {_ms(m.percentile(95))} | {_ms(m.percentile(99))} "
+            f"| {'' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    what: str
+    measured: str
+    met: bool
+
+
+def verdicts(
+    by_key: dict[str, Measure],
+    floor: Measure,
+    cold: dict[str, float],
+    rss: list[float],
+    fetch: dict[str, float],
+) -> list[Target]:
+    typical_1 = by_key["sign-typical-1"]
+    small_1, large_1 = by_key["sign-small-1"], by_key["sign-large-1"]
+    typical_n = by_key["sign-typical-n"]
+    growth_small = typical_1.percentile(50) / small_1.percentile(50)
+    growth_large = large_1.percentile(50) / typical_1.percentile(50)
+    return [
+        Target("typical order-sign, 1 client: p50 <= 5 ms",
+               f"{typical_1.percentile(50):.1f} ms", typical_1.percentile(50) <= 5),
+        Target("typical order-sign, 1 client: p99 <= 20 ms",
+               f"{typical_1.percentile(99):.1f} ms", typical_1.percentile(99) <= 20),
+        Target(f"typical order-sign throughput >= floor / 3 ({floor.concurrency} clients)",
+               f"{typical_n.throughput / floor.throughput:.2f} x floor",
+               typical_n.throughput >= floor.throughput / 3),
+        Target("large record (2,000), 1 client: p50 <= 50 ms",
+               f"{large_1.percentile(50):.1f} ms", large_1.percentile(50) <= 50),
+        Target("cost no faster than linear in record size (p50 ratio <= size ratio 10)",
+               f"x{growth_small:.1f} (20->200), x{growth_large:.1f} (200->2,000)",
+               growth_small <= 10 and growth_large <= 10),
+        Target("cold start (process start to first answered order-sign) <= 2 s",
+               f"{cold['service']:.2f} s", cold["service"] <= 2),
+        Target("memory per worker <= 150 MB", f"max {max(rss):.0f} MB", max(rss) <= 150),
+        Target("no prefetch: fetch phase dominates the call, fetches overlap",
+               f"fetch {fetch['wall_share']:.0%} of the call; sum/wall {fetch['overlap']:.1f}",
+               fetch["wall_share"] >= 0.5 and fetch["overlap"] > 1),
+    ]  # fmt: skip
+
+
+# --- The run --------------------------------------------------------------------------
+
+
+class Bench:
+    """One benchmark run: the measures so far, by key."""
+
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
+        self.measures: list[Measure] = []
+        self.by_key: dict[str, Measure] = {}
+
+    def step(
+        self,
+        server: Server,
+        key: str,
+        target: tuple[str, Path],
+        *,
+        name: str,
+        record: str,
+        concurrency: int,
+        total: int,
+    ) -> Measure:
+        path, body = target
+        print(f"  {name}, {record}, {concurrency} client(s)...", flush=True)
+        measure = drive(
+            server,
+            path,
+            body,
+            name=name,
+            record=record,
+            concurrency=concurrency,
+            total=total,
+            max_seconds=self.counts.max_seconds,
+        )
+        self.measures.append(measure)
+        self.by_key[key] = measure
+        return measure
+
+
+@dataclass(slots=True)
+class Outcome:
+    bench: Bench
+    cold: dict[str, float]
+    rss: list[float]
+    floor_rss: list[float]
+    fetched: dict[int, list[dict[str, Any]]]
+    """Access-log records of the no-prefetch calls, by number of clients."""
+
+
+def measure_all(
+    counts: Counts, workers: int | None, threads: int | None, options: Sequence[str]
+) -> Outcome:
+    today = date.today()
+    records = {name: benchmark_record(size, today=today) for name, size in BENCHMARK_SIZES.items()}
+    bench = Bench(counts)
+    cold: dict[str, float] = {}
+    sizes = {name: f"{name} ({size})" for name, size in BENCHMARK_SIZES.items()}
+    with tempfile.TemporaryDirectory(prefix="her2-bench-") as tmp:
+        work = Path(tmp)
+        bodies = {
+            f"sign-{name}": write_body(
+                work, f"sign-{name}", hook_request(patient, "order-sign", prefetch=True)
+            )
+            for name, patient in records.items()
+        }
+        typical = records["typical"]
+        bodies["view-typical"] = write_body(
+            work, "view-typical", hook_request(typical, "patient-view", prefetch=True)
+        )
+
+        print("floor (bare Flask under the same gunicorn configuration)", flush=True)
+        floor_target = ("/floor", bodies["sign-typical"])
+        with gunicorn(
+            FLOOR_APP,
+            environment={},
+            log_path=work / "floor.log",
+            probe_path="/floor",
+            probe_body=bodies["sign-typical"].read_bytes(),
+            workers=workers,
+            threads=threads,
+            options=options,
+        ) as floor:
+            cold["floor"] = floor.cold_start_s
+            for key, clients, total in (
+                ("floor-n", counts.concurrency, counts.requests),
+                ("floor-1", 1, counts.single_requests),
+            ):
+                bench.step(floor, key, floor_target, name="floor (bare Flask)",
+                           record="typical body, unread", concurrency=clients,
+                           total=total)  # fmt: skip
+            floor_rss = worker_rss_mb(floor.process.pid)
+
+        with running_sekmet(_mkdir(work / "sekmet"), access_token=TOKEN) as sekmet:
+            load(sekmet, list(typical.resources))
+            bodies["sign-typical-fetch"] = write_body(
+                work,
+                "sign-typical-fetch",
+                hook_request(typical, "order-sign", fhir_server=sekmet.base_url,
+                             access_token=TOKEN),
+            )  # fmt: skip
+            print("service (cds_service.wsgi:app under gunicorn.conf.py)", flush=True)
+            environment = service_environment(
+                feedback_database_url=f"sqlite:///{work / 'feedback.sqlite3'}"
+            )
+            with gunicorn(
+                SERVICE_APP,
+                environment=environment,
+                log_path=work / "service.log",
+                probe_path=ORDERS,
+                probe_body=bodies["sign-typical"].read_bytes(),
+                workers=workers,
+                threads=threads,
+                options=options,
+            ) as service:
+                cold["service"] = service.cold_start_s
+                plan: list[tuple[str, str, str, str, str, int, int]] = [
+                    *(
+                        (f"sign-{n}-n", ORDERS, f"sign-{n}", "order-sign, prefetch", sizes[n],
+                         counts.concurrency,
+                         counts.large_requests if n == "large" else counts.requests)
+                        for n in ("small", "typical", "large")
+                    ),
+                    ("view-typical-n", PATIENT_VIEW, "view-typical", "patient-view, prefetch",
+                     sizes["typical"], counts.concurrency, counts.requests),
+                    *(
+                        (f"sign-{n}-1", ORDERS, f"sign-{n}", "order-sign, prefetch", sizes[n], 1,
+                         counts.large_requests if n == "large" else counts.single_requests)
+                        for n in ("small", "typical", "large")
+                    ),
+                ]  # fmt: skip
+                for key, path, body, name, record, clients, total in plan:
+                    bench.step(service, key, (path, bodies[body]), name=name, record=record,
+                               concurrency=clients, total=total)  # fmt: skip
+                fetched: dict[int, list[dict[str, Any]]] = {}
+                for key, clients in (("fetch-1", 1), ("fetch-n", counts.concurrency)):
+                    offset = service.log_path.stat().st_size
+                    bench.step(service, key, (ORDERS, bodies["sign-typical-fetch"]),
+                               name="order-sign, no prefetch (SEKMET)", record=sizes["typical"],
+                               concurrency=clients, total=counts.large_requests)  # fmt: skip
+                    time.sleep(0.2)  # let the workers flush their access log
+                    fetched[clients] = [
+                        r for r in access_records(service.log_path, offset) if r.get("fetches")
+                    ]
+                rss = worker_rss_mb(service.process.pid)
+    return Outcome(bench, cold, rss, floor_rss, fetched)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts (development runs)")
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py)")
+    parser.add_argument(
+        "--threads", type=int, help="threads per worker (default: gunicorn.conf.py)"
+    )
+    parser.add_argument(
+        "--preload", action="store_true", help="gunicorn --preload (an experiment; not the config)"
+    )
+    args = parser.parse_args(argv)
+    host = machine()
+    print(f"machine: nproc {host['nproc']}, {host['cpu']}, Python {host['python']}, "
+          f"load average {host['load']} (1 / 5 min) at start", flush=True)  # fmt: skip
+    options = ("--preload",) if args.preload else ()
+    outcome = measure_all(QUICK if args.quick else FULL, args.workers, args.threads, options)
+    bench, cold, rss = outcome.bench, outcome.cold, outcome.rss
+    fetches = {clients: _fetch_summary(records) for clients, records in outcome.fetched.items()}
+    fetch = fetches[1]
+    floor = bench.by_key["floor-n"]
+    end = machine()
+    print()
+    print(f"Measured {date.today().isoformat()} on: nproc {host['nproc']}, {host['cpu']}, "
+          f"Python {host['python']}; load average at start {host['load']}, at end "
+          f"{end['load']} (1 / 5 min). gunicorn.conf.py: workers "
+          f"{args.workers or 'default'}, threads {args.threads or 'default'}"
+          f"{', --preload' if args.preload else ''}.")  # fmt: skip
+    if float(host["load"].split(" / ")[0]) >= 0.5:
+        print("The machine was not idle at the start (load average >= 0.5): other jobs shared it.")
+    print()
+    print(table(bench.measures, floor))
+    print()
+    print(
+        f"- Cold start (process start to first answered request): floor "
+        f"{cold['floor']:.2f} s, service {cold['service']:.2f} s (a real order-sign call)."
+    )
+    print(
+        f"- Memory (RSS) per worker after the load: service "
+        f"{', '.join(f'{x:.0f}' for x in rss)} MB; floor "
+        f"{', '.join(f'{x:.0f}' for x in outcome.floor_rss)} MB."
+    )
+    for clients, summary in sorted(fetches.items()):
+        print(f"- No prefetch, {clients} client(s), medians of {summary['calls']:.0f} calls with "
+              f"{summary['fetches']:.1f} FHIR requests each: call {summary['ms']:.1f} ms, of "
+              f"which fetch phase (wall) {summary['wall']:.1f} ms ({summary['wall_share']:.0%});"
+              f" sum of the fetch durations {summary['sum']:.1f} ms ({summary['overlap']:.1f} x"
+              f" the wall time: the fetches overlap).")  # fmt: skip
+    print()
+    print("| target | measured | |")
+    print("|---|---|---|")
+    for target in verdicts(bench.by_key, floor, cold, rss, fetch):
+        print(f"| {target.what} | {target.measured} | {'met' if target.met else 'MISSED'} |")
+    return 0
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _fetch_summary(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    if not records:
+        return {"calls": 0, "fetches": 0, "ms": 0, "wall": 0, "sum": 0, "wall_share": 0,
+                "overlap": 0}  # fmt: skip
+    ms = statistics.median(float(r["ms"]) for r in records)
+    wall = statistics.median(float(r["fetchMs"]) for r in records)
+    total = statistics.median(float(r.get("fetchSumMs", 0.0)) for r in records)
+    return {
+        "calls": float(len(records)),
+        "fetches": statistics.mean(float(r["fetches"]) for r in records),
+        "ms": ms,
+        "wall": wall,
+        "sum": total,
+        "wall_share": wall / ms if ms else 0.0,
+        "overlap": total / wall if wall else 0.0,
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,98 @@
+"""CDS Hooks requests for a demo patient: with full prefetch, or pointing at a FHIR server.
+
+The prefetch keys and what each holds come from the services' own templates
+(``cds_service.discovery.PATIENT_DATA``), so a request built here is what a CDS client
+that honours the discovery document would send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cds_service.discovery import ORDERS_ID, PATIENT_DATA, PATIENT_VIEW_ID
+from demo.patients import DemoPatient, Json
+
+HOOKS: dict[str, str] = {
+    "patient-view": PATIENT_VIEW_ID,
+    "order-select": ORDERS_ID,
+    "order-sign": ORDERS_ID,
+}
+"""Hook -> the service id that serves it."""
+
+USER_ID = "Practitioner/demo-oncologist"
+
+
+def searchset(resources: list[Json]) -> Json:
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(resources),
+        "entry": [
+            {
+                "fullUrl": f"{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
+    }
+
+
+def prefetch_for(patient: DemoPatient) -> dict[str, Any]:
+    """Every prefetch key of the services, filled from the patient's record."""
+    by_type: dict[str, list[Json]] = {}
+    for resource in patient.resources:
+        by_type.setdefault(resource["resourceType"], []).append(resource)
+    prefetch: dict[str, Any] = {}
+    for template in PATIENT_DATA:
+        found = by_type.get(template.resource_type or "", [])
+        if template.is_read:
+            prefetch[template.key] = found[0] if found else None
+        else:
+            prefetch[template.key] = searchset(found)
+    return prefetch
+
+
+def draft_bundle(patient: DemoPatient) -> Json:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": order} for order in patient.draft_orders],
+    }
+
+
+def hook_request(
+    patient: DemoPatient,
+    hook: str,
+    *,
+    prefetch: bool = False,
+    fhir_server: str | None = None,
+    access_token: str | None = None,
+    hook_instance: str | None = None,
+) -> Json:
+    """A hook call for ``patient``: full prefetch, or ``fhirServer`` (+ token) to fetch from."""
+    context: Json = {"userId": USER_ID, "patientId": patient.patient_id}
+    if hook in ("order-select", "order-sign"):
+        context["draftOrders"] = draft_bundle(patient)
+    if hook == "order-select":
+        context["selections"] = [f"MedicationRequest/{o['id']}" for o in patient.draft_orders[:1]]
+    body: Json = {
+        "hook": hook,
+        "hookInstance": hook_instance or str(uuid.uuid4()),
+        "context": context,
+    }
+    if fhir_server is not None:
+        body["fhirServer"] = fhir_server
+        if access_token is not None:
+            body["fhirAuthorization"] = {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "scope": "patient/*.read",
+                "subject": "cds-service",
+                "patient": patient.patient_id,
+            }
+    if prefetch:
+        body["prefetch"] = prefetch_for(patient)
+    return body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -10,10 +11,18 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from cds_service.app import create_app
 from cds_service.settings import Profile, Settings
+
+# Property-based tests explore new examples on every developer run; CI (CI=true) runs a
+# fixed set, so that a submission's verdict does not depend on the draw. A failure prints
+# the blob that reproduces it.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 FIXED_TODAY = date(2026, 11, 21)
 """The date every test evaluates on, so that windows and goldens do not drift."""

@@ -26,16 +26,9 @@ In a test module or conftest::
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -48,10 +41,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
+from demo.fhir_server import FhirServerError
+from demo.fhir_server import running_sekmet as launch_sekmet
+
 if TYPE_CHECKING:
     from _pytest.fixtures import FixtureFunctionDefinition
 
-STARTUP_TIMEOUT_S = 60.0
 FHIR_JSON = "application/fhir+json"
 
 # --- The seeded scenario ------------------------------------------------------------
@@ -118,98 +113,20 @@ class SekmetServer:
             return body
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def sekmet_executable() -> str:
-    beside_python = Path(sys.executable).with_name("sekmet")
-    found = str(beside_python) if beside_python.exists() else shutil.which("sekmet")
-    if found is None:
-        pytest.fail("the `sekmet` FHIR server (PyPI sekmet-fhir) is not installed", pytrace=False)
-    return found
-
-
 @contextmanager
 def running_sekmet(
     workdir: Path, access_token: str = "sekmet-test-token"
 ) -> Iterator[SekmetServer]:
-    """Run SEKMET in ``workdir`` on a free port, seeded with SCENARIO; stop it on exit."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/fhir"
-    config = workdir / "settings.yaml"
-    config.write_text(
-        json.dumps(  # JSON is YAML
-            {
-                "base_url": base_url,
-                "host": "127.0.0.1",
-                "port": port,
-                "data_dir": str(workdir / "data"),
-                "server_auth": {"types": ["bearer"], "tokens": [access_token]},
-                "simulator": {"enabled": False},
-            }
-        ),
-        encoding="utf-8",
-    )
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SEKMET_")}
-    log_path = workdir / "sekmet.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sekmet_executable(), "serve", "--config", str(config)],
-            cwd=workdir,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent(),  # noqa: PLW1509 - only a prctl call, resolved before
-        )
-    try:
-        _wait_until_up(process, base_url, log_path)
-        server = SekmetServer(base_url=base_url, access_token=access_token)
+    """Run SEKMET in ``workdir`` on a free port (the demo's launcher), seeded with SCENARIO;
+    stop it on exit."""
+    with ExitStack() as stack:
+        try:
+            fhir = stack.enter_context(launch_sekmet(workdir, access_token=access_token))
+        except FhirServerError as error:
+            pytest.fail(str(error), pytrace=False)
+        server = SekmetServer(base_url=fhir.base_url, access_token=access_token)
         _seed(server)
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """For ``preexec_fn`` (Linux): the child gets SIGTERM when the test process dies, even by
-    SIGKILL, so no server outlives an aborted run. The C function is looked up here, in the
-    parent, so that the child between fork and exec only makes the one system call."""
-    if sys.platform != "linux":
-        return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-
-    def in_child() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return in_child
-
-
-def _wait_until_up(process: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
-    give_up = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < give_up:
-        if process.poll() is not None:
-            break
-        with (
-            suppress(requests.RequestException),
-            requests.get(f"{base_url}/metadata", timeout=2) as response,
-        ):
-            if response.status_code == 200:
-                return
-        time.sleep(0.1)
-    tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-    pytest.fail(f"SEKMET did not come up at {base_url}:\n{tail}", pytrace=False)
 
 
 def _seed(server: SekmetServer) -> None:

@@ -15,7 +15,6 @@ import hmac
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -47,6 +46,7 @@ from cds_service.settings import (
     Profile,
     Settings,
 )
+from demo.fhir_server import free_port
 from tests.conftest import FIXED_TODAY
 from tests.requests import spec_example
 
@@ -860,13 +860,6 @@ def close(app: Any) -> None:
 
 
 # --- Replay across worker processes: real gunicorn servers --------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Gunicorn:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import requests
 from flask.testing import FlaskClient
 
 from cds_service.feedback_store import open_feedback_store
+from demo.fhir_server import free_port
 from tests.requests import full_prefetch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,13 +152,6 @@ def test_empty_feedback_list_is_400(client: FlaskClient) -> None:
 
 
 # --- Restart: a real server process, stopped and started again ----------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class ServiceProcess:

@@ -20,12 +20,12 @@ from cds_service.errors import PreconditionFailed
 from cds_service.prefetch import PrefetchResolver, PrefetchTemplate, ResolvedData
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
+from demo.fhir_server import free_port
 from tests.fhir_server import (
     RecordedRequest,
     Reply,
     ScriptedFhirServer,
     SekmetServer,
-    free_port,
     sekmet_fhir_server_fixture,
 )
 

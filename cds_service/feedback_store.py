@@ -28,23 +28,17 @@ counts only new rows.
 Backends, chosen by URL (``open_feedback_store``):
 
 ``sqlite:///relative/path`` (to the working directory), ``sqlite:////abs/path``
-    stdlib ``sqlite3``; the parent directory is created; WAL journal so that
-    readers never block the writer; ``busy_timeout`` so that several worker
-    processes can share the file. One connection per store (per process),
-    serialised by a lock: SQLite admits one writer at a time anyway, so
-    per-thread connections would buy nothing but more file handles.
-    ``synchronous=FULL`` for feedback (fsync at every commit), ``NORMAL`` for
-    issued cards (durable at the next checkpoint; a power cut can lose the last
-    few issued cards, which only costs the rule id of their later feedback).
+    stdlib ``sqlite3``. ``synchronous=FULL`` for feedback (fsync at every
+    commit), ``NORMAL`` for issued cards (durable at the next checkpoint; a
+    power cut can lose the last few issued cards, which only costs the rule id
+    of their later feedback).
 ``postgresql://...`` (or ``postgres://``)
-    psycopg 3, one connection per store guarded by a lock, reopened (and the
-    operation retried once; it is idempotent) when the connection is broken.
-    Issued cards are committed with ``synchronous_commit = off``, the same
-    trade as SQLite's NORMAL. Schema creation runs under a transaction-level
-    advisory lock so that workers starting together do not collide.
+    psycopg 3. Issued cards are committed with ``synchronous_commit = off``,
+    the same trade as SQLite's NORMAL.
 
-Both backends notice a fork (gunicorn with ``preload_app``) and open a fresh
-connection in the child instead of sharing the parent's.
+Connections (one per store, shared by threads under a lock, reopened after a
+fork; WAL and busy timeout for SQLite; reconnect-and-retry-once for PostgreSQL,
+which is why every operation is idempotent) are ``cds_service.sql``'s.
 """
 
 from __future__ import annotations
@@ -52,23 +46,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import sqlite3
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
-from urllib.parse import unquote, urlsplit
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from typing import Any, Literal, Protocol, TypeVar
 
 from cds_service.errors import ConfigurationError, ServiceUnavailable
+from cds_service.sql import (
+    Owner,
+    PgConnection,
+    PostgresConnector,
+    SqliteConnector,
+    check_postgres_url,
+    describe_postgres_url,
+    enable_wal,
+    sqlite_path,
+    sqlite_placeholders,
+)
 from cds_service.wire import FeedbackItem, Outcome
 
 __all__ = [
@@ -94,6 +92,15 @@ class FeedbackStoreUnavailable(ServiceUnavailable):
     A ``ServiceError``, so the app's error handler answers 503 with an
     OperationOutcome; the database's own message goes to the log only.
     """
+
+
+_OWNER = Owner(
+    label="feedback store",
+    database="feedback database",
+    error=FeedbackStoreUnavailable,
+    unavailable_message="Feedback storage is unavailable; retry later",
+    logger=logger,
+)
 
 
 class FeedbackStore(Protocol):
@@ -275,10 +282,7 @@ class _SqlStore:
     """The operations, written once; subclasses supply dialect and transactions."""
 
     timestamp_type: str
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._closed = False
+    _db: SqliteConnector | PostgresConnector
 
     # Backend hooks
     def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
@@ -294,7 +298,7 @@ class _SqlStore:
         return _utc(value)
 
     def close(self) -> None:
-        raise NotImplementedError
+        self._db.close()
 
     # Schema
     def _schema_statements(self) -> list[str]:
@@ -379,39 +383,8 @@ class _SqlStore:
             return False
         return True
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise FeedbackStoreUnavailable("Feedback store is closed")
-
-
-def _unavailable(error: Exception) -> FeedbackStoreUnavailable:
-    """The caller sees a generic message; the log gets the database's."""
-    logger.error("feedback store error: %s: %s", type(error).__name__, error)
-    return FeedbackStoreUnavailable("Feedback storage is unavailable; retry later")
-
 
 # --- SQLite ------------------------------------------------------------------------------
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-"""How long a writer waits for another process's write lock before failing."""
-
-
-def enable_wal(connection: sqlite3.Connection) -> str:
-    """Switch to WAL; return the journal mode now in force.
-
-    The switch takes an exclusive lock without waiting in the busy handler, so
-    workers opening a new database together retry here until the busy timeout.
-    """
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            (mode,) = connection.execute("PRAGMA journal_mode = WAL").fetchone()
-        except sqlite3.OperationalError as error:
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-        else:
-            return str(mode)
 
 
 class _SqliteTransaction:
@@ -430,28 +403,20 @@ class _SqliteTransaction:
 
 class SqliteFeedbackStore(_SqlStore):
     timestamp_type = "TEXT"  # ISO 8601 in UTC, fixed width: sorts as time does
-
-    _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+    _db: SqliteConnector
+    _SYNCHRONOUS: Mapping[_Durability, Literal["FULL", "NORMAL"] | None] = {
+        _Durability.READ: None,
+        _Durability.RELAXED: "NORMAL",
+        _Durability.FULL: "FULL",
+    }
 
     def __init__(self, path: Path | str) -> None:
-        super().__init__()
-        self._path = path
-        if isinstance(path, Path):
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise ConfigurationError(
-                    f"Cannot create the feedback database directory {path.parent}: {error}"
-                ) from None
-        self._connection: sqlite3.Connection | None = None
-        self._pid = os.getpid()
-        self._synchronous = ""
-        self._inherited: list[sqlite3.Connection] = []
+        self._db = SqliteConnector(path, _OWNER)
         self._run(self._create_schema, _Durability.FULL)
         logger.info("feedback store: SQLite at %s", path)
 
     def _sql(self, statement: str) -> str:
-        return self._PLACEHOLDER.sub(r":\1", statement)
+        return sqlite_placeholders(statement)
 
     def _encode_time(self, moment: datetime) -> object:
         return _utc(moment).isoformat(timespec="microseconds")
@@ -463,70 +428,18 @@ class SqliteFeedbackStore(_SqlStore):
         for ddl in self._schema_statements():
             tx.query(ddl)
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is not None and self._pid != os.getpid():
-            # Forked: the parent's connection must not be used, nor closed, here.
-            self._inherited.append(self._connection)
-            self._connection = None
-        if self._connection is None:
-            connection = sqlite3.connect(
-                self._path,
-                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,  # transactions are explicit
-                check_same_thread=False,  # shared by threads, under self._lock
-            )
-            try:
-                connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-                mode = enable_wal(connection)
-                if mode != "wal" and self._path != ":memory:":
-                    logger.warning("feedback store: SQLite journal mode is %s, not WAL", mode)
-            except sqlite3.Error:
-                connection.close()
-                raise
-            self._connection, self._pid, self._synchronous = connection, os.getpid(), ""
-        return self._connection
-
     def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
-        with self._lock:
-            self._check_open()
-            try:
-                connection = self._connect()
-                synchronous = "NORMAL" if durability is _Durability.RELAXED else "FULL"
-                if durability is not _Durability.READ and synchronous != self._synchronous:
-                    connection.execute(f"PRAGMA synchronous = {synchronous}")
-                    self._synchronous = synchronous
-                # IMMEDIATE: take the write lock up front, where busy_timeout applies.
-                write = durability is not _Durability.READ
-                connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    result = operation(_SqliteTransaction(connection))
-                    connection.execute("COMMIT")
-                except BaseException:
-                    if connection.in_transaction:
-                        connection.rollback()
-                    raise
-            except sqlite3.Error as error:
-                raise _unavailable(error) from error
-            return result
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
+        return self._db.run(
+            lambda connection: operation(_SqliteTransaction(connection)),
+            synchronous=self._SYNCHRONOUS[durability],
+        )
 
 
 # --- PostgreSQL --------------------------------------------------------------------------
 
-_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"cds_feedback schema").digest()[:8], "big") >> 1
-"""Advisory lock id held while creating the schema (a positive bigint)."""
-
-POSTGRES_CONNECT_TIMEOUT_S = 5
-
 
 class _PostgresTransaction:
-    def __init__(self, connection: psycopg.Connection[tuple[Any, ...]]) -> None:
+    def __init__(self, connection: PgConnection) -> None:
         self._connection = connection
 
     def execute(self, sql: str, params: Mapping[str, Any]) -> int:
@@ -542,71 +455,21 @@ class _PostgresTransaction:
 
 class PostgresFeedbackStore(_SqlStore):
     timestamp_type = "TIMESTAMPTZ"
+    _db: PostgresConnector
 
     def __init__(self, url: str) -> None:
-        super().__init__()
-        self._url = url
-        self._connection: psycopg.Connection[tuple[Any, ...]] | None = None
-        self._pid = os.getpid()
-        self._inherited: list[psycopg.Connection[tuple[Any, ...]]] = []
-        self._run(self._create_schema, _Durability.FULL)
+        self._db = PostgresConnector(url, _OWNER)
+        self._db.create_schema(b"cds_feedback schema", self._schema_statements())
         logger.info("feedback store: PostgreSQL at %s", describe_postgres_url(url))
 
-    def _create_schema(self, tx: _Transaction) -> None:
-        # CREATE TABLE IF NOT EXISTS is not safe against itself running concurrently.
-        tx.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _SCHEMA_LOCK_KEY})
-        for ddl in self._schema_statements():
-            tx.execute(ddl, {})
-
-    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._connection is not None and self._pid != os.getpid():
-            # Forked: closing here would end the parent's session; leave it be.
-            self._inherited.append(self._connection)
-            self._connection = None
-        if self._connection is not None and self._connection.closed:
-            self._connection = None
-        if self._connection is None:
-            options: dict[str, Any] = {}
-            if "connect_timeout" not in conninfo_to_dict(self._url):
-                options["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
-            self._connection = psycopg.connect(self._url, autocommit=True, **options)
-            self._pid = os.getpid()
-        return self._connection
-
     def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
-        with self._lock:
-            self._check_open()
-            for attempt in (1, 2):
-                connection: psycopg.Connection[tuple[Any, ...]] | None = None
-                try:
-                    connection = self._connect()
-                    with connection.transaction():
-                        if durability is _Durability.RELAXED:
-                            connection.execute(b"SET LOCAL synchronous_commit = off")
-                        return operation(_PostgresTransaction(connection))
-                except psycopg.OperationalError as error:
-                    if attempt == 1 and connection is not None and connection.closed:
-                        logger.warning("feedback store: PostgreSQL connection lost; reconnecting")
-                        continue  # idempotent operations: safe to run again
-                    raise _unavailable(error) from error
-                except psycopg.Error as error:
-                    raise _unavailable(error) from error
-            raise AssertionError("unreachable")  # pragma: no cover
+        def transaction(connection: PgConnection) -> _T:
+            with connection.transaction():
+                if durability is _Durability.RELAXED:
+                    connection.execute(b"SET LOCAL synchronous_commit = off")
+                return operation(_PostgresTransaction(connection))
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
-
-
-def describe_postgres_url(url: str) -> str:
-    """user@host:port/dbname, for logs and messages: never the password."""
-    params = conninfo_to_dict(url)
-    user = params.get("user", "")
-    where = f"{params.get('host', '')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
-    return f"{user}@{where}" if user else where
+        return self._db.run(transaction)
 
 
 # --- Opening by URL ----------------------------------------------------------------------
@@ -624,31 +487,10 @@ def open_feedback_store(url: str) -> FeedbackStore:
     scheme, separator, _ = url.partition("://")
     scheme = scheme.lower() if separator and re.fullmatch(r"[A-Za-z][\w+.-]*", scheme) else ""
     if scheme == "sqlite":
-        return SqliteFeedbackStore(_sqlite_path(url))
+        return SqliteFeedbackStore(sqlite_path(url, _OWNER.database))
     if scheme in {"postgresql", "postgres"}:
-        try:
-            conninfo_to_dict(url)
-        except psycopg.ProgrammingError:
-            raise ConfigurationError(
-                "The feedback database URL is not a valid PostgreSQL URL"
-            ) from None
-        return PostgresFeedbackStore(url)
+        return PostgresFeedbackStore(check_postgres_url(url, _OWNER.database))
     raise ConfigurationError(
         "The feedback database URL must start with sqlite:/// or postgresql://, "
         + (f"not {scheme}://" if scheme else "and this one has no scheme")
     )
-
-
-def _sqlite_path(url: str) -> Path | str:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if not url.startswith("sqlite:///") or parts is None or parts.query or parts.fragment:
-        raise ConfigurationError(
-            "An SQLite feedback database URL is sqlite:///relative/path or sqlite:////absolute/path"
-        )
-    path = unquote(parts.path[1:])
-    if not path or path.endswith("/"):
-        raise ConfigurationError("The SQLite feedback database URL names no file")
-    return ":memory:" if path == ":memory:" else Path(path)

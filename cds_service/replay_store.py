@@ -34,20 +34,26 @@ import hashlib
 import json
 import logging
 import math
-import os
-import re
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
-import psycopg
 import redis
-from psycopg.conninfo import conninfo_to_dict
 
 from cds_service.errors import ConfigurationError, ServiceError
+from cds_service.sql import (
+    CONNECT_TIMEOUT_S,
+    Owner,
+    PgConnection,
+    PostgresConnector,
+    SqliteConnector,
+    check_postgres_url,
+    describe_postgres_url,
+    sqlite_path,
+    sqlite_placeholders,
+)
 
 __all__ = ["ReplayCache", "ReplayStoreUnavailable", "open_replay_cache", "replay_key"]
 
@@ -55,9 +61,6 @@ logger = logging.getLogger(__name__)
 
 PURGE_EVERY_S = 300.0
 """SQL backends: how often (per process) expired ids are deleted."""
-CONNECT_TIMEOUT_S = 5
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-"""How long a writer waits for another process's write lock (as the feedback store does)."""
 
 
 class ReplayStoreUnavailable(ServiceError):
@@ -65,6 +68,15 @@ class ReplayStoreUnavailable(ServiceError):
 
     status = 503
     issue_code = "transient"
+
+
+_OWNER = Owner(
+    label="replay store",
+    database="replay store",
+    error=ReplayStoreUnavailable,
+    unavailable_message="Authentication is unavailable; retry later",
+    logger=logger,
+)
 
 
 class ReplayCache(Protocol):
@@ -80,11 +92,6 @@ class ReplayCache(Protocol):
 def replay_key(issuer: str, jti: str) -> str:
     identity = json.dumps([issuer, jti], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
-
-
-def _unavailable(error: Exception) -> ReplayStoreUnavailable:
-    logger.error("replay store error: %s: %s", type(error).__name__, error)
-    return ReplayStoreUnavailable("Authentication is unavailable; retry later")
 
 
 # --- SQL (SQLite and PostgreSQL) ---------------------------------------------------------
@@ -106,12 +113,12 @@ _PURGE = "DELETE FROM cds_seen_jti WHERE expires_at <= %(now)s"
 
 
 class _SqlReplayCache:
-    """Connection handling is the backend's; the statements and the purge timing are shared."""
+    """The statements and the purge timing are shared; the connector is the backend's."""
+
+    _db: SqliteConnector | PostgresConnector
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._purged_at = 0.0
-        self._closed = False
 
     def _statements(self, key: str, expires_at: float) -> list[tuple[str, dict[str, Any]]]:
         now = time.time()
@@ -122,151 +129,50 @@ class _SqlReplayCache:
         statements.append((_FIRST_USE, {"key": key, "expires_at": expires_at, "now": now}))
         return statements
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise ReplayStoreUnavailable("Replay store is closed")
-
-
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-"""psycopg's ``%(name)s`` parameters, as SQLite's ``:name``."""
+    def close(self) -> None:
+        self._db.close()
 
 
 class SqliteReplayCache(_SqlReplayCache):
+    _db: SqliteConnector
+
     def __init__(self, path: Path | str) -> None:
         super().__init__()
-        self._path = path
-        if isinstance(path, Path):
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise ConfigurationError(
-                    f"Cannot create the replay store directory {path.parent}: {error}"
-                ) from None
-        self._connection: sqlite3.Connection | None = None
-        self._pid = os.getpid()
-        self._inherited: list[sqlite3.Connection] = []
-        with self._lock:
-            try:
-                self._connect().execute(_CREATE)
-            except sqlite3.Error as error:
-                raise _unavailable(error) from error
+        self._db = SqliteConnector(path, _OWNER)
+        self._db.run(lambda connection: connection.execute(_CREATE), synchronous="NORMAL")
         logger.info("replay store: SQLite at %s", path)
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is not None and self._pid != os.getpid():
-            self._inherited.append(self._connection)  # forked: the parent's, not ours
-            self._connection = None
-        if self._connection is None:
-            connection = sqlite3.connect(
-                self._path,
-                timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
-                isolation_level=None,
-                check_same_thread=False,  # shared by threads, under self._lock
-            )
-            try:
-                connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-                connection.execute("PRAGMA journal_mode = WAL")
-                connection.execute("PRAGMA synchronous = NORMAL")
-            except sqlite3.Error:
-                connection.close()
-                raise
-            self._connection, self._pid = connection, os.getpid()
-        return self._connection
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         key = replay_key(issuer, jti)
-        with self._lock:
-            self._check_open()
-            try:
-                connection = self._connect()
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    changed = 0
-                    for statement, params in self._statements(key, expires_at):
-                        sql = _PLACEHOLDER.sub(r":\1", statement)
-                        changed = connection.execute(sql, params).rowcount
-                    connection.execute("COMMIT")
-                except BaseException:
-                    if connection.in_transaction:
-                        connection.rollback()
-                    raise
-            except sqlite3.Error as error:
-                raise _unavailable(error) from error
-        return changed == 1
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
+        def record(connection: sqlite3.Connection) -> int:
+            changed = 0
+            for statement, params in self._statements(key, expires_at):
+                changed = connection.execute(sqlite_placeholders(statement), params).rowcount
+            return changed
 
-
-_SCHEMA_LOCK_KEY = int.from_bytes(hashlib.sha256(b"cds_seen_jti schema").digest()[:8], "big") >> 1
+        return self._db.run(record, synchronous="NORMAL") == 1
 
 
 class PostgresReplayCache(_SqlReplayCache):
+    _db: PostgresConnector
+
     def __init__(self, url: str) -> None:
         super().__init__()
-        self._url = url
-        self._connection: psycopg.Connection[tuple[Any, ...]] | None = None
-        self._pid = os.getpid()
-        self._inherited: list[psycopg.Connection[tuple[Any, ...]]] = []
-        with self._lock:
-            try:
-                connection = self._connect()
-                with connection.transaction():
-                    connection.execute(
-                        "SELECT pg_advisory_xact_lock(%(key)s)", {"key": _SCHEMA_LOCK_KEY}
-                    )
-                    connection.execute(_CREATE)
-            except psycopg.Error as error:
-                raise _unavailable(error) from error
-        params = conninfo_to_dict(url)
-        where = f"{params.get('host', '')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
-        logger.info("replay store: PostgreSQL at %s", where)  # never the password
-
-    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
-        if self._connection is not None and self._pid != os.getpid():
-            self._inherited.append(self._connection)  # forked: the parent's session
-            self._connection = None
-        if self._connection is not None and self._connection.closed:
-            self._connection = None
-        if self._connection is None:
-            options: dict[str, Any] = {}
-            if "connect_timeout" not in conninfo_to_dict(self._url):
-                options["connect_timeout"] = CONNECT_TIMEOUT_S
-            self._connection = psycopg.connect(self._url, autocommit=True, **options)
-            self._pid = os.getpid()
-        return self._connection
+        self._db = PostgresConnector(url, _OWNER)
+        self._db.create_schema(b"cds_seen_jti schema", [_CREATE])
+        logger.info("replay store: PostgreSQL at %s", describe_postgres_url(url))
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
         key = replay_key(issuer, jti)
-        with self._lock:
-            self._check_open()
-            for attempt in (1, 2):
-                connection: psycopg.Connection[tuple[Any, ...]] | None = None
-                try:
-                    connection = self._connect()
-                    changed = 0
-                    for statement, params in self._statements(key, expires_at):
-                        changed = connection.execute(statement, params).rowcount
-                except psycopg.OperationalError as error:
-                    if attempt == 1 and connection is not None and connection.closed:
-                        logger.warning("replay store: PostgreSQL connection lost; reconnecting")
-                        continue  # nothing was recorded on a broken connection
-                    raise _unavailable(error) from error
-                except psycopg.Error as error:
-                    raise _unavailable(error) from error
-                return changed == 1
-            raise AssertionError("unreachable")  # pragma: no cover
 
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
+        def record(connection: PgConnection) -> int:  # autocommit: one statement at a time
+            changed = 0
+            for statement, params in self._statements(key, expires_at):
+                changed = connection.execute(statement, params).rowcount
+            return changed
+
+        return self._db.run(record) == 1
 
 
 # --- Redis -------------------------------------------------------------------------------
@@ -284,7 +190,7 @@ class RedisReplayCache:
             self._client.ping()
         except redis.RedisError as error:
             self._client.close()
-            raise _unavailable(error) from error
+            raise _OWNER.unavailable(error) from error
         logger.info("replay store: Redis at %s", self._where)
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
@@ -294,7 +200,7 @@ class RedisReplayCache:
                 self.PREFIX + replay_key(issuer, jti), b"1", nx=True, ex=seconds_left
             )
         except redis.RedisError as error:
-            raise _unavailable(error) from error
+            raise _OWNER.unavailable(error) from error
         return bool(stored)
 
     def close(self) -> None:
@@ -318,28 +224,12 @@ def open_replay_cache(url: str) -> ReplayCache:
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
-        return SqliteReplayCache(_sqlite_path(url))
+        return SqliteReplayCache(sqlite_path(url, _OWNER.database))
     if scheme in {"postgresql", "postgres"}:
-        try:
-            conninfo_to_dict(url)
-        except psycopg.ProgrammingError:
-            raise ConfigurationError("The replay store URL is not a valid PostgreSQL URL") from None
-        return PostgresReplayCache(url)
+        return PostgresReplayCache(check_postgres_url(url, _OWNER.database))
     if scheme in {"redis", "rediss"}:
         return RedisReplayCache(url)
     raise ConfigurationError(
         "The replay store URL (CDS_REPLAY_STORE_URL) must start with sqlite:///, "
         f"postgresql:// or redis://, not {scheme + '://' if scheme else 'a bare path'}"
     )
-
-
-def _sqlite_path(url: str) -> Path | str:
-    parts = urlsplit(url)
-    if not url.startswith("sqlite:///") or parts.netloc or parts.query or parts.fragment:
-        raise ConfigurationError(
-            "An SQLite replay store URL is sqlite:///relative/path or sqlite:////absolute/path"
-        )
-    path = unquote(parts.path[1:])
-    if not path or path.endswith("/"):
-        raise ConfigurationError("The SQLite replay store URL names no file")
-    return ":memory:" if path == ":memory:" else Path(path)

@@ -17,6 +17,13 @@ call), resident memory (RSS) per gunicorn worker after the load, and for the no-
 path the service's own fetch timings from its access log (``fetches``, ``fetchMs`` = wall
 time of the fetch phase, ``fetchSumMs`` = sum of the HTTP fetch durations).
 
+Last, a faulty FHIR server (``bench.faulty``): the service is started again with a short
+FHIR deadline (``FAULTY_ENVIRONMENT``) and called on order-sign with no prefetch against a
+server that answers every search normally but one, which is slow past the deadline,
+answers 500, has an endless ``next`` chain, trickles its body (a required search), or
+hangs (the optional Procedure search); each case gives the statuses seen and how far the
+slowest call went past the deadline.
+
 Prints a Markdown table (for the README) and the targets, met or missed.
 """
 
@@ -33,7 +40,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -41,9 +51,11 @@ from typing import Any
 
 import requests
 
+from bench.faulty import CASES, Case, FaultyFhirServer
+from cds_service.pipeline import DATA_QUALITY_EXTENSION
 from demo.fhir_server import free_port, load, running_sekmet, stop_process
 from demo.hooks import hook_request
-from demo.patients import BENCHMARK_SIZES, benchmark_record
+from demo.patients import BENCHMARK_SIZES, DemoPatient, benchmark_record
 from demo.service import REPOSITORY, SERVICE_APP, service_environment, start_gunicorn
 
 FLOOR_APP = "bench.floor:create_app()"
@@ -52,6 +64,12 @@ PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
 TOKEN = "bench-token"  # noqa: S105 - the local SEKMET's token, not a secret
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 """``bench.load`` gives each request a fresh hookInstance in place of this one."""
+FAULTY_DEADLINE_S = 1.0
+FAULTY_ENVIRONMENT = {
+    "CDS_FHIR_DEADLINE_S": f"{FAULTY_DEADLINE_S:g}",
+    "CDS_FHIR_TIMEOUT_S": f"{FAULTY_DEADLINE_S:g}",
+}
+"""The service's settings for the faulty-server section (the defaults are 4 s and 3 s)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +79,19 @@ class Counts:
     large_requests: int
     max_seconds: float
     concurrency: int
+    faulty_requests: int
+    """Calls per faulty-server case, from ``faulty_concurrency`` clients, for at most
+    ``faulty_max_seconds`` (most cases take about the deadline per call)."""
+    faulty_concurrency: int
+    faulty_max_seconds: float
 
 
 FULL = Counts(requests=3000, single_requests=500, large_requests=400, max_seconds=20.0,
-              concurrency=8)  # fmt: skip
+              concurrency=8, faulty_requests=20, faulty_concurrency=4,
+              faulty_max_seconds=6.0)  # fmt: skip
 QUICK = Counts(requests=200, single_requests=60, large_requests=40, max_seconds=5.0,
-               concurrency=8)  # fmt: skip
+               concurrency=8, faulty_requests=4, faulty_concurrency=4,
+               faulty_max_seconds=2.0)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -160,12 +185,15 @@ def drive(
     concurrency: int,
     total: int,
     max_seconds: float,
+    warmup: int = 3,
+    expected: Collection[str] | None = ("200",),
 ) -> Measure:
-    """Run ``bench.load`` in a second process against ``server``."""
+    """Run ``bench.load`` in a second process against ``server``; raise on a connection
+    error or a status outside ``expected`` (None: any status and errors are only kept)."""
     command = [
         sys.executable, "-m", "bench.load", "--port", str(server.port), "--path", path,
         "--body", str(body_file), "--concurrency", str(concurrency), "--requests", str(total),
-        "--max-seconds", str(max_seconds), "--warmup", "3",
+        "--max-seconds", str(max_seconds), "--warmup", str(warmup),
     ]  # fmt: skip
     finished = subprocess.run(  # noqa: S603 - our own interpreter and arguments
         command,
@@ -185,7 +213,7 @@ def drive(
         result["statuses"],
         result["errors"],
     )
-    if measure.errors or set(measure.statuses) - {"200"}:
+    if expected is not None and (measure.errors or set(measure.statuses) - set(expected)):
         raise RuntimeError(f"{name}: {measure.statuses} {measure.errors}")
     return measure
 
@@ -260,6 +288,26 @@ def table(measures: Sequence[Measure], floor: Measure) -> str:
             f"| {m.name} | {m.record} | {m.concurrency} | {m.count} | {m.throughput:.0f} "
             f"| {_ms(m.percentile(50))} | {_ms(m.percentile(95))} | {_ms(m.percentile(99))} "
             f"| {'' if ratio is None else f'{ratio:.2f}'} |"
+        )
+    return "\n".join(lines)
+
+
+def faulty_table(results: Sequence[Faulty], deadline_s: float) -> str:
+    lines = [
+        "| case | expected | calls | clients | statuses seen | p50 ms | p95 ms | max ms "
+        "| max - deadline ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        m = r.measure
+        seen = ", ".join(f"{status} x{n}" for status, n in sorted(m.statuses.items()))
+        if m.errors:
+            seen += f"; errors: {'; '.join(m.errors)}"
+        overshoot = max(m.latencies_ms, default=float("nan")) - deadline_s * 1000
+        lines.append(
+            f"| {r.case.name} | {r.case.expected_status} | {m.count} | {m.concurrency} "
+            f"| {seen} | {_ms(m.percentile(50))} | {_ms(m.percentile(95))} "
+            f"| {_ms(m.percentile(100))} | {overshoot:+.0f} |"
         )
     return "\n".join(lines)
 
@@ -352,6 +400,7 @@ class Outcome:
     floor_rss: list[float]
     fetched: dict[int, list[dict[str, Any]]]
     """Access-log records of the no-prefetch calls, by number of clients."""
+    faulty: list[Faulty]
 
 
 def measure_all(
@@ -449,7 +498,107 @@ def measure_all(
                         r for r in access_records(service.log_path, offset) if r.get("fetches")
                     ]
                 rss = worker_rss_mb(service.process.pid)
-    return Outcome(bench, cold, rss, floor_rss, fetched)
+
+        faulty = measure_faulty(
+            counts, work=work, patient=typical, probe=bodies["sign-typical"], workers=workers,
+            threads=threads, options=options,
+        )  # fmt: skip
+    return Outcome(bench, cold, rss, floor_rss, fetched, faulty)
+
+
+@dataclass(slots=True)
+class Faulty:
+    """One faulty-server case: the load's measure and what one checked call found."""
+
+    case: Case
+    measure: Measure
+    problem: str | None
+    """What was wrong with the checked call's answer (None: as expected)."""
+
+
+def measure_faulty(
+    counts: Counts,
+    *,
+    work: Path,
+    patient: DemoPatient,
+    probe: Path,
+    workers: int | None,
+    threads: int | None,
+    options: Sequence[str],
+) -> list[Faulty]:
+    """Each case of ``bench.faulty.CASES`` against the service started with
+    ``FAULTY_ENVIRONMENT``: one checked call per case (all at once), then the load."""
+    settings = ", ".join(f"{k}={v}" for k, v in FAULTY_ENVIRONMENT.items())
+    print(f"faulty FHIR server (the service started again with {settings})", flush=True)
+    environment = {
+        **service_environment(feedback_database_url=f"sqlite:///{work / 'faulty.sqlite3'}"),
+        **FAULTY_ENVIRONMENT,
+    }
+    with ExitStack() as stack:
+        servers = [
+            stack.enter_context(
+                FaultyFhirServer(patient, resource_type=case.resource_type, fault=case.fault,
+                                 deadline_s=FAULTY_DEADLINE_S)
+            )
+            for case in CASES
+        ]  # fmt: skip
+        bodies = [
+            write_body(
+                work,
+                f"faulty-{index}",
+                hook_request(patient, "order-sign", fhir_server=fhir.base_url, access_token=TOKEN),
+            )
+            for index, fhir in enumerate(servers)
+        ]
+        service = stack.enter_context(
+            gunicorn(SERVICE_APP, environment=environment, log_path=work / "faulty.log",
+                     probe_path=ORDERS, probe_body=probe.read_bytes(), workers=workers,
+                     threads=threads, options=options)
+        )  # fmt: skip
+        with ThreadPoolExecutor(len(CASES)) as pool:
+            problems = list(pool.map(lambda c, b: _check_faulty(service, c, b), CASES, bodies))
+        results: list[Faulty] = []
+        for case, body, problem in zip(CASES, bodies, problems, strict=True):
+            print(f"  {case.name}, {counts.faulty_concurrency} client(s)...", flush=True)
+            measure = drive(
+                service,
+                ORDERS,
+                body,
+                name=case.name,
+                record="typical (200)",
+                concurrency=counts.faulty_concurrency,
+                total=counts.faulty_requests,
+                max_seconds=counts.faulty_max_seconds,
+                warmup=0,  # the checked call warmed the service up
+                expected=None,
+            )
+            results.append(Faulty(case, measure, problem))
+    return results
+
+
+def _check_faulty(server: Server, case: Case, body_file: Path) -> str | None:
+    """One call of ``case``: None when its answer is the expected one, else what is wrong."""
+    body = body_file.read_bytes().replace(PLACEHOLDER.encode(), str(uuid.uuid4()).encode())
+    headers = {"Content-Type": "application/json"}
+    with requests.post(server.url + ORDERS, data=body, headers=headers, timeout=30) as answer:
+        status = answer.status_code
+        try:
+            found = answer.json()
+        except ValueError:
+            return f"status {status} with a body that is not JSON"
+    if not isinstance(found, dict):
+        return f"status {status} with a body that is not a JSON object"
+    if status != case.expected_status:
+        return f"status {status}, expected {case.expected_status}"
+    if status == 412:
+        diagnostics = found.get("issue", [{}])[0].get("diagnostics", "")
+        if found.get("resourceType") != "OperationOutcome" or case.key not in diagnostics:
+            return f"412 without an OperationOutcome naming {case.key}"
+        return None
+    quality = (found.get("extension") or {}).get(DATA_QUALITY_EXTENSION, {})
+    if quality.get("unavailable") != [case.key]:
+        return f"200 without {DATA_QUALITY_EXTENSION} naming only {case.key}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -499,6 +648,18 @@ def main(argv: list[str] | None = None) -> int:
               f"which fetch phase (wall) {summary['wall']:.1f} ms ({summary['wall_share']:.0%});"
               f" sum of the fetch durations {summary['sum']:.1f} ms ({summary['overlap']:.1f} x"
               f" the wall time: the fetches overlap).")  # fmt: skip
+    print()
+    deadline = FAULTY_DEADLINE_S
+    settings = ", ".join(f"`{k}={v}`" for k, v in FAULTY_ENVIRONMENT.items())
+    print(f"Faulty FHIR server (`bench/faulty.py`), order-sign with no prefetch, the service "
+          f"started again with {settings}; every search answered normally but the one named; "
+          f"max - deadline: how far the slowest call went past the {deadline:g} s deadline "
+          f"(negative: it ended before).")  # fmt: skip
+    print()
+    print(faulty_table(outcome.faulty, deadline))
+    for result in outcome.faulty:
+        if result.problem is not None:
+            print(f"- {result.case.name}: the checked call's answer was wrong: {result.problem}")
     print()
     print("| target | measured | |")
     print("|---|---|---|")

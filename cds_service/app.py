@@ -27,7 +27,7 @@ from cds_service.http import read_json_object, validate
 from cds_service.pipeline import run_hook
 from cds_service.prefetch import PrefetchResolver
 from cds_service.settings import Settings
-from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, Hook, HookRequest
+from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, HookRequest
 
 logger = logging.getLogger(__name__)
 access_log = logging.getLogger("cds_service.access")
@@ -207,17 +207,14 @@ _HTTP_ERRORS: dict[int, type[errors.ServiceError]] = {
 
 
 def _http_error(error: HTTPException) -> Response:
-    kind = _HTTP_ERRORS.get(error.code or 500)
-    if kind is None:
-        outcome = errors.ServiceError(error.name)
-        outcome.status = error.code or 500  # type: ignore[misc]
-        return _outcome_response(outcome)
+    """Werkzeug's own errors (routing, method, body size) as OperationOutcomes."""
+    status = error.code or 500
+    kind = _HTTP_ERRORS.get(status, errors.ServiceError)
     response = _outcome_response(kind(error.description or error.name))
-    if error.code == 405 and error.response is None:
-        allowed = error.get_headers()
-        for name, value in allowed:
-            if name == "Allow":
-                response.headers["Allow"] = value
+    response.status_code = status
+    allow = dict(error.get_headers()).get("Allow")
+    if allow:
+        response.headers["Allow"] = allow
     return response
 
 
@@ -280,6 +277,3 @@ def _log_request(response: Response) -> None:
     if "error" in g:
         record["error"] = g.error
     access_log.info("request", extra={"fields": record})
-
-
-__all__ = ["Hook", "create_app"]

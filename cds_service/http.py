@@ -45,7 +45,7 @@ def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
         raise PayloadTooLarge(f"Request body is larger than {max_bytes} bytes")
     try:
         text = raw.decode("utf-8")
-        body = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        body = strict_json_loads(text)
     except UnicodeDecodeError:
         raise BadRequest("Request body is not valid UTF-8") from None
     except (ValueError, RecursionError):  # JSONDecodeError, long integers, NaN, 1e999
@@ -55,6 +55,12 @@ def read_json_object(request: Request, *, max_bytes: int) -> dict[str, Any]:
     if nested_deeper_than(body, MAX_DEPTH):
         raise BadRequest(f"Request body is nested more than {MAX_DEPTH} levels deep")
     return body
+
+
+def strict_json_loads(text: str | bytes) -> Any:
+    """JSON as the standard defines it: ``NaN``, ``Infinity`` and numbers that overflow a
+    float raise ``ValueError`` like any other malformed JSON (Python accepts them)."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

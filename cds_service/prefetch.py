@@ -57,7 +57,6 @@ tokens, patient ids or response bodies.
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import re
 import threading
@@ -75,6 +74,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from cds_service.errors import ConfigurationError, PreconditionFailed
+from cds_service.http import strict_json_loads
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
 
@@ -568,7 +568,7 @@ class PrefetchResolver:
                         f"the FHIR server answered with content type {shown}, not FHIR JSON"
                     )
                 body = self._read_body(response, call)
-            return json.loads(body)
+            return strict_json_loads(body)
         except _KeyFailedError:
             raise
         except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting

@@ -366,6 +366,10 @@ def test_an_unreachable_server_is_412(make_resolver: MakeResolver) -> None:
         (Reply(200, b"[" * 200_000), "the FHIR server answered with malformed JSON"),
         (Reply(200, b"\xff\xfe\x00garbage"), "the FHIR server answered with malformed JSON"),
         (
+            Reply(200, b'{"resourceType": "Bundle", "total": NaN}'),
+            "the FHIR server answered with malformed JSON",
+        ),
+        (
             Reply(200, {"resourceType": "OperationOutcome", "issue": []}),
             "the FHIR server answered with a OperationOutcome, not a Bundle",
         ),
@@ -374,7 +378,17 @@ def test_an_unreachable_server_is_412(make_resolver: MakeResolver) -> None:
             "the FHIR server answered with a JSON list that is not a FHIR resource, not a Bundle",
         ),
     ],
-    ids=["500", "redirect", "html", "truncated-json", "deep-json", "bad-bytes", "outcome", "list"],
+    ids=[
+        "500",
+        "redirect",
+        "html",
+        "truncated-json",
+        "deep-json",
+        "bad-bytes",
+        "nan",
+        "outcome",
+        "list",
+    ],
 )
 def test_a_faulty_answer_is_412_naming_the_key_and_the_fault(
     scripted: ScriptedFhirServer, make_resolver: MakeResolver, reply: Reply, reason: str

@@ -48,9 +48,10 @@ import json
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
@@ -178,6 +179,14 @@ _INSERT_ISSUED_CARD = """
     ON CONFLICT (service_id, card_uuid) DO NOTHING
 """
 
+_PURGE_ISSUED_CARDS = "DELETE FROM cds_issued_card WHERE issued_at < %(cutoff)s"
+
+ISSUED_CARD_RETENTION = timedelta(days=30)
+"""How long an issued card is remembered: feedback comes within minutes or days, and a
+feedback row keeps its rule id once recorded. Older rows are deleted, at most every
+``PURGE_EVERY_S``, by the next hook call that remembers cards."""
+PURGE_EVERY_S = 300.0
+
 _INSERT_FEEDBACK = """
     INSERT INTO cds_feedback (
         feedback_key, service_id, card_uuid, rule_id, outcome, accepted_suggestion_ids,
@@ -283,6 +292,8 @@ class _SqlStore:
 
     timestamp_type: str
     _db: SqliteConnector | PostgresConnector
+    _purged_at: float = float("-inf")
+    """``time.monotonic()`` of the last purge of old issued cards, in this process."""
 
     # Backend hooks
     def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
@@ -315,8 +326,18 @@ class _SqlStore:
             for uuid, rule in sorted(set(cards))
         ]
         statement = self._sql(_INSERT_ISSUED_CARD)
+        purge = time.monotonic() - self._purged_at >= PURGE_EVERY_S
+        cutoff = {"cutoff": self._encode_time(datetime.now(UTC) - ISSUED_CARD_RETENTION)}
+
+        def insert(tx: _Transaction) -> None:
+            if purge:
+                tx.execute(self._sql(_PURGE_ISSUED_CARDS), cutoff)
+            tx.executemany(statement, rows)
+
         try:
-            self._run(lambda tx: tx.executemany(statement, rows), _Durability.RELAXED)
+            self._run(insert, _Durability.RELAXED)
+            if purge:
+                self._purged_at = time.monotonic()
         except FeedbackStoreUnavailable as error:
             logger.warning(
                 "issued cards not recorded: %s",

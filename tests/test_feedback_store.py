@@ -14,7 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -26,6 +26,7 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from cds_service import feedback_store
 from cds_service.errors import ConfigurationError
 from cds_service.feedback_store import (
     FeedbackStore,
@@ -222,6 +223,20 @@ def test_an_empty_batch_stores_nothing(store: FeedbackStore) -> None:
 
 
 # --- Rule ids ------------------------------------------------------------------------------
+
+
+def test_issued_cards_past_retention_are_purged_at_most_every_few_minutes(
+    store: FeedbackStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.remember_cards(SERVICE, [("card-old", "seq-ihc3")])  # purges (nothing), starts the clock
+    monkeypatch.setattr(feedback_store, "ISSUED_CARD_RETENTION", timedelta(0))
+    store.remember_cards(SERVICE, [("card-kept", "seq-ihc3")])  # too soon after: no purge
+    store.record(SERVICE, [overridden("card-kept")])  # its rule id is copied now
+    monkeypatch.setattr(feedback_store, "PURGE_EVERY_S", 0.0)
+    store.remember_cards(SERVICE, [("card-new", "seq-ihc3")])  # purges card-old (and card-kept)
+    store.record(SERVICE, [overridden("card-old"), overridden("card-new")])
+    rule_by_card = {r.card_uuid: r.rule_id for r in store.feedback_rows()}
+    assert rule_by_card == {"card-kept": "seq-ihc3", "card-old": None, "card-new": "seq-ihc3"}
 
 
 def test_rule_id_comes_from_the_issued_card(store: FeedbackStore) -> None:

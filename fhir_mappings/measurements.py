@@ -8,7 +8,8 @@ Decisions:
 - Units are normalised: LVEF % (a fraction <= 1 with unit ``1``/``{ratio}``/none is read
   as a fraction and multiplied by 100); ALT/AST U/L (``[IU]/L``, ``IU/L``; ukat/L x 60);
   bilirubin mg/dL (umol/L / 17.1); ANC 10*9/L (``10*3/uL``, ``K/uL``, ``10^9/L`` as is;
-  ``/uL``, ``cells/uL``, ``/mm3`` / 1000); weight kg (lb x 0.45359237, g / 1000). A
+  ``/uL``, ``cells/uL``, ``/mm3`` / 1000); weight kg (lb x 0.45359237, g / 1000); body
+  temperature Cel (``[degF]``: (F - 32) x 5/9, the one unit with an offset). A
   value in any other unit is not read: a ``DataIssue`` when the code matched, silently
   skipped when only the text matched (text matches are looser). The reference range's
   ``high`` is converted with the same factor.
@@ -37,6 +38,7 @@ from fhir_mappings.terminology import (
     ANC,
     AST,
     BILIRUBIN_TOTAL,
+    BODY_TEMPERATURE,
     BODY_WEIGHT,
     ECOG,
     LVEF,
@@ -55,6 +57,7 @@ _SETS: tuple[tuple[MeasurementKind, CodeSet], ...] = (
     (MeasurementKind.ANC, ANC),
     (MeasurementKind.WEIGHT, BODY_WEIGHT),
     (MeasurementKind.ECOG, ECOG),
+    (MeasurementKind.TEMPERATURE, BODY_TEMPERATURE),
 )
 MEASUREMENT_CODES_BY_CODE: dict[str, MeasurementKind] = {
     c.code: kind for kind, s in _SETS for c in s.codes
@@ -90,7 +93,12 @@ UNIT_FACTORS: dict[MeasurementKind, dict[str, float]] = {
         "lbs": 0.45359237,
         "g": 0.001,
     },
+    MeasurementKind.TEMPERATURE: {"cel": 1.0, "[degf]": 5 / 9, "degf": 5 / 9},
 }
+UNIT_OFFSETS: dict[MeasurementKind, dict[str, float]] = {
+    MeasurementKind.TEMPERATURE: {"[degf]": -32.0, "degf": -32.0},
+}
+"""Added to a value before its factor applies (degrees Fahrenheit: (F - 32) x 5/9 = Cel)."""
 NORMALISED_UNIT: dict[MeasurementKind, str | None] = {
     MeasurementKind.LVEF: "%",
     MeasurementKind.ALT: "U/L",
@@ -99,6 +107,7 @@ NORMALISED_UNIT: dict[MeasurementKind, str | None] = {
     MeasurementKind.ANC: "10*9/L",
     MeasurementKind.WEIGHT: "kg",
     MeasurementKind.ECOG: None,
+    MeasurementKind.TEMPERATURE: "Cel",
 }
 
 
@@ -196,11 +205,13 @@ def read_measurement(
                 _unit_key(high), factor if not _unit_key(high) else None
             )
             if high_factor is not None:
-                upper = round(high_value * high_factor, 4)
+                high_offset = UNIT_OFFSETS.get(kind, {}).get(_unit_key(high) or unit, 0.0)
+                upper = round((high_value + high_offset) * high_factor, 4)
                 break
+    offset = UNIT_OFFSETS.get(kind, {}).get(unit, 0.0)
     return Measurement(
         kind=kind,
-        value=round(value * factor, 4),
+        value=round((value + offset) * factor, 4),
         unit=NORMALISED_UNIT[kind],
         date=when,
         upper_limit=upper,

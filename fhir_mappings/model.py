@@ -381,6 +381,8 @@ class MeasurementKind(StrEnum):
     ANC = "anc"
     WEIGHT = "body-weight"
     ECOG = "ecog"
+    TEMPERATURE = "body-temperature"
+    """Body temperature in Cel (`neutropenia-tdxd`: febrile neutropenia)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +390,7 @@ class Measurement:
     kind: MeasurementKind
     value: float
     unit: str | None
-    """Normalised units: % (LVEF), U/L, mg/dL, 10*9/L (ANC), kg; ECOG unitless."""
+    """Normalised units: % (LVEF), U/L, mg/dL, 10*9/L (ANC), kg, Cel; ECOG unitless."""
     date: date | None
     upper_limit: float | None = None
     """Upper limit of normal from the reference range, when present."""
@@ -430,6 +432,9 @@ class DraftOrder:
     """The medication's text or display as ordered (for card wording)."""
     unverified_code_only: bool = False
     """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
+    matched_by: MatchedBy = MatchedBy.CODE
+    """How the drug was identified: by a drug code, or by its text (no dose update is
+    ever suggested on a drug identified by text, clinical-rules.md 9.1)."""
 
 
 # --- Data quality ---------------------------------------------------------------------

@@ -356,6 +356,15 @@ ANC = CodeSet(
     ("absolute neutrophil count", "anc", "neutrophils absolute", "absolute neutrophils"),
 )
 BODY_WEIGHT = CodeSet("Body weight", (_loinc("29463-7", "Body weight"),), ("body weight",))
+BODY_TEMPERATURE_SOURCE = (
+    "clinical-rules.md section 9.3 [?], checked against the FHIR R4 Body Temperature profile "
+    "(http://hl7.org/fhir/R4/bodytemp.html: Observation.code 8310-5; units Cel or [degF])"
+)
+BODY_TEMPERATURE = CodeSet(
+    "Body temperature",
+    (Code(LOINC, "8310-5", "Body temperature", source=BODY_TEMPERATURE_SOURCE),),
+    ("body temperature",),
+)
 
 # --- conditions ------------------------------------------------------------------------
 
@@ -525,6 +534,7 @@ ALL_CODE_SETS: tuple[CodeSet, ...] = (
     BILIRUBIN_TOTAL,
     ANC,
     BODY_WEIGHT,
+    BODY_TEMPERATURE,
     NSCLC,
     LUNG_ADENOCARCINOMA,
     LUNG_SQUAMOUS,

@@ -167,6 +167,13 @@ def _summary(text: str) -> str:
 
 def _detail(f: Finding, *, patient: PatientModel, settings: Settings) -> str:
     parts = ["**Why**", "", *(f"- {_fact(x)}" for x in f.facts)]
+    if f.other_reasons:
+        parts += [
+            "",
+            "**Other current reasons to hold or change this drug**",
+            "",
+            *(f"- {_fact(x)}" for x in f.other_reasons),
+        ]
     parts += ["", "**What the label or guideline says**", "", *(f"- {g}" for g in f.guidance)]
     if f.show_lines:
         parts += ["", "**Lines of therapy, as derived from the record**", "", _lines(patient.lines)]
@@ -277,10 +284,14 @@ def _action(x: SuggestedAction, *, context: CardContext, settings: Settings) -> 
             resource=resource,
         )
     if isinstance(x, Request):
+        due = f", by {x.due.isoformat()}" if x.due else ""
+        resource = _service_request(x.service, intent=intent, subject=subject)
+        if x.due is not None:
+            resource["occurrencePeriod"] = {"end": x.due.isoformat()}
         return Action(
             type=ActionType.CREATE,
-            description=f"Draft request: {x.service.value}",
-            resource=_service_request(x.service, intent=intent, subject=subject),
+            description=f"Draft request: {x.service.value}{due}",
+            resource=resource,
         )
     if isinstance(x, ChangeDose):
         draft = context.draft_orders.get(x.order_ref)

@@ -6,6 +6,7 @@ checked response. Nothing here reads Flask or the environment.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -81,15 +82,22 @@ def run_hook(
 
     sent: list[dict[str, Any]] = []
     issued: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    dropped = 0
     for card in cards:
         payload = card.model_dump(mode="json", exclude_none=True)
         rule_id = card.source.topic.code if card.source.topic else "unknown"
+        identity = card_identity(payload)
+        if identity in seen:
+            continue  # identical cards are never sent twice (clinical-rules.md 9.1, 9.3)
+        seen.add(identity)
         problems = check_card(payload)
         if problems:
             logger.error(
                 "card dropped by the self-check",
                 extra={"rule": rule_id, "problems": problems},
             )
+            dropped += 1
             continue
         sent.append(payload)
         issued.append((card.uuid, rule_id))
@@ -101,10 +109,22 @@ def run_hook(
     return HookResult(
         response=response,
         issued=tuple(issued),
-        dropped=len(cards) - len(sent),
+        dropped=dropped,
         data_issues=len(patient.data_issues),
         map_ms=(mapped - started) * 1000,
         rules_ms=(evaluated - mapped) * 1000,
+    )
+
+
+def card_identity(payload: dict[str, Any]) -> str:
+    """What makes two cards identical (clinical-rules.md 9.3): rule, indicator, summary and
+    suggestions (their actions and labels, not their uuids)."""
+    topic = payload.get("source", {}).get("topic", {}).get("code")
+    suggestions = [
+        {k: v for k, v in s.items() if k != "uuid"} for s in payload.get("suggestions", [])
+    ]
+    return json.dumps(
+        [topic, payload.get("indicator"), payload.get("summary"), suggestions], sort_keys=True
     )
 
 

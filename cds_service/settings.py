@@ -110,6 +110,10 @@ class ClinicalSettings:
     """Measurements older than this are read only as the latest value and pre-dose baselines."""
     recent_chest_ct_days: int = 90
     """`ild-baseline-imaging`: a chest CT within this many days counts as baseline."""
+    recent_ild_episode_days: int = 90
+    """`ild-history-before-tdxd`: an episode that began within this many days is critical [E]."""
+    recent_anc_days: int = 7
+    """`neutropenia-tdxd`: only an ANC within this many days before the order is used."""
     recent_lvef_days: int = 90
     """`cardiac-lvef`: an LVEF within this many days before the first dose counts."""
     recent_liver_panel_days: int = 30
@@ -197,6 +201,10 @@ class Settings:
             recent_chest_ct_days=env.integer(
                 "CDS_RECENT_CHEST_CT_DAYS", clinical_defaults.recent_chest_ct_days
             ),
+            recent_ild_episode_days=env.integer(
+                "CDS_RECENT_ILD_EPISODE_DAYS", clinical_defaults.recent_ild_episode_days
+            ),
+            recent_anc_days=env.integer("CDS_RECENT_ANC_DAYS", clinical_defaults.recent_anc_days),
             recent_lvef_days=env.integer(
                 "CDS_RECENT_LVEF_DAYS", clinical_defaults.recent_lvef_days
             ),

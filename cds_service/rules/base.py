@@ -88,6 +88,7 @@ class Service(StrEnum):
     ECHOCARDIOGRAM = "Echocardiogram"
     PULMONOLOGY = "Pulmonology referral"
     LIVER_PANEL = "Hepatic function panel"
+    CBC = "Complete blood count with differential"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +120,8 @@ class Request:
     """Create a draft ServiceRequest (test, imaging, referral)."""
 
     service: Service
+    due: date | None = None
+    """Latest date to do it (``occurrencePeriod.end``), e.g. "repeat LVEF within 3 weeks"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +224,9 @@ class Finding:
     supersedes: tuple[str, ...] = ()
     rank: int = 0
     """Position of the rule in the registry (ties in card order)."""
+    other_reasons: tuple[Fact, ...] = ()
+    """Other current reasons to hold or change the same drug, from the cards this one
+    superseded (a critical card never hides a second reason, clinical-rules.md 9.1)."""
 
     @property
     def configurable(self) -> bool:

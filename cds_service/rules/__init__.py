@@ -79,9 +79,7 @@ def evaluate(patient: PatientModel, hook: Hook, settings: ClinicalSettings) -> t
     """Run every enabled rule that serves ``hook``; findings in card order."""
     situation = Situation(patient, hook, settings)
     findings = [f for r in rules_for(hook, settings) for f in r.conclude(situation)]
-    by_text = frozenset(
-        o.reference for o in patient.draft_orders if o.matched_by is MatchedBy.TEXT
-    )
+    by_text = frozenset(o.reference for o in patient.draft_orders if o.matched_by is MatchedBy.TEXT)
     return arrange([_without_text_dose_updates(f, by_text) for f in findings])
 
 

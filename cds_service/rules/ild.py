@@ -9,11 +9,25 @@
 | ild-on-tki | PV, OS, SG | zongertinib / sevabertinib with ILD suspected (c) or in history (w) |
 | ild-baseline-imaging | OS, SG | first T-DXd order, no recent chest CT |
 | ild-vigilance | PV, OS, SG | T-DXd with COPD, ICI pneumonitis, chest radiation, renal impairment |
+
+Version 2 (clinical-rules.md 9.1):
+
+- `ild-history-before-tdxd` is critical when an episode (any cause) is unresolved or began
+  within ``recent_ild_episode_days`` (90) [E]: the card offers only to remove the T-DXd
+  order (override reasons stay). It then suggests no TKI either (both carry an ILD
+  warning); the TKIs are offered as alternatives on the warning card only. This is the
+  safer reading of an ambiguous row.
+- At most one ILD card per T-DXd order: `ild-history-before-tdxd` and `ild-grade1-tdxd`
+  absorb `ild-vigilance` (its risk factors are listed on them), and `ild-vigilance`
+  absorbs `ild-baseline-imaging` (it carries the chest CT suggestion).
+- `ild-on-tki`: the attribution of an episode to a drug is read in one helper,
+  :func:`attributed_to` (``IldEpisode.cause_drug`` today).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 
 from cds_service.rules import labels
@@ -31,15 +45,67 @@ from cds_service.rules.base import (
     Service,
     rule,
 )
-from cds_service.rules.dosing import last_dose, tdxd_level_below, tdxd_mg_per_kg
-from cds_service.rules.labels import short_name
+from cds_service.rules.dosing import LastDose, last_dose, tdxd_level_below, tdxd_mg_per_kg
+from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.options import replace_order, tki_eligible
 from cds_service.rules.situation import TDXD, Situation, Target, comorbidity_fact, matches
 from cds_service.wire import Indicator, SelectionBehavior
 from fhir_mappings.model import ComorbidityKind, Drug, IldEpisode
 
-L, S = Confidence.LABEL, Confidence.SEEDS
+L, S, E, Q = Confidence.LABEL, Confidence.SEEDS, Confidence.EXPERT, Confidence.UNVERIFIED
 TKIS = (Drug.ZONGERTINIB, Drug.SEVABERTINIB)
+
+
+def attributed_to(ep: IldEpisode, drug: Drug) -> bool:
+    """Whether the episode is attributed to ``drug`` (clinical-rules.md 9.3: the episode's
+    text, its AdverseEvent suspect entity, or the drug's stop reason names it).
+
+    The one place to read attribution: the mapping records it as ``cause_drug`` today;
+    switch to ``IldEpisode.attributed_drugs`` here once the mapping provides it."""
+    return ep.cause_drug is drug
+
+
+def _severe(ep: IldEpisode) -> bool:
+    """Grade 2 or higher, or grade not recorded with oxygen need or hypoxia."""
+    return (ep.grade or 0) >= 2 or (ep.grade is None and ep.hypoxia)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFactors:
+    """The ILD risk factors of `ild-vigilance` that are present, with their facts."""
+
+    names: tuple[str, ...]
+    facts: tuple[Fact, ...]
+    guidance: tuple[str, ...]
+
+
+def risk_factors(s: Situation) -> RiskFactors:
+    names: list[str] = []
+    facts: list[Fact] = []
+    for kind, label in (
+        (ComorbidityKind.COPD, "COPD"),
+        (ComorbidityKind.THORACIC_RADIATION, "prior chest radiation"),
+        (ComorbidityKind.RENAL_IMPAIRMENT, "moderate renal impairment"),
+    ):
+        found = [c for c in s.patient.comorbidities if c.kind is kind]
+        if found:
+            names.append(label)
+            facts += [comorbidity_fact(c) for c in found]
+    ici = s.ici_pneumonitis()
+    if ici:
+        names.append("prior ICI pneumonitis")
+        facts += [s.ild_fact(ep) for ep in ici]
+    guidance: list[str] = []
+    if names:
+        guidance.append(
+            f"ILD risk factors present: {', '.join(names)}; they raise the risk of ILD on "
+            "T-DXd. [S]"
+        )
+    if "moderate renal impairment" in names:
+        guidance.append(
+            "The label reports more grade 1-2 ILD/pneumonitis with moderate renal impairment. [L]"
+        )
+    return RiskFactors(tuple(names), tuple(facts), tuple(guidance))
 
 
 def _since_tdxd(s: Situation, ep: IldEpisode) -> bool:
@@ -118,7 +184,7 @@ def ild_suspected_on_tdxd(s: Situation) -> Iterator[Conclusion]:
     "ild-grade1-tdxd",
     title="Grade 1 ILD on T-DXd",
     hooks=ALL_HOOKS,
-    indicators=(Indicator.WARNING, Indicator.CRITICAL),
+    indicators=(Indicator.INFO, Indicator.WARNING, Indicator.CRITICAL),
     confidence=(L,),
     citation=labels.ENHERTU_LABEL_ILD,
     override_set=OverrideSet.SAFETY,
@@ -220,15 +286,44 @@ def _grade1(s: Situation, ep: IldEpisode, target: Target) -> Conclusion:
             drug=TDXD,
         )
 
+    return _grade1_dose(s, target, _Grade1(required, took, latest, facts, guidance, uncertainties))
+
+
+@dataclass(slots=True)
+class _Grade1:
+    """What `ild-grade1-tdxd` established before judging the dose of a resolved episode."""
+
+    required: float
+    took: str
+    latest: LastDose | None
+    facts: list[Fact]
+    guidance: list[str]
+    uncertainties: list[str]
+
+
+def _grade1_dose(s: Situation, target: Target, g: _Grade1) -> Conclusion:
+    required, took, latest = g.required, g.took, g.latest
+    facts, guidance, uncertainties = g.facts, g.guidance, g.uncertainties
     order = target.order
+    tolerance = s.settings.dose_tolerance_fraction
     ordered = tdxd_mg_per_kg(s, order.dose) if order and order.dose else None
     too_high = (
-        ordered is not None
-        and ordered > required
-        and not matches(ordered, required, s.settings.dose_tolerance_fraction)
+        ordered is not None and ordered > required and not matches(ordered, required, tolerance)
     )
-    proposals = ()
-    supersedes: tuple[str, ...] = ()
+    # On patient-view: the dose still given is above the required level.
+    running_too_high = (
+        order is None
+        and latest is not None
+        and latest.level is not None
+        and latest.level > required
+        and not matches(latest.level, required, tolerance)
+    )
+    risk = risk_factors(s)
+    facts += risk.facts
+    guidance += risk.guidance
+    proposals: tuple[Proposal, ...] = ()
+    supersedes: tuple[str, ...] = ("ild-vigilance",)
+    indicator = Indicator.WARNING
     if order is not None and too_high:
         proposals = (
             Proposal(
@@ -237,17 +332,22 @@ def _grade1(s: Situation, ep: IldEpisode, target: Target) -> Conclusion:
                 recommended=True,
             ),
         )
-        supersedes = ("dose-tdxd",)
+        supersedes = ("dose-tdxd", "ild-vigilance")
         summary = f"Grade 1 ILD on T-DXd {took}: dose must be {required:g} mg/kg, not {ordered:g}"
     elif order is not None and order.dose is None:
         summary = f"Grade 1 ILD on T-DXd {took}: the dose must be {required:g} mg/kg at most"
         uncertainties.append("The draft order states no dose to compare.")
+    elif running_too_high and latest is not None:
+        facts.append(latest.fact)
+        summary = f"Grade 1 ILD on T-DXd {took}: next dose {required:g} mg/kg, not {latest.level:g}"
     else:
+        # Uneventful: resolved in time (or already reduced) and the dose is right.
+        indicator = Indicator.INFO
         summary = (
-            f"Grade 1 ILD on T-DXd {took}: continue at {required:g} mg/kg at most, never higher"
+            f"Grade 1 ILD on T-DXd {took}: dose {required:g} mg/kg is right; never re-escalate"
         )
     return Conclusion(
-        indicator=Indicator.WARNING,
+        indicator=indicator,
         summary=summary,
         facts=tuple(facts),
         guidance=tuple(guidance),
@@ -283,6 +383,14 @@ def ild_grade2_tdxd(s: Situation) -> Iterator[Conclusion]:
             "The grade is not recorded; oxygen need or hypoxia is read as grade 2 or higher."
         )
     worst = max((ep.grade or 2) for ep in episodes)
+    open_episode = any(s.unresolved(ep) for ep in episodes)
+    guidance: tuple[str, ...] = (
+        "Grade 2 or higher ILD/pneumonitis on T-DXd: discontinue T-DXd permanently. [L]",
+    )
+    if open_episode:
+        guidance += ("Start systemic corticosteroids promptly. [L]",)
+    else:
+        guidance += ("The episode has resolved; the discontinuation stays permanent. [L]",)
     for target in s.targets(TDXD):
         proposals: tuple[Proposal, ...] = ()
         if target.order is not None:
@@ -297,10 +405,7 @@ def ild_grade2_tdxd(s: Situation) -> Iterator[Conclusion]:
             indicator=Indicator.CRITICAL,
             summary=f"Grade {worst}+ ILD/pneumonitis on T-DXd: permanently discontinue T-DXd",
             facts=(*(s.ild_fact(ep) for ep in episodes), *target.facts),
-            guidance=(
-                "Grade 2 or higher ILD/pneumonitis on T-DXd: discontinue T-DXd permanently. [L]",
-                "Start systemic corticosteroids promptly. [L]",
-            ),
+            guidance=guidance,
             proposals=proposals,
             selection=SelectionBehavior.AT_MOST_ONE if proposals else None,
             uncertainties=tuple(uncertainties),
@@ -315,8 +420,8 @@ def ild_grade2_tdxd(s: Situation) -> Iterator[Conclusion]:
     "ild-history-before-tdxd",
     title="ILD/pneumonitis history before T-DXd",
     hooks=ORDERS,
-    indicators=(Indicator.WARNING,),
-    confidence=(L, S),
+    indicators=(Indicator.WARNING, Indicator.CRITICAL),
+    confidence=(L, S, E),
     citation=labels.ENHERTU_LABEL_ILD,
     override_set=OverrideSet.SAFETY,
 )
@@ -326,46 +431,93 @@ def ild_history_before_tdxd(s: Situation) -> Iterator[Conclusion]:
     episodes = tuple(ep for ep in s.ild_episodes if s.began_on_tdxd(ep) is False)
     if not episodes:
         return
+    days = s.settings.recent_ild_episode_days
+    unresolved = tuple(ep for ep in episodes if s.unresolved(ep))
+    recent = tuple(ep for ep in episodes if s.within(ep.onset, days))
+    critical = bool(unresolved or recent)
     recent_ct = s.chest_ct_within(s.settings.recent_chest_ct_days)
-    open_episode = any(s.unresolved(ep) for ep in episodes)
-    causes = sorted(
-        {short_name(ep.cause_drug) if ep.cause_drug else ep.cause.value for ep in episodes}
+    causes = ", ".join(
+        sorted({short_name(ep.cause_drug) if ep.cause_drug else ep.cause.value for ep in episodes})
+    )
+    risk = risk_factors(s)
+    episode_facts = tuple(s.ild_fact(ep) for ep in episodes)
+    other_facts = tuple(f for f in risk.facts if f not in episode_facts)
+    guidance = [
+        "Patients with a history of ILD/pneumonitis needing steroids were excluded from "
+        "the T-DXd trials; ILD on T-DXd can be fatal (boxed warning). [L]",
+    ]
+    if critical:
+        guidance.append(
+            "An unresolved or recent episode: do not start T-DXd until it has resolved and "
+            f"been reassessed (the label has no row for this; {days}-day window). [E]"
+        )
+    else:
+        guidance.append(
+            "If T-DXd is chosen: baseline chest CT, close follow-up, and ask the patient to "
+            "report cough, breathlessness or fever at once. [S]"
+        )
+    guidance += risk.guidance
+    guidance.append(
+        "Both HER2 TKIs (zongertinib, sevabertinib) also carry an ILD/pneumonitis warning. [L]"
     )
     for order in s.orders_of(TDXD):
-        proposals = []
-        if recent_ct is None:
+        proposals: list[Proposal] = []
+        alternatives: list[Drug] = []
+        if critical:
             proposals.append(
-                Proposal("Keep T-DXd and order a baseline chest CT", (Request(Service.CHEST_CT),))
+                Proposal(
+                    "Do not start T-DXd now: remove this draft order",
+                    (CancelOrder(order.reference, TDXD),),
+                    recommended=True,
+                )
             )
-        alternatives = [d for d in tki_eligible(s) if not s.received(d)]
-        proposals += [replace_order(s, order, d) for d in alternatives]
-        state = "unresolved" if open_episode else "prior"
-        yield Conclusion(
-            indicator=Indicator.WARNING,
-            summary=(
-                f"T-DXd ordered with {state} pneumonitis/ILD ({', '.join(causes)}): "
+        else:
+            if recent_ct is None:
+                proposals.append(
+                    Proposal(
+                        "Keep T-DXd and order a baseline chest CT", (Request(Service.CHEST_CT),)
+                    )
+                )
+            alternatives = [d for d in tki_eligible(s) if not s.received(d)]
+            proposals += [replace_order(s, order, d) for d in alternatives]
+        if critical and unresolved:
+            summary = f"T-DXd ordered with unresolved pneumonitis/ILD ({causes}): do not start"
+        elif critical:
+            onset = max(ep.onset for ep in recent if ep.onset is not None)
+            summary = (
+                f"T-DXd ordered {(s.today - onset).days} days after pneumonitis/ILD onset "
+                f"({causes}): do not start until resolved"
+            )
+        else:
+            summary = (
+                f"T-DXd ordered with prior pneumonitis/ILD ({causes}): "
                 "high ILD risk, consider alternatives"
-            ),
+            )
+        yield Conclusion(
+            indicator=Indicator.CRITICAL if critical else Indicator.WARNING,
+            summary=summary,
             facts=(
-                *(s.ild_fact(ep) for ep in episodes),
+                *episode_facts,
+                *other_facts,
                 recent_ct or s.no_chest_ct_fact(s.settings.recent_chest_ct_days),
                 s.order_fact(order),
             ),
             guidance=(
-                "Patients with a history of ILD/pneumonitis needing steroids were excluded from "
-                "the T-DXd trials; ILD on T-DXd can be fatal (boxed warning). [L]",
-                "If T-DXd is chosen: baseline chest CT, close follow-up, and ask the patient to "
-                "report cough, breathlessness or fever at once. [S]",
-            )
-            + (
-                ("Alternatives for this patient are suggested below (oral TKIs). [S]",)
-                if alternatives
-                else ()
+                *guidance,
+                *(
+                    ("Alternatives for this patient are suggested below (oral TKIs). [S]",)
+                    if alternatives
+                    else ()
+                ),
             ),
             proposals=tuple(proposals),
             selection=SelectionBehavior.AT_MOST_ONE if proposals else None,
+            uncertainties=(
+                (f"The {days}-day window for a recent episode is a setting.",) if critical else ()
+            ),
             order_refs=(order.reference,),
             drug=TDXD,
+            halts_drug=critical,
             supersedes=(
                 "ild-baseline-imaging",
                 "ild-vigilance",
@@ -380,56 +532,103 @@ def ild_history_before_tdxd(s: Situation) -> Iterator[Conclusion]:
     title="ILD/pneumonitis with a HER2 TKI",
     hooks=ALL_HOOKS,
     indicators=(Indicator.WARNING, Indicator.CRITICAL),
-    confidence=(L,),
+    confidence=(L, Q),
     citation=labels.HER2_TKI_LABELS,
     override_set=OverrideSet.SAFETY,
 )
 def ild_on_tki(s: Situation) -> Iterator[Conclusion]:
     if not s.ild_episodes:
         return
-    open_episodes = tuple(ep for ep in s.ild_episodes if s.unresolved(ep))
     for target in s.targets(*TKIS):
-        name = short_name(target.drug)
-        citation = (
-            labels.HERNEXEOS_LABEL if target.drug is Drug.ZONGERTINIB else labels.HYRNUO_LABEL
-        )
-        guidance = (
-            f"ILD/pneumonitis is a labeled warning of {name} (Warnings and Precautions). [L]",
-            "Withhold the drug when ILD/pneumonitis is suspected; manage per the label. [L]",
-            "Patients with prior ILD/pneumonitis were excluded from the trials. [L]",
-        )
-        if open_episodes:
-            proposals: tuple[Proposal, ...] = ()
-            if target.order is not None:
-                proposals = (
-                    Proposal(
-                        f"Withhold {name}: remove this draft order",
-                        (CancelOrder(target.order.reference, target.drug),),
-                        recommended=True,
-                    ),
-                )
-            yield Conclusion(
-                indicator=Indicator.CRITICAL,
-                summary=f"Unresolved ILD/pneumonitis with {name}: withhold {name} until evaluated",
-                facts=(*(s.ild_fact(ep) for ep in open_episodes), *target.facts),
-                guidance=guidance,
-                proposals=proposals,
-                selection=SelectionBehavior.AT_MOST_ONE if proposals else None,
-                order_refs=target.refs,
-                drug=target.drug,
-                halts_drug=True,
-                citation=citation,
-            )
+        yield _ild_on_tki(s, target)
+
+
+_TKI_ILD_GUIDANCE: dict[Drug, tuple[str, ...]] = {
+    Drug.ZONGERTINIB: (
+        "ILD/pneumonitis is a labeled warning of zongertinib: interrupt, reduce the dose, or "
+        "permanently discontinue based on severity. [L]",
+        "The grade-by-grade actions are in the label's dosage-modification table, not read "
+        "here (unverified). [?]",
+    ),
+    Drug.SEVABERTINIB: (
+        "ILD/pneumonitis is a labeled warning of sevabertinib; manage per its label. [L]",
+        "Sevabertinib's dose modifications for ILD were not read here (unverified). [?]",
+    ),
+}
+
+
+def _ild_on_tki(s: Situation, target: Target) -> Conclusion:
+    drug = target.drug
+    name = short_name(drug)
+    citation = labels.HERNEXEOS_LABEL if drug is Drug.ZONGERTINIB else labels.HYRNUO_LABEL
+    episodes = s.ild_episodes
+    attributed = tuple(ep for ep in episodes if attributed_to(ep, drug))
+    severe = tuple(
+        ep for ep in episodes if _severe(ep) and (attributed_to(ep, drug) or s.unresolved(ep))
+    )
+    suspected = tuple(ep for ep in episodes if s.unresolved(ep) and ep.grade is None)
+    reordered = attributed if target.order is not None else ()
+    grade1 = tuple(ep for ep in episodes if ep.grade == 1)
+    guidance = (
+        *_TKI_ILD_GUIDANCE[drug],
+        "Withhold the drug when ILD/pneumonitis is suspected. [L]",
+        "Patients with prior ILD/pneumonitis were excluded from the trials. [L]",
+    )
+    critical = severe or suspected or reordered
+    if critical:
+        used = tuple(dict.fromkeys((*severe, *suspected, *reordered)))
+        if severe:
+            summary = f"Grade 2+ ILD/pneumonitis with {name}: withhold {name}"
+        elif reordered:
+            summary = f"{sentence_case(name)} re-ordered after ILD/pneumonitis attributed to it"
         else:
-            yield Conclusion(
-                indicator=Indicator.WARNING,
-                summary=f"Prior ILD/pneumonitis and {name}: a labeled warning; monitor closely",
-                facts=(*(s.ild_fact(ep) for ep in s.ild_episodes), *target.facts),
-                guidance=guidance,
-                order_refs=target.refs,
-                drug=target.drug,
-                citation=citation,
+            summary = f"Unresolved ILD/pneumonitis with {name}: withhold {name} until evaluated"
+        proposals: tuple[Proposal, ...] = ()
+        if target.order is not None:
+            proposals = (
+                Proposal(
+                    f"Withhold {name}: remove this draft order",
+                    (CancelOrder(target.order.reference, drug),),
+                    recommended=True,
+                ),
             )
+        return Conclusion(
+            indicator=Indicator.CRITICAL,
+            summary=summary,
+            facts=(*(s.ild_fact(ep) for ep in used), *target.facts),
+            guidance=guidance,
+            proposals=proposals,
+            selection=SelectionBehavior.AT_MOST_ONE if proposals else None,
+            uncertainties=_tki_uncertainties(attributed),
+            order_refs=target.refs,
+            drug=drug,
+            halts_drug=True,
+            citation=citation,
+        )
+    if grade1:
+        summary = f"Grade 1 ILD/pneumonitis and {name}: manage per the label's table (unverified)"
+    else:
+        summary = f"Prior ILD/pneumonitis and {name}: a labeled warning; monitor closely"
+    return Conclusion(
+        indicator=Indicator.WARNING,
+        summary=summary,
+        facts=(*(s.ild_fact(ep) for ep in episodes), *target.facts),
+        guidance=guidance,
+        uncertainties=_tki_uncertainties(attributed),
+        order_refs=target.refs,
+        drug=drug,
+        citation=citation,
+    )
+
+
+def _tki_uncertainties(attributed: tuple[IldEpisode, ...]) -> tuple[str, ...]:
+    notes = ["[?] The label's grade-by-grade ILD table was not read; no dose is suggested."]
+    if not attributed:
+        notes.append(
+            "No episode is recorded as caused by this drug; attribution comes from the "
+            "episode's stated cause."
+        )
+    return tuple(notes)
 
 
 @rule(
@@ -442,25 +641,38 @@ def ild_on_tki(s: Situation) -> Iterator[Conclusion]:
     override_set=OverrideSet.SAFETY,
 )
 def ild_baseline_imaging(s: Situation) -> Iterator[Conclusion]:
-    days = s.settings.recent_chest_ct_days
-    if s.received(TDXD) or s.chest_ct_within(days) is not None:
+    if not _baseline_ct_missing(s):
         return
-    missing = "chest imaging unreadable" if s.imaging_unreadable else f"no chest CT in {days} days"
+    days = s.settings.recent_chest_ct_days
     for order in s.orders_of(TDXD):
         yield Conclusion(
             indicator=Indicator.INFO,
-            summary=f"First T-DXd order, {missing}: baseline CT to screen for ILD",
+            summary=f"First T-DXd order, {_missing_ct(s)}: baseline CT to screen for ILD",
             facts=(s.no_chest_ct_fact(days), s.order_fact(order)),
-            guidance=(
-                "A baseline chest CT before the first T-DXd dose helps recognise ILD early and "
-                "tell new changes from old ones. [S]",
-            ),
-            proposals=(Proposal("Order a baseline chest CT", (Request(Service.CHEST_CT),)),),
+            guidance=_BASELINE_CT_GUIDANCE,
+            proposals=(_BASELINE_CT,),
             selection=SelectionBehavior.ANY,
             uncertainties=(f"The {days}-day window is a setting.",),
             order_refs=(order.reference,),
             drug=TDXD,
         )
+
+
+_BASELINE_CT = Proposal("Order a baseline chest CT", (Request(Service.CHEST_CT),))
+_BASELINE_CT_GUIDANCE = (
+    "A baseline chest CT before the first T-DXd dose helps recognise ILD early and tell new "
+    "changes from old ones. [S]",
+)
+
+
+def _baseline_ct_missing(s: Situation) -> bool:
+    days = s.settings.recent_chest_ct_days
+    return not s.received(TDXD) and s.chest_ct_within(days) is None
+
+
+def _missing_ct(s: Situation) -> str:
+    days = s.settings.recent_chest_ct_days
+    return "chest imaging unreadable" if s.imaging_unreadable else f"no chest CT in {days} days"
 
 
 @rule(
@@ -473,34 +685,35 @@ def ild_baseline_imaging(s: Situation) -> Iterator[Conclusion]:
     override_set=OverrideSet.SAFETY,
 )
 def ild_vigilance(s: Situation) -> Iterator[Conclusion]:
-    facts: list[Fact] = []
-    factors: list[str] = []
-    for kind, label in (
-        (ComorbidityKind.COPD, "COPD"),
-        (ComorbidityKind.THORACIC_RADIATION, "prior thoracic radiation"),
-        (ComorbidityKind.RENAL_IMPAIRMENT, "moderate or worse renal impairment"),
-    ):
-        found = [c for c in s.patient.comorbidities if c.kind is kind]
-        if found:
-            factors.append(label)
-            facts += [comorbidity_fact(c) for c in found]
-    ici = s.ici_pneumonitis()
-    if ici:
-        factors.append("prior ICI pneumonitis")
-        facts += [s.ild_fact(ep) for ep in ici]
-    if not factors:
+    risk = risk_factors(s)
+    if not risk.names:
         return
+    days = s.settings.recent_chest_ct_days
     for target in s.targets(TDXD):
+        baseline = target.order is not None and _baseline_ct_missing(s)
+        factors = ", ".join(risk.names)
+        if baseline:
+            summary = f"First T-DXd order with {factors}: higher ILD risk; baseline chest CT"
+        else:
+            summary = f"T-DXd with {factors}: higher ILD risk, monitor closely"
         yield Conclusion(
             indicator=Indicator.INFO,
-            summary=f"T-DXd with {', '.join(factors)}: higher ILD risk, monitor closely",
-            facts=(*facts, *target.facts),
+            summary=summary,
+            facts=(
+                *risk.facts,
+                *((s.no_chest_ct_fact(days),) if baseline else ()),
+                *target.facts,
+            ),
             guidance=(
-                "These factors raise the risk of ILD on T-DXd; the label reports more grade 1-2 "
-                "ILD with moderate renal impairment. [L][S]",
+                *risk.guidance,
                 "Monitor closely and ask the patient to report cough, breathlessness or fever "
                 "at once. [L]",
+                *(_BASELINE_CT_GUIDANCE if baseline else ()),
             ),
+            proposals=(_BASELINE_CT,) if baseline else (),
+            selection=SelectionBehavior.ANY if baseline else None,
+            uncertainties=(f"The {days}-day chest CT window is a setting.",) if baseline else (),
             order_refs=target.refs,
             drug=TDXD,
+            supersedes=("ild-baseline-imaging",) if baseline else (),
         )

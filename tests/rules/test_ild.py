@@ -8,6 +8,8 @@ from datetime import date
 import pytest
 
 from cds_service.rules.base import CancelOrder, ChangeDose, Prescribe, Proposal, Request, Service
+from cds_service.rules.ild import attributed_to
+from cds_service.settings import ClinicalSettings
 from cds_service.wire import Hook, Indicator
 from fhir_mappings.model import ComorbidityKind, Dose, DoseUnit, Drug, IldCause
 from tests.rules.patients import (
@@ -118,7 +120,39 @@ def test_grade1_resolved_within_28_days_keeps_the_dose() -> None:
     patient = on_tdxd_second_line(ild_episodes=(episode,), draft_orders=(NEXT_CYCLE,))
     [finding] = findings_of("ild-grade1-tdxd", patient, SG)
     assert finding.proposals == ()
-    assert "5.4 mg/kg at most" in finding.summary
+    assert finding.indicator is Indicator.INFO  # uneventful resolution, right dose
+    assert finding.summary == (
+        "Grade 1 ILD on T-DXd resolved after 20 days: dose 5.4 mg/kg is right; never re-escalate"
+    )
+
+
+def test_grade1_resolved_in_time_without_a_dose_is_a_warning() -> None:
+    episode = ild(date(2026, 9, 10), grade=1, resolved=date(2026, 9, 30), on_tdxd=True)
+    patient = on_tdxd_second_line(ild_episodes=(episode,), draft_orders=(order(TDXD, "tdxd"),))
+    [finding] = findings_of("ild-grade1-tdxd", patient, SG)
+    assert finding.indicator is Indicator.WARNING
+    assert "The draft order states no dose to compare." in finding.uncertainties
+
+
+def test_grade1_resolved_late_on_patient_view_still_at_5_4_is_a_warning() -> None:
+    episode = ild(date(2026, 9, 10), grade=1, resolved=date(2026, 10, 15), on_tdxd=True)
+    course = tdxd_course(doses=((date(2026, 8, 4), 5.4), (date(2026, 10, 27), 5.4)))
+    patient = on_tdxd_second_line(ild_episodes=(episode,), exposures=(course,))
+    [finding] = findings_of("ild-grade1-tdxd", patient, PV)
+    assert finding.indicator is Indicator.WARNING
+    assert finding.summary.endswith("next dose 4.4 mg/kg, not 5.4")
+
+
+def test_grade1_card_absorbs_vigilance_and_names_the_risk_factor() -> None:
+    episode = ild(date(2026, 9, 10), grade=1, resolved=date(2026, 9, 30), on_tdxd=True)
+    patient = on_tdxd_second_line(
+        ild_episodes=(episode,),
+        comorbidities=(comorbidity(ComorbidityKind.COPD),),
+        draft_orders=(NEXT_CYCLE,),
+    )
+    assert [i for i in rule_ids(patient, SG) if i.startswith("ild-")] == ["ild-grade1-tdxd"]
+    [finding] = findings_of("ild-grade1-tdxd", patient, SG)
+    assert "ILD risk factors present: COPD" in " ".join(finding.guidance)
 
 
 def test_grade1_unresolved_is_critical_at_sign_and_interrupts() -> None:
@@ -204,6 +238,18 @@ def test_grade2_on_patient_view_while_t_dxd_is_active() -> None:
     assert "Grade 3+" in finding.summary
 
 
+def test_grade2_steroid_advice_only_while_unresolved() -> None:
+    resolved = ild(date(2026, 9, 10), grade=2, resolved=date(2026, 10, 15), on_tdxd=True)
+    patient = on_tdxd_second_line(ild_episodes=(resolved,), draft_orders=(NEXT_CYCLE,))
+    [finding] = findings_of("ild-grade2-tdxd", patient, SG)
+    assert not any("corticosteroid" in g for g in finding.guidance)
+    assert any("stays permanent" in g for g in finding.guidance)
+    unresolved = ild(date(2026, 11, 10), grade=2, on_tdxd=True)
+    patient = on_tdxd_second_line(ild_episodes=(unresolved,), draft_orders=(NEXT_CYCLE,))
+    [finding] = findings_of("ild-grade2-tdxd", patient, SG)
+    assert any("corticosteroids promptly" in g for g in finding.guidance)
+
+
 def test_grade2_silent_when_it_predates_t_dxd() -> None:
     episode = ild(date(2026, 3, 1), grade=2, resolved=date(2026, 4, 1), on_tdxd=False)
     patient = on_tdxd_second_line(ild_episodes=(episode,), draft_orders=(NEXT_CYCLE,))
@@ -243,6 +289,63 @@ def test_history_before_tdxd_with_recent_ct_offers_alternatives_only() -> None:
     )
     [finding] = findings_of("ild-history-before-tdxd", patient, SG)
     assert len(finding.proposals) == 2
+
+
+def test_history_before_tdxd_says_both_tkis_share_the_ild_warning() -> None:
+    patient = exon20_after_platinum(ild_episodes=(PEMBRO_PNEUMONITIS,), draft_orders=(FIRST_TDXD,))
+    [finding] = findings_of("ild-history-before-tdxd", patient, SG)
+    assert any("Both HER2 TKIs" in g and "ILD/pneumonitis warning" in g for g in finding.guidance)
+
+
+def test_history_before_tdxd_unresolved_episode_is_critical_without_keep() -> None:
+    unresolved = ild(date(2026, 3, 1), cause=IldCause.RADIATION)
+    patient = exon20_after_platinum(
+        ild_episodes=(unresolved,), imaging=(CHEST_CT_RECENT,), draft_orders=(FIRST_TDXD,)
+    )
+    [finding] = findings_of("ild-history-before-tdxd", patient, SG)
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.halts_drug
+    assert finding.summary == (
+        "T-DXd ordered with unresolved pneumonitis/ILD (radiation): do not start"
+    )
+    [stop] = finding.proposals  # nothing that keeps T-DXd, no TKI while ILD is active
+    assert actions(stop) == [CancelOrder("MedicationRequest/tdxd", TDXD)]
+    assert stop.recommended
+    assert any("[E]" in g for g in finding.guidance)
+
+
+def test_history_before_tdxd_recent_episode_is_critical_then_warning_after_the_window() -> None:
+    recent = ild(
+        date(2026, 9, 1),
+        grade=2,
+        resolved=date(2026, 10, 1),
+        cause=IldCause.ICI,
+        cause_drug=Drug.PEMBROLIZUMAB,
+    )
+    patient = exon20_after_platinum(ild_episodes=(recent,), draft_orders=(FIRST_TDXD,))
+    [finding] = findings_of("ild-history-before-tdxd", patient, SG)
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary == (
+        "T-DXd ordered 81 days after pneumonitis/ILD onset (pembrolizumab): "
+        "do not start until resolved"
+    )
+    assert "The 90-day window for a recent episode is a setting." in finding.uncertainties
+    shorter = ClinicalSettings(recent_ild_episode_days=60)
+    [finding] = findings_of("ild-history-before-tdxd", patient, SG, shorter)
+    assert finding.indicator is Indicator.WARNING
+
+
+def test_history_before_tdxd_names_other_risk_factors_in_one_card() -> None:
+    patient = exon20_after_platinum(
+        ild_episodes=(PEMBRO_PNEUMONITIS,),
+        comorbidities=(comorbidity(ComorbidityKind.COPD),),
+        draft_orders=(FIRST_TDXD,),
+    )
+    ild_cards = [i for i in rule_ids(patient, SG) if i.startswith("ild-")]
+    assert ild_cards == ["ild-history-before-tdxd"]
+    [finding] = findings_of("ild-history-before-tdxd", patient, SG)
+    assert "Condition/copd" in [src for f in finding.facts for src in f.sources]
+    assert any("COPD, prior ICI pneumonitis" in g for g in finding.guidance)
 
 
 def test_history_before_tdxd_silent_without_ild_history() -> None:
@@ -285,6 +388,81 @@ def test_on_tki_with_prior_pneumonitis_warns_on_patient_view() -> None:
     [finding] = findings_of("ild-on-tki", patient, PV)
     assert finding.indicator is Indicator.WARNING
     assert "labeled warning" in finding.summary
+
+
+ZONG_ORDER = order(Drug.ZONGERTINIB, "zong", dose=120, unit=DoseUnit.MG)
+
+
+def test_on_tki_grade2_attributed_to_the_tki_is_critical_even_resolved() -> None:
+    episode = ild(
+        date(2026, 6, 1),
+        grade=2,
+        resolved=date(2026, 7, 1),
+        cause=IldCause.DRUG,
+        cause_drug=Drug.ZONGERTINIB,
+    )
+    patient = untreated_exon20(
+        ild_episodes=(episode,),
+        exposures=(zongertinib_course(),),
+        lines=(zongertinib_line(progressed=False),),
+    )
+    [finding] = findings_of("ild-on-tki", patient, PV)
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary == "Grade 2+ ILD/pneumonitis with zongertinib: withhold zongertinib"
+
+
+def test_on_tki_unknown_grade_with_hypoxia_unresolved_is_critical() -> None:
+    episode = ild(date(2026, 11, 1), cause=IldCause.RADIATION, hypoxia=True)
+    patient = untreated_exon20(ild_episodes=(episode,), draft_orders=(ZONG_ORDER,))
+    [finding] = findings_of("ild-on-tki", patient, OS)
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary.startswith("Grade 2+")
+
+
+def test_on_tki_re_ordered_after_ild_attributed_to_it_is_critical() -> None:
+    episode = ild(
+        date(2026, 4, 1),
+        grade=1,
+        resolved=date(2026, 4, 20),
+        cause=IldCause.DRUG,
+        cause_drug=Drug.ZONGERTINIB,
+    )
+    patient = untreated_exon20(
+        ild_episodes=(episode,),
+        exposures=(zongertinib_course(active=False),),
+        draft_orders=(ZONG_ORDER,),
+    )
+    [finding] = findings_of("ild-on-tki", patient, SG)
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary == "Zongertinib re-ordered after ILD/pneumonitis attributed to it"
+    assert actions(finding.proposals[0]) == [
+        CancelOrder("MedicationRequest/zong", Drug.ZONGERTINIB)
+    ]
+
+
+def test_on_tki_grade1_is_a_warning_per_the_labels_table_unverified() -> None:
+    episode = ild(date(2026, 4, 1), grade=1, resolved=date(2026, 4, 20), cause=IldCause.RADIATION)
+    patient = untreated_exon20(ild_episodes=(episode,), draft_orders=(ZONG_ORDER,))
+    [finding] = findings_of("ild-on-tki", patient, SG)
+    assert finding.indicator is Indicator.WARNING
+    assert "per the label's table (unverified)" in finding.summary
+    assert any(u.startswith("[?]") for u in finding.uncertainties)
+
+
+def test_on_tki_sevabertinib_says_per_its_label() -> None:
+    patient = exon20_after_platinum(
+        ild_episodes=(PEMBRO_PNEUMONITIS,),
+        draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("ild-on-tki", patient, SG)
+    assert finding.indicator is Indicator.WARNING  # grade 2 of another cause, resolved
+    assert any("manage per its label" in g for g in finding.guidance)
+
+
+def test_attribution_is_read_from_the_cause_drug() -> None:
+    episode = ild(date(2026, 4, 1), grade=2, cause_drug=Drug.ZONGERTINIB)
+    assert attributed_to(episode, Drug.ZONGERTINIB)
+    assert not attributed_to(episode, Drug.SEVABERTINIB)
 
 
 def test_on_tki_silent_without_ild() -> None:
@@ -342,6 +520,27 @@ def test_vigilance_on_t_dxd_order_with_copd() -> None:
         comorbidities=(comorbidity(ComorbidityKind.COPD),), draft_orders=(NEXT_CYCLE,)
     )
     assert "ild-vigilance" in rule_ids(patient, Hook.ORDER_SELECT)
+
+
+def test_vigilance_on_a_first_order_carries_the_baseline_ct_in_one_card() -> None:
+    patient = exon20_after_platinum(
+        comorbidities=(comorbidity(ComorbidityKind.RENAL_IMPAIRMENT),), draft_orders=(FIRST_TDXD,)
+    )
+    ids = [i for i in rule_ids(patient, OS) if i.startswith("ild-")]
+    assert ids == ["ild-vigilance"]
+    [finding] = findings_of("ild-vigilance", patient, OS)
+    assert finding.summary == (
+        "First T-DXd order with moderate renal impairment: higher ILD risk; baseline chest CT"
+    )
+    assert actions(finding.proposals[0]) == [Request(Service.CHEST_CT)]
+    assert any("moderate renal impairment. [L]" in g for g in finding.guidance)
+
+
+def test_vigilance_names_only_the_factors_present() -> None:
+    patient = on_tdxd_second_line(comorbidities=(comorbidity(ComorbidityKind.COPD),))
+    [finding] = findings_of("ild-vigilance", patient, PV)
+    assert finding.summary == "T-DXd with COPD: higher ILD risk, monitor closely"
+    assert not any("renal" in g for g in finding.guidance)
 
 
 def test_vigilance_silent_without_risk_factors() -> None:

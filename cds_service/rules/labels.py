@@ -28,6 +28,28 @@ TDXD_ILD_GRADE1_SAME_DOSE_DAYS: Final = 28
 TDXD_OTHER_TUMOUR_DOSE_MG_PER_KG: Final = 6.4
 """The gastric cancer dose (and DESTINY-Lung01's); not the NSCLC dose [L]."""
 
+# T-DXd LVEF table (label section 2.3, as reproduced on the Enhertu HCP site,
+# https://www.enhertuhcp.com/en/manage-potential-risks/lvef) [L]. The "less than 40 %" and
+# "greater than 20 %" thresholds are the settings lvef_interrupt_percent / lvef_drop_points.
+TDXD_LVEF_CONTINUE_ABOVE_PERCENT: Final = 45.0
+"""The table's "40 % to 45 %" band (inclusive); above 45 % with a 10-20 point drop: continue."""
+TDXD_LVEF_DROP_BAND_POINTS: Final = (10.0, 20.0)
+"""The table's "10 % to 20 %" absolute decrease from baseline (inclusive)."""
+LVEF_REPEAT_DAYS: Final = 21
+""""Repeat LVEF assessment within 3 weeks" [L]."""
+TDXD_LVEF_RECOVERY_POINTS: Final = 10.0
+"""40-45 % with a 10-20 point drop: resume only if LVEF recovers to within 10 % of baseline."""
+
+# T-DXd neutropenia (label section 2.3, as reproduced on the Enhertu HCP site,
+# https://www.enhertuhcp.com/en/breast/manage-potential-risks/neutropenia) [L]: grade 3
+# (ANC < 1.0 to 0.5) interrupt until grade 2 or less, then maintain the dose; grade 4
+# (ANC < 0.5); febrile neutropenia: ANC < 1.0 with temperature > 38.3 C or a sustained
+# temperature >= 38 C for more than one hour. The treatment cells of the grade 4 and febrile
+# rows were not shown in the text read: "one level down" there is unverified [?].
+ANC_GRADE4_BELOW: Final = 0.5
+FEVER_SINGLE_ABOVE_C: Final = 38.3
+FEVER_SUSTAINED_FROM_C: Final = 38.0
+
 # --- zongertinib: Hernexeos US prescribing information --------------------------------------
 
 ZONGERTINIB_WEIGHT_BAND_KG: Final = 90.0
@@ -37,6 +59,15 @@ ZONGERTINIB_DOSE_AT_OR_ABOVE_BAND_MG: Final = 180.0
 """Body weight >= 90 kg: 180 mg once daily [L]."""
 ZONGERTINIB_DOSE_LEVELS_MG: Final = (180.0, 120.0, 60.0)
 """Reductions 180 -> 120 -> 60 mg, 120 -> 60 mg; discontinue if 60 mg is not tolerated [L]."""
+ZONGERTINIB_LIVER_TESTS_EARLY_EVERY_DAYS: Final = 14
+ZONGERTINIB_LIVER_TESTS_EARLY_PERIOD_DAYS: Final = 84
+ZONGERTINIB_LIVER_TESTS_LATER_EVERY_DAYS: Final = 31
+"""ALT, AST, bilirubin at baseline, every 2 weeks during the first 12 weeks, then monthly [L]
+(Warnings and Precautions 5.1; "monthly" read as at most 31 days)."""
+ZONGERTINIB_LVEF_INTERRUPT_BAND_PERCENT: Final = (40.0, 50.0)
+ZONGERTINIB_LVEF_INTERRUPT_DROP_POINTS: Final = (10.0, 19.0)
+"""[?] LVEF 40-50 % with a 10-19 point drop from baseline: interrupt. Read only in secondary
+summaries of the label, not in the label's table itself: cards say "unverified"."""
 ZONGERTINIB_APPROVAL_AFTER_PRIOR_THERAPY: Final = date(2025, 8, 8)
 ZONGERTINIB_APPROVAL_FIRST_LINE: Final = date(2026, 2, 26)
 """Accelerated approvals (after prior therapy; first line), HER2 TKD-activating mutations [L]."""
@@ -142,12 +173,14 @@ ENHERTU_LABEL_ILD: Final = Citation(
     _DAILYMED_SEARCH + "ENHERTU",
 )
 ENHERTU_LABEL_LVEF: Final = Citation(
-    "Enhertu US prescribing information: left ventricular dysfunction (LVEF table)",
-    _DAILYMED_SEARCH + "ENHERTU",
+    "Enhertu US prescribing information: LVEF dose modifications (table as on the Enhertu HCP "
+    "site)",
+    "https://www.enhertuhcp.com/en/manage-potential-risks/lvef",
 )
 ENHERTU_LABEL_NEUTROPENIA: Final = Citation(
-    "Enhertu US prescribing information: neutropenia dose modifications",
-    _DAILYMED_SEARCH + "ENHERTU",
+    "Enhertu US prescribing information: neutropenia and febrile neutropenia dose "
+    "modifications (as on the Enhertu HCP site)",
+    "https://www.enhertuhcp.com/en/breast/manage-potential-risks/neutropenia",
 )
 HERNEXEOS_LABEL: Final = Citation(
     "Hernexeos (zongertinib) US prescribing information (Beamion LUNG-1)",

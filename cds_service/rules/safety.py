@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from cds_service.rules import labels
@@ -31,7 +32,13 @@ from cds_service.rules.base import (
     Service,
     rule,
 )
-from cds_service.rules.dosing import last_dose, snap, tdxd_mg_per_kg
+from cds_service.rules.dosing import (
+    LastDose,
+    last_dose,
+    snap,
+    tdxd_level_below,
+    tdxd_mg_per_kg,
+)
 from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.options import above_uln, liver_elevations
 from cds_service.rules.situation import (
@@ -44,7 +51,14 @@ from cds_service.rules.situation import (
     matches,
 )
 from cds_service.wire import Indicator, SelectionBehavior
-from fhir_mappings.model import ComorbidityKind, DoseUnit, Drug, Measurement, MeasurementKind
+from fhir_mappings.model import (
+    ComorbidityKind,
+    DoseUnit,
+    DraftOrder,
+    Drug,
+    Measurement,
+    MeasurementKind,
+)
 
 L, S, Q = Confidence.LABEL, Confidence.SEEDS, Confidence.UNVERIFIED
 ZONG, SEVA = Drug.ZONGERTINIB, Drug.SEVABERTINIB
@@ -130,80 +144,143 @@ def dose_tdxd(s: Situation) -> Iterator[Conclusion]:
     title="Zongertinib dose by body weight",
     hooks=ORDERS,
     indicators=(Indicator.WARNING, Indicator.INFO),
-    confidence=(L,),
+    confidence=(L, Q),
     citation=labels.HERNEXEOS_LABEL_DOSE,
     override_set=OverrideSet.SAFETY,
 )
 def dose_zongertinib(s: Situation) -> Iterator[Conclusion]:
-    tolerance = s.settings.dose_tolerance_fraction
-    guidance = (
-        f"Zongertinib dose by body weight: {labels.ZONGERTINIB_WEIGHT_RULE}. [L]",
-        "Reductions: 180 -> 120 -> 60 mg, or 120 -> 60 mg; discontinue if 60 mg is not "
-        "tolerated. [L]",
-    )
-    weight = s.weight
     for order in s.orders_of(ZONG):
-        if weight is None:
-            yield Conclusion(
-                indicator=Indicator.INFO,
-                summary="Zongertinib dose depends on body weight, and no weight is recorded",
-                facts=(s.order_fact(order), Fact("No body weight recorded")),
-                guidance=guidance,
-                uncertainties=(
-                    "Record the weight to check the dose; no dose change is suggested.",
-                ),
-                order_refs=(order.reference,),
-                drug=ZONG,
-            )
-            continue
-        if order.dose is None:
-            continue
-        band = labels.zongertinib_dose_for_weight(weight.value)
-        facts = [s.order_fact(order), s.measurement_fact(weight, "Body weight")]
-        ordered = order.dose.value if order.dose.unit is DoseUnit.MG else None
-        right = band
-        last = last_dose(s, ZONG)
-        if last is not None and last.level is not None and last.level < band:
-            right = last.level  # continuing after a documented reduction
-            facts.append(last.fact)
-        if ordered is not None and matches(ordered, right, tolerance):
-            continue
-        if (
-            ordered is not None
-            and ordered < right
-            and snap(ordered, labels.ZONGERTINIB_DOSE_LEVELS_MG, tolerance)
-            and s.received(ZONG)
-        ):
-            continue  # a further labeled reduction of an ongoing course
-        liver = liver_elevations(s)
-        notes = []
-        if liver:
-            notes.append(
-                "Liver tests are raised (see the liver card): review them before setting the "
-                "dose; the label's dose modifications may apply."
-            )
-            facts += [s.measurement_fact(m, label) for m, label in liver]
-        shown = format_dose(order.dose)
-        yield Conclusion(
-            indicator=Indicator.WARNING,
-            summary=(
-                f"Zongertinib {shown} does not match {weight.value:g} kg: "
-                f"label dose is {right:g} mg daily"
-            ),
-            facts=tuple(facts),
-            guidance=guidance,
-            proposals=(
-                Proposal(
-                    f"Change the zongertinib dose to {right:g} mg once daily",
-                    (ChangeDose(order.reference, labels.zongertinib_dosage(right)),),
-                    recommended=not liver,
-                ),
-            ),
-            selection=AT_MOST_ONE,
-            uncertainties=tuple(notes),
+        conclusion = _zongertinib_dose(s, order)
+        if conclusion is not None:
+            yield conclusion
+
+
+_ZONG_DOSE_GUIDANCE = (
+    f"Zongertinib dose by body weight: {labels.ZONGERTINIB_WEIGHT_RULE}. [L]",
+    "Reductions: 180 -> 120 -> 60 mg, or 120 -> 60 mg; discontinue if 60 mg is not tolerated. [L]",
+)
+
+
+def _weight_on_or_before(s: Situation, when: date) -> Measurement | None:
+    before = [m for m in s.measurements(MeasurementKind.WEIGHT) if m.date and m.date <= when]
+    return max(before, key=lambda m: m.date or date.min) if before else None
+
+
+def _zongertinib_dose(s: Situation, order: DraftOrder) -> Conclusion | None:
+    """A running course is judged on the weight at its start (the latest weight on or before
+    the first dose); the label's reduction levels are valid doses; a dose above the weight
+    band, above the last level after a reduction, or off the ladder is flagged."""
+    tolerance = s.settings.dose_tolerance_fraction
+    start = s.first_start(ZONG) if s.received(ZONG) else None
+    at_start = _weight_on_or_before(s, start) if start else None
+    now = s.weight
+    weight = at_start or now
+    notes: list[str] = []
+    if start is not None and at_start is None and now is not None:
+        notes.append(
+            "No weight is recorded on or before the course's first dose: the latest weight is used."
+        )
+    if weight is None:
+        return Conclusion(
+            indicator=Indicator.INFO,
+            summary="Zongertinib dose depends on body weight, and no weight is recorded",
+            facts=(s.order_fact(order), Fact("No body weight recorded")),
+            guidance=_ZONG_DOSE_GUIDANCE,
+            uncertainties=("Record the weight to check the dose; no dose change is suggested.",),
             order_refs=(order.reference,),
             drug=ZONG,
         )
+    if order.dose is None:
+        return None
+    band = labels.zongertinib_dose_for_weight(weight.value)
+    label = "Body weight at the course's start" if at_start else "Body weight"
+    facts = [s.order_fact(order), s.measurement_fact(weight, label)]
+    crossed = (
+        at_start is not None
+        and now is not None
+        and now is not at_start
+        and labels.zongertinib_dose_for_weight(now.value) != band
+    )
+    if crossed and now is not None:
+        facts.append(s.measurement_fact(now, "Latest body weight"))
+        notes.append(
+            f"[?] The weight has crossed {labels.ZONGERTINIB_WEIGHT_BAND_KG:g} kg since the "
+            "course began; the label gives the dose by body weight but does not say whether "
+            "to re-dose mid-course (unverified)."
+        )
+    ceiling = band
+    last = last_dose(s, ZONG)
+    if start is not None and last is not None and last.level is not None and last.level < band:
+        ceiling = last.level  # continuing after a documented reduction: no re-escalation
+        facts.append(last.fact)
+    ordered = order.dose.value if order.dose.unit is DoseUnit.MG else None
+    level = (
+        snap(ordered, labels.ZONGERTINIB_DOSE_LEVELS_MG, tolerance) if ordered is not None else None
+    )
+    shown = format_dose(order.dose)
+    if level is not None and level <= ceiling:
+        if level < band and start is None:
+            # A first order at a reduction level: valid, said for information.
+            return Conclusion(
+                indicator=Indicator.INFO,
+                summary=(
+                    f"Zongertinib {shown} at {weight.value:g} kg: the label's starting dose is "
+                    f"{band:g} mg; {shown} is a reduction level"
+                ),
+                facts=tuple(facts),
+                guidance=_ZONG_DOSE_GUIDANCE,
+                proposals=(_zong_update(order, band, recommended=False),),
+                selection=AT_MOST_ONE,
+                uncertainties=tuple(notes),
+                order_refs=(order.reference,),
+                drug=ZONG,
+            )
+        if crossed and now is not None:
+            return Conclusion(
+                indicator=Indicator.INFO,
+                summary=(
+                    f"Weight now {now.value:g} kg ({weight.value:g} kg at the start of "
+                    f"zongertinib): the dose band differs; re-dosing is not stated"
+                ),
+                facts=tuple(facts),
+                guidance=_ZONG_DOSE_GUIDANCE,
+                uncertainties=tuple(notes),
+                order_refs=(order.reference,),
+                drug=ZONG,
+            )
+        return None
+    if level is None:
+        why = "is not a label dose level"
+    elif level > band:
+        why = f"is above the dose for {weight.value:g} kg"
+    else:
+        why = f"is above the last level ({ceiling:g} mg): no re-escalation"
+    liver = liver_elevations(s)
+    if liver:
+        notes.append(
+            "Liver tests are raised (see the liver card): review them before setting the "
+            "dose; the label's dose modifications may apply."
+        )
+        facts += [s.measurement_fact(m, name) for m, name in liver]
+    return Conclusion(
+        indicator=Indicator.WARNING,
+        summary=f"Zongertinib {shown} {why}: label dose is {ceiling:g} mg daily",
+        facts=tuple(facts),
+        guidance=_ZONG_DOSE_GUIDANCE,
+        proposals=(_zong_update(order, ceiling, recommended=not liver and not crossed),),
+        selection=AT_MOST_ONE,
+        uncertainties=tuple(notes),
+        order_refs=(order.reference,),
+        drug=ZONG,
+    )
+
+
+def _zong_update(order: DraftOrder, mg: float, *, recommended: bool) -> Proposal:
+    return Proposal(
+        f"Change the zongertinib dose to {mg:g} mg once daily",
+        (ChangeDose(order.reference, labels.zongertinib_dosage(mg)),),
+        recommended=recommended,
+    )
 
 
 CARDIAC_DRUGS = (TDXD, TDM1, ZONG)
@@ -212,23 +289,65 @@ _CARDIAC_CITATION: dict[Drug, Citation] = {
     TDM1: labels.KADCYLA_LABEL,
     ZONG: labels.HERNEXEOS_LABEL,
 }
+_TDXD_TABLE = (
+    "T-DXd LVEF table: LVEF above 45 % with a drop of 10-20 points: continue; LVEF 40 % to "
+    "45 % with a drop under 10 points: continue and repeat LVEF within 3 weeks; LVEF 40 % to "
+    "45 % with a drop of 10-20 points: interrupt and repeat within 3 weeks; if LVEF has not "
+    "recovered to within 10 % from baseline, permanently discontinue; if it recovers, resume "
+    "at the same dose. LVEF below 40 % or a drop of more than 20 points: interrupt, repeat "
+    "within 3 weeks, and permanently discontinue if confirmed. Symptomatic congestive heart "
+    "failure: permanently discontinue. [L]"
+)
 _CARDIAC_GUIDANCE: dict[Drug, tuple[str, ...]] = {
-    TDXD: (
-        "Assess LVEF before starting T-DXd and at regular intervals. [L]",
-        "Label table: LVEF below 40 %, or an absolute drop of more than 20 points from "
-        "baseline, means interrupt T-DXd and repeat the LVEF within 3 weeks; if confirmed, "
-        "discontinue. Symptomatic heart failure: discontinue. [L]",
-    ),
+    TDXD: ("Assess LVEF before starting T-DXd and at regular intervals. [L]", _TDXD_TABLE),
     TDM1: (
         "Cardiac toxicity is part of T-DM1's boxed warning; assess LVEF before starting and "
-        "during treatment. [L]",
+        "during treatment. T-DM1 has its own LVEF table (not T-DXd's). [L]",
     ),
     ZONG: (
         "Left ventricular dysfunction is a labeled warning of zongertinib; it was not studied "
         "with LVEF below 50 % or clinically significant cardiac disease. Assess LVEF before "
-        "starting and during treatment. [L]",
+        "starting and during treatment; interrupt, reduce the dose, or permanently "
+        "discontinue based on severity. [L]",
     ),
 }
+
+
+@dataclass(frozen=True, slots=True)
+class _Lvef:
+    """The LVEF readings that the cardiac rows read for one drug."""
+
+    latest: Measurement | None
+    baseline: Measurement | None
+    """The latest LVEF on or before the drug's first dose."""
+    on_treatment: bool
+    """``latest`` is dated after the first dose."""
+
+    @property
+    def drop(self) -> float | None:
+        if self.latest is None or self.baseline is None or not self.on_treatment:
+            return None
+        return self.baseline.value - self.latest.value
+
+
+@dataclass(slots=True)
+class _CardiacRow:
+    indicator: Indicator
+    summary: str
+    interrupt: bool = False
+    permanent: bool = False
+    repeat: bool = False
+    uncertainties: tuple[str, ...] = ()
+
+
+def _lvef(s: Situation, start: date | None) -> _Lvef:
+    latest = s.latest(MeasurementKind.LVEF)
+    if start is None:
+        return _Lvef(latest, None, False)
+    before = [m for m in s.measurements(MeasurementKind.LVEF) if m.date and m.date <= start]
+    baseline = max(before, key=lambda m: m.date or date.min) if before else None
+    on_treatment = latest is not None and latest.date is not None and latest.date > start
+    return _Lvef(latest, baseline, on_treatment)
 
 
 @rule(
@@ -236,7 +355,7 @@ _CARDIAC_GUIDANCE: dict[Drug, tuple[str, ...]] = {
     title="LVEF before and during HER2 therapy",
     hooks=ALL_HOOKS,
     indicators=(Indicator.WARNING, Indicator.CRITICAL),
-    confidence=(L,),
+    confidence=(L, Q),
     citation=labels.ENHERTU_LABEL_LVEF,
     override_set=OverrideSet.SAFETY,
 )
@@ -247,46 +366,129 @@ def cardiac_lvef(s: Situation) -> Iterator[Conclusion]:
             yield conclusion
 
 
+def _on_treatment_row(s: Situation, drug: Drug, lvef: _Lvef, hf_after: bool) -> _CardiacRow | None:
+    """The label row for a drug already given (T-DXd's table; zongertinib's row [?])."""
+    cfg = s.settings
+    name = short_name(drug)
+    if hf_after and drug is TDXD:
+        return _CardiacRow(
+            Indicator.CRITICAL,
+            "Heart failure diagnosed after the start of T-DXd: permanently discontinue T-DXd",
+            interrupt=True,
+            permanent=True,
+        )
+    if hf_after and drug is ZONG:
+        return _CardiacRow(
+            Indicator.CRITICAL,
+            "Heart failure diagnosed after the start of zongertinib: withhold it (label's table)",
+            interrupt=True,
+            uncertainties=("[?] Zongertinib's row for heart failure was not read (unverified).",),
+        )
+    latest, drop = lvef.latest, lvef.drop
+    if latest is None or not lvef.on_treatment or drug is TDM1:
+        return None
+    when = latest.date.isoformat() if latest.date else "date not stated"
+    shown = f"LVEF {latest.value:g} % on {when}"
+    fell = f", {drop:g} points below baseline" if drop is not None else ""
+    if drug is TDXD:
+        low, high = labels.TDXD_LVEF_DROP_BAND_POINTS
+        in_band = (
+            cfg.lvef_interrupt_percent <= latest.value <= labels.TDXD_LVEF_CONTINUE_ABOVE_PERCENT
+        )
+        if latest.value < cfg.lvef_interrupt_percent or (
+            drop is not None and drop > cfg.lvef_drop_points
+        ):
+            return _CardiacRow(
+                Indicator.CRITICAL,
+                f"{shown}{fell}: interrupt T-DXd, repeat LVEF within 3 weeks",
+                interrupt=True,
+                repeat=True,
+            )
+        if in_band and drop is not None and low <= drop <= high:
+            return _CardiacRow(
+                Indicator.CRITICAL,
+                f"{shown}{fell}: interrupt T-DXd, repeat LVEF within 3 weeks",
+                interrupt=True,
+                repeat=True,
+            )
+        if in_band:
+            notes: tuple[str, ...] = ()
+            if lvef.baseline is None:
+                notes = (
+                    "No LVEF before the first T-DXd dose: the drop from baseline cannot be "
+                    "judged; only the absolute thresholds apply.",
+                )
+            return _CardiacRow(
+                Indicator.WARNING,
+                f"{shown} on T-DXd: continue, repeat LVEF within 3 weeks",
+                repeat=True,
+                uncertainties=notes,
+            )
+        return None
+    # zongertinib [?]
+    z_low, z_high = labels.ZONGERTINIB_LVEF_INTERRUPT_BAND_PERCENT
+    d_low, d_high = labels.ZONGERTINIB_LVEF_INTERRUPT_DROP_POINTS
+    unverified = (
+        "[?] Zongertinib's LVEF rows (interrupt at LVEF 40-50 % with a 10-19 point drop; "
+        "below 40 %) were read only in secondary summaries of the label: unverified.",
+    )
+    if latest.value < z_low or (
+        drop is not None and z_low <= latest.value <= z_high and d_low <= drop <= d_high
+    ):
+        return _CardiacRow(
+            Indicator.CRITICAL,
+            f"{shown}{fell}: interrupt {name} (label's table, unverified)",
+            interrupt=True,
+            repeat=True,
+            uncertainties=unverified,
+        )
+    if latest.value < cfg.lvef_min_percent:
+        return _CardiacRow(
+            Indicator.WARNING,
+            f"{shown} on {name}: below {cfg.lvef_min_percent:g} %, not studied; repeat LVEF",
+            repeat=True,
+            uncertainties=unverified,
+        )
+    return None
+
+
 def _cardiac(s: Situation, target: Target) -> Conclusion | None:
     cfg = s.settings
     drug = target.drug
     name = short_name(drug)
-    lvefs = s.measurements(MeasurementKind.LVEF)
-    latest = s.latest(MeasurementKind.LVEF)
-    start = s.first_start(drug)
-    baseline_ok = _measured_since(s, (MeasurementKind.LVEF,), cfg.recent_lvef_days, start)
+    start = s.first_start(drug) if s.received(drug) else None
+    lvef = _lvef(s, start)
     heart = [
         c
         for c in s.patient.comorbidities
         if c.kind in (ComorbidityKind.HEART_FAILURE, ComorbidityKind.LV_DYSFUNCTION)
     ]
+    hf_after = [
+        c
+        for c in heart
+        if c.kind is ComorbidityKind.HEART_FAILURE
+        and start is not None
+        and c.onset is not None
+        and c.onset > start
+    ]
     facts = list(target.facts)
+    if lvef.latest is not None:
+        facts.append(s.measurement_fact(lvef.latest, "LVEF"))
+    if lvef.baseline is not None and lvef.baseline is not lvef.latest:
+        facts.append(s.measurement_fact(lvef.baseline, "Baseline LVEF (before the first dose)"))
+    recent = _measured_since(s, (MeasurementKind.LVEF,), cfg.recent_lvef_days, start)
+    row = _on_treatment_row(s, drug, lvef, bool(hf_after)) if start is not None else None
     problems: list[str] = []
-    critical = False
-    if latest is not None:
-        facts.append(s.measurement_fact(latest, "LVEF"))
-    # On T-DXd: the label's LVEF table.
-    if drug is TDXD and s.received(TDXD) and latest is not None and start is not None:
-        before = [m for m in lvefs if m.date is not None and m.date <= start]
-        baseline = max(before, key=lambda m: m.date or date.min) if before else None
-        on_treatment = latest.date is not None and latest.date > start
-        drop = baseline.value - latest.value if baseline is not None and on_treatment else None
-        if on_treatment and latest.value < cfg.lvef_interrupt_percent:
-            critical = True
-            problems.append(
-                f"LVEF {latest.value:g} % on T-DXd (below {cfg.lvef_interrupt_percent:g} %)"
-            )
-        if drop is not None and drop > cfg.lvef_drop_points and baseline is not None:
-            critical = True
-            facts.append(s.measurement_fact(baseline, "Baseline LVEF"))
-            problems.append(f"LVEF fell {drop:g} points from baseline {baseline.value:g} %")
-    if not critical:
-        if latest is not None and latest.value < cfg.lvef_min_percent:
+    uncertainties = list(row.uncertainties) if row else []
+    if row is None:
+        latest = lvef.latest
+        # Before the first dose (and on T-DM1, whose own table is `tdm1-safety`'s): < 50 %.
+        before_or_tdm1 = not lvef.on_treatment or drug is TDM1
+        if latest is not None and latest.value < cfg.lvef_min_percent and before_or_tdm1:
             problems.append(f"LVEF {latest.value:g} % (below {cfg.lvef_min_percent:g} %)")
         if heart:
             problems.append("heart failure / LV dysfunction on record")
-            facts += [comorbidity_fact(c) for c in heart]
-        if not baseline_ok:
+        if not recent:
             missing = (
                 f"no LVEF from {cfg.recent_lvef_days} days before the first dose onward"
                 if start
@@ -294,39 +496,56 @@ def _cardiac(s: Situation, target: Target) -> Conclusion | None:
             )
             problems.append(missing)
             facts.append(Fact(sentence_case(missing)))
-    if not problems:
-        return None
+        if not problems:
+            return None
+    facts += [comorbidity_fact(c) for c in heart]
     proposals: list[Proposal] = []
-    if critical and target.order is not None:
+    if row is not None and row.interrupt and target.order is not None:
+        verb = "Discontinue" if row.permanent else "Interrupt"
         proposals.append(
             Proposal(
-                "Interrupt T-DXd: remove this draft order",
-                (CancelOrder(target.order.reference, TDXD),),
+                f"{verb} {name}: remove this draft order",
+                (CancelOrder(target.order.reference, drug),),
                 recommended=True,
             )
         )
-    proposals.append(Proposal("Order an echocardiogram (LVEF)", (Request(Service.ECHOCARDIOGRAM),)))
-    first = problems[0]
-    if critical:
-        summary = f"{sentence_case(first)}: interrupt T-DXd and repeat LVEF"
+    if row is not None and row.repeat and lvef.latest is not None:
+        due = max((lvef.latest.date or s.today) + timedelta(days=labels.LVEF_REPEAT_DAYS), s.today)
+        proposals.append(
+            Proposal(
+                f"Repeat LVEF (echocardiogram) by {due.isoformat()}",
+                (Request(Service.ECHOCARDIOGRAM, due),),
+            )
+        )
+    elif not recent:
+        proposals.append(
+            Proposal("Order an echocardiogram (LVEF)", (Request(Service.ECHOCARDIOGRAM),))
+        )
+    if row is not None:
+        indicator, summary = row.indicator, row.summary
     else:
+        indicator = Indicator.WARNING
         state = "ordered" if target.order else "active"
-        summary = f"{sentence_case(name)} {state}: {first}; assess LVEF"
+        summary = f"{sentence_case(name)} {state}: {problems[0]}; assess LVEF"
+        if len(problems) > 1:
+            uncertainties.append(f"Also: {'; '.join(problems[1:])}.")
+    uncertainties.append(
+        f"Thresholds ({cfg.lvef_min_percent:g} %, {cfg.lvef_interrupt_percent:g} %, "
+        f"{cfg.lvef_drop_points:g} points) and the {cfg.recent_lvef_days}-day window are "
+        "settings; the baseline is the latest LVEF on or before the first dose."
+    )
     return Conclusion(
-        indicator=Indicator.CRITICAL if critical else Indicator.WARNING,
+        indicator=indicator,
         summary=summary,
         facts=tuple(facts),
         guidance=_CARDIAC_GUIDANCE[drug],
         proposals=tuple(proposals),
-        selection=SelectionBehavior.ANY,
-        uncertainties=(
-            f"Thresholds ({cfg.lvef_min_percent:g} %, {cfg.lvef_interrupt_percent:g} %, "
-            f"{cfg.lvef_drop_points:g} points) and the {cfg.recent_lvef_days}-day window are "
-            "settings.",
-        ),
+        selection=SelectionBehavior.ANY if proposals else None,
+        uncertainties=tuple(uncertainties),
         order_refs=target.refs,
         drug=drug,
-        halts_drug=critical,
+        halts_drug=row is not None and row.interrupt and indicator is Indicator.CRITICAL,
+        permanent=row is not None and row.permanent,
         citation=_CARDIAC_CITATION[drug],
     )
 
@@ -380,7 +599,7 @@ _LIVER_LABEL = {
     "hepatic-tki",
     title="Liver tests with a HER2 TKI",
     hooks=ALL_HOOKS,
-    indicators=(Indicator.WARNING, Indicator.CRITICAL),
+    indicators=(Indicator.INFO, Indicator.WARNING, Indicator.CRITICAL),
     confidence=(L, Q),
     citation=labels.HERNEXEOS_LABEL_LIVER,
     override_set=OverrideSet.SAFETY,
@@ -392,18 +611,26 @@ def hepatic_tki(s: Situation) -> Iterator[Conclusion]:
             yield conclusion
 
 
-def _hepatic(s: Situation, target: Target) -> Conclusion | None:
+def _last_liver_test(s: Situation) -> date | None:
+    dates = [m.date for k in LIVER for m in s.measurements(k) if m.date and m.date <= s.today]
+    return max(dates) if dates else None
+
+
+def _liver_due_every(s: Situation, drug: Drug, start: date) -> int:
+    """Days between liver tests on a running course: zongertinib's label schedule [L];
+    sevabertinib's is not read here, so the window setting stands [?]."""
+    if drug is ZONG:
+        if (s.today - start).days <= labels.ZONGERTINIB_LIVER_TESTS_EARLY_PERIOD_DAYS:
+            return labels.ZONGERTINIB_LIVER_TESTS_EARLY_EVERY_DAYS
+        return labels.ZONGERTINIB_LIVER_TESTS_LATER_EVERY_DAYS
+    return s.settings.recent_liver_panel_days
+
+
+def _liver_problems(
+    s: Situation, latest: dict[MeasurementKind, Measurement]
+) -> tuple[list[str], bool]:
+    """The on-treatment thresholds crossed, and whether the critical (Hy's law) row is met."""
     cfg = s.settings
-    drug = target.drug
-    name = short_name(drug)
-    latest: dict[MeasurementKind, Measurement] = {}
-    for kind in LIVER:
-        m = s.latest(kind)
-        if m is not None:
-            latest[kind] = m
-    start = s.first_start(drug)
-    recent = _measured_since(s, LIVER, cfg.recent_liver_panel_days, start)
-    facts = list(target.facts) + [s.measurement_fact(m, _LIVER_LABEL[k]) for k, m in latest.items()]
     transaminase = [
         latest[k]
         for k in (MeasurementKind.ALT, MeasurementKind.AST)
@@ -416,7 +643,6 @@ def _hepatic(s: Situation, target: Target) -> Conclusion | None:
         and bili is not None
         and bool(above_uln(bili, cfg.hys_bilirubin_uln_multiple))
     )
-    ungraded = [_LIVER_LABEL[k] for k, m in latest.items() if above_uln(m, 1.0) is None]
     problems: list[str] = []
     if hys:
         problems.append(
@@ -428,40 +654,85 @@ def _hepatic(s: Situation, target: Target) -> Conclusion | None:
             problems.append(f"ALT/AST above {cfg.transaminase_uln_multiple:g} x ULN")
         if bili_high:
             problems.append(f"bilirubin above {cfg.bilirubin_uln_multiple:g} x ULN")
-    if not recent:
-        when = " before the first dose" if start else ""
-        problems.append(f"no liver panel in the last {cfg.recent_liver_panel_days} days{when}")
-        facts.append(
-            Fact(f"No ALT, AST or bilirubin in the {cfg.recent_liver_panel_days} days{when}")
+    return problems, hys
+
+
+def _hepatic(s: Situation, target: Target) -> Conclusion | None:
+    """Before the first dose: baseline tests asked for, abnormal values stated, no start
+    threshold invented (the labels give none). On a course: the label's thresholds, and on
+    zongertinib the monitoring schedule (every 2 weeks for 12 weeks, then monthly)."""
+    cfg = s.settings
+    drug = target.drug
+    name = short_name(drug)
+    start = s.first_start(drug) if s.received(drug) else None
+    latest: dict[MeasurementKind, Measurement] = {}
+    for kind in LIVER:
+        m = s.latest(kind)
+        if m is not None:
+            latest[kind] = m
+    facts = list(target.facts) + [s.measurement_fact(m, _LIVER_LABEL[k]) for k, m in latest.items()]
+    last_test = _last_liver_test(s)
+    ungraded = [_LIVER_LABEL[k] for k, m in latest.items() if above_uln(m, 1.0) is None]
+    uncertainties: list[str] = []
+    if ungraded:
+        uncertainties.append(
+            f"{', '.join(ungraded)} without a reference range: could not be compared with the ULN."
         )
-    uncertainties = [
+    if start is None:
+        return _hepatic_baseline(s, target, latest, facts, uncertainties)
+    every = _liver_due_every(s, drug, start)
+    overdue = last_test is None or (s.today - last_test).days > every
+    problems, hys = _liver_problems(s, latest)
+    if ungraded and not problems:
+        problems.append(f"{', '.join(ungraded)} could not be graded (no reference range)")
+    if overdue:
+        last = last_test.isoformat() if last_test else "none on record"
+        facts.append(Fact(f"Last liver test: {last}; due every {every} days now"))
+    if not problems and not overdue:
+        return None
+    uncertainties.insert(
+        0,
         "[?] The thresholds (ALT/AST above "
         f"{cfg.transaminase_uln_multiple:g} x ULN, bilirubin above {cfg.bilirubin_uln_multiple:g} "
         f"x ULN, and above {cfg.hys_bilirubin_uln_multiple:g} x ULN for the critical row) are "
         "settings; the critical row is not verified against the label's table. This rule can be "
         "switched off.",
-    ]
-    if ungraded:
+    )
+    if drug is SEVA and overdue:
         uncertainties.append(
-            f"{', '.join(ungraded)} without a reference range: could not be compared with the ULN."
+            "[?] Sevabertinib's monitoring schedule was not read; the "
+            f"{cfg.recent_liver_panel_days}-day interval is a setting."
         )
-        if not problems:
-            problems.append(f"{', '.join(ungraded)} could not be graded (no reference range)")
-    if not problems:
-        return None
     if hys:
+        indicator = Indicator.CRITICAL
         summary = (
             f"{sentence_case(name)}: ALT/AST and bilirubin raised together: discontinue {name}"
         )
-    else:
+    elif problems:
+        indicator = Indicator.WARNING
         summary = f"{sentence_case(name)} with {problems[0]}: hepatotoxicity is a labeled warning"
+    else:
+        indicator = Indicator.INFO
+        when = last_test.isoformat() if last_test else "none on record"
+        summary = f"{sentence_case(name)}: liver tests due (last {when}; every {every} days now)"
+    proposals: list[Proposal] = []
+    if hys and target.order is not None:
+        proposals.append(
+            Proposal(
+                f"Discontinue {name}: remove this draft order",
+                (CancelOrder(target.order.reference, drug),),
+                recommended=True,
+            )
+        )
+    if overdue:
+        proposals.append(_LIVER_PANEL)
     return Conclusion(
-        indicator=Indicator.CRITICAL if hys else Indicator.WARNING,
+        indicator=indicator,
         summary=summary,
         facts=tuple(facts),
         guidance=_HEPATIC_GUIDANCE[drug] + (_HYS_GUIDANCE if hys else ()),
-        proposals=_hepatic_proposals(target, discontinue=hys),
-        selection=SelectionBehavior.ANY,
+        proposals=tuple(proposals),
+        selection=SelectionBehavior.ANY if proposals else None,
         uncertainties=tuple(uncertainties),
         order_refs=target.refs,
         drug=drug,
@@ -471,44 +742,222 @@ def _hepatic(s: Situation, target: Target) -> Conclusion | None:
     )
 
 
-def _hepatic_proposals(target: Target, *, discontinue: bool) -> tuple[Proposal, ...]:
-    proposals: list[Proposal] = []
-    if discontinue and target.order is not None:
-        proposals.append(
-            Proposal(
-                f"Discontinue {short_name(target.drug)}: remove this draft order",
-                (CancelOrder(target.order.reference, target.drug),),
-                recommended=True,
-            )
+_LIVER_PANEL = Proposal("Order a hepatic function panel", (Request(Service.LIVER_PANEL),))
+
+
+def _hepatic_baseline(
+    s: Situation,
+    target: Target,
+    latest: dict[MeasurementKind, Measurement],
+    facts: list[Fact],
+    uncertainties: list[str],
+) -> Conclusion | None:
+    """First order: ask for baseline tests; state abnormal values, with no start threshold."""
+    cfg = s.settings
+    drug = target.drug
+    name = short_name(drug)
+    days = cfg.recent_liver_panel_days
+    recent = _measured_since(s, LIVER, days, None)
+    abnormal = [
+        f"{_LIVER_LABEL[k]} {m.value / m.upper_limit:.1f} x ULN"
+        for k, m in latest.items()
+        if m.upper_limit and above_uln(m, 1.0) and s.within(m.date, days)
+    ]
+    ungraded = [
+        _LIVER_LABEL[k]
+        for k, m in latest.items()
+        if above_uln(m, 1.0) is None and s.within(m.date, days)
+    ]
+    if recent and not abnormal and not ungraded:
+        return None
+    guidance = (
+        *_HEPATIC_GUIDANCE[drug][:1],
+        "Check ALT, AST and total bilirubin before the first dose. The label sets no liver "
+        "threshold for starting: weigh abnormal baseline values clinically. [L]",
+    )
+    if not recent:
+        facts.append(Fact(f"No ALT, AST or bilirubin in the last {days} days"))
+        summary = f"{sentence_case(name)} ordered: no liver tests in {days} days; baseline needed"
+        proposals: tuple[Proposal, ...] = (_LIVER_PANEL,)
+    elif abnormal:
+        summary = (
+            f"{sentence_case(name)} ordered with raised baseline liver tests "
+            f"({', '.join(abnormal)})"
         )
-    proposals.append(Proposal("Order a hepatic function panel", (Request(Service.LIVER_PANEL),)))
-    return tuple(proposals)
+        proposals = ()
+    else:
+        summary = (
+            f"{sentence_case(name)} ordered: {', '.join(ungraded)} could not be graded "
+            "(no reference range)"
+        )
+        proposals = ()
+    return Conclusion(
+        indicator=Indicator.WARNING,
+        summary=summary,
+        facts=tuple(facts),
+        guidance=guidance,
+        proposals=proposals,
+        selection=SelectionBehavior.ANY if proposals else None,
+        uncertainties=(*uncertainties, f"The {days}-day baseline window is a setting."),
+        order_refs=target.refs,
+        drug=drug,
+        citation=_HEPATIC_CITATION[drug],
+    )
 
 
 @rule(
     "neutropenia-tdxd",
     title="Neutrophils before T-DXd",
     hooks=ORDERS,
-    indicators=(Indicator.WARNING,),
-    confidence=(L,),
+    indicators=(Indicator.INFO, Indicator.WARNING, Indicator.CRITICAL),
+    confidence=(L, Q),
     citation=labels.ENHERTU_LABEL_NEUTROPENIA,
     override_set=OverrideSet.SAFETY,
 )
 def neutropenia_tdxd(s: Situation) -> Iterator[Conclusion]:
-    anc = s.latest(MeasurementKind.ANC)
-    threshold = s.settings.anc_min_10e9_per_l
-    if anc is None or anc.value >= threshold:
+    orders = s.orders_of(TDXD)
+    if not orders:
         return
-    for order in s.orders_of(TDXD):
-        yield Conclusion(
-            indicator=Indicator.WARNING,
-            summary=f"ANC {anc.value:g} x10^9/L: hold T-DXd until ANC is {threshold:.1f} or more",
-            facts=(s.measurement_fact(anc, "ANC"), s.order_fact(order)),
-            guidance=(
-                "Check blood counts before every T-DXd dose. [L]",
-                f"ANC below {threshold:g} x 10^9/L: interrupt T-DXd until it recovers to "
-                f"{threshold:g} or more (grade 2 or better). [L]",
+    counts = _Counts.read(s)
+    for order in orders:
+        conclusion = _neutropenia(s, order, counts)
+        if conclusion is not None:
+            yield conclusion
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """The ANC and temperatures the neutropenia rows read."""
+
+    latest: Measurement | None
+    """The latest ANC within the recent window (an older one never holds)."""
+    older: Measurement | None
+    """The latest ANC when none is recent (shown, never used to hold)."""
+    worst: Measurement | None
+    """The lowest ANC since the last T-DXd dose (the recent window when none is recorded)."""
+    febrile: tuple[tuple[Measurement, Measurement], ...]
+    """(ANC < 1.0, temperature) pairs meeting the label's febrile-neutropenia definition."""
+    possible_fever: tuple[Measurement, ...]
+    """Single 38.0-38.3 C readings with ANC < 1.0: "sustained for over an hour" unknown."""
+    last_dose: LastDose | None
+
+    @classmethod
+    def read(cls, s: Situation) -> _Counts:
+        days = s.settings.recent_anc_days
+        hold = s.settings.anc_min_10e9_per_l
+        dated = [
+            m
+            for m in s.measurements(MeasurementKind.ANC)
+            if m.date is not None and m.date <= s.today
+        ]
+        recent = [m for m in dated if s.within(m.date, days)]
+        last = last_dose(s, TDXD)
+        since_date = last.record.date if last is not None else None
+        if since_date is not None:
+            since = [m for m in dated if m.date is not None and m.date > since_date]
+        else:
+            since = recent
+        temps = [
+            t
+            for t in s.measurements(MeasurementKind.TEMPERATURE)
+            if t.date is not None
+            and t.date <= s.today
+            and (t.date > since_date if since_date else s.within(t.date, days))
+        ]
+        low = [m for m in since if m.value < hold]
+        febrile: list[tuple[Measurement, Measurement]] = []
+        possible: list[Measurement] = []
+        for t in temps:
+            near = [m for m in low if m.date and t.date and abs((m.date - t.date).days) <= 1]
+            if not near:
+                continue
+            same_day_fever = [
+                u
+                for u in temps
+                if u is not t and u.date == t.date and u.value >= labels.FEVER_SUSTAINED_FROM_C
+            ]
+            if t.value > labels.FEVER_SINGLE_ABOVE_C or (
+                t.value >= labels.FEVER_SUSTAINED_FROM_C and same_day_fever
+            ):
+                febrile.append((min(near, key=lambda m: m.value), t))
+            elif t.value >= labels.FEVER_SUSTAINED_FROM_C:
+                possible.append(t)
+        return cls(
+            latest=max(recent, key=lambda m: m.date or date.min) if recent else None,
+            older=max(dated, key=lambda m: m.date or date.min) if dated and not recent else None,
+            worst=min(since, key=lambda m: m.value) if since else None,
+            febrile=tuple(febrile),
+            possible_fever=tuple(possible),
+            last_dose=last,
+        )
+
+
+def _anc_fact(m: Measurement, label: str = "ANC") -> Fact:
+    return Fact(f"{label} {m.value:g} x10^9/L", m.date, m.sources)
+
+
+_NEUTROPENIA_GUIDANCE = (
+    "Check blood counts before every T-DXd dose. [L]",
+    "Grade 3 (ANC below 1.0 to 0.5 x 10^9/L): interrupt T-DXd until grade 2 or less, then "
+    "keep the dose. [L]",
+    "Grade 4 (ANC below 0.5) or febrile neutropenia (ANC below 1.0 with a temperature above "
+    "38.3 C, or 38 C or more for over an hour): interrupt until resolved; the next dose one "
+    "level lower (5.4 -> 4.4 -> 3.2 mg/kg). [?]",
+)
+_NEUTROPENIA_UNVERIFIED = (
+    "[?] The label's treatment cells for grade 4 and febrile neutropenia were not read: "
+    '"one level lower" after them is unverified.',
+)
+
+
+def _neutropenia(s: Situation, order: DraftOrder, c: _Counts) -> Conclusion | None:
+    cfg = s.settings
+    hold = cfg.anc_min_10e9_per_l
+    facts: list[Fact] = [s.order_fact(order)]
+    notes: list[str] = [
+        f"Only an ANC from the last {cfg.recent_anc_days} days is used (a setting)."
+    ]
+    if c.possible_fever:
+        notes.append(
+            "A temperature of 38.0-38.3 C with a low ANC: febrile neutropenia if it lasted over "
+            "an hour, which the record does not show."
+        )
+        facts += [s.measurement_fact(t, "Temperature") for t in c.possible_fever]
+    for anc, temp in c.febrile:
+        facts += [_anc_fact(anc), s.measurement_fact(temp, "Temperature")]
+    latest = c.latest
+    if latest is None:
+        if c.older is not None:
+            facts.append(_anc_fact(c.older, "Latest ANC (too old to judge this dose)"))
+        else:
+            facts.append(Fact("No ANC on record"))
+        return Conclusion(
+            indicator=Indicator.INFO,
+            summary=(
+                f"No ANC in the {cfg.recent_anc_days} days before this T-DXd dose: check a CBC"
             ),
+            facts=tuple(facts),
+            guidance=_NEUTROPENIA_GUIDANCE[:1],
+            proposals=(Proposal("Order a CBC with differential", (Request(Service.CBC),)),),
+            selection=SelectionBehavior.ANY,
+            uncertainties=tuple(notes),
+            order_refs=(order.reference,),
+            drug=TDXD,
+        )
+    facts.insert(0, _anc_fact(latest))
+    when = latest.date.isoformat() if latest.date else "date not stated"
+    fever = bool(c.febrile)
+    if latest.value < hold:
+        critical = latest.value < labels.ANC_GRADE4_BELOW or fever
+        with_fever = " with fever" if fever else ""
+        return Conclusion(
+            indicator=Indicator.CRITICAL if critical else Indicator.WARNING,
+            summary=(
+                f"ANC {latest.value:g} x10^9/L on {when}{with_fever}: hold T-DXd until ANC is "
+                f"{hold:.1f} or more"
+            ),
+            facts=tuple(facts),
+            guidance=_NEUTROPENIA_GUIDANCE,
             proposals=(
                 Proposal(
                     "Hold T-DXd: remove this draft order",
@@ -517,9 +966,64 @@ def neutropenia_tdxd(s: Situation) -> Iterator[Conclusion]:
                 ),
             ),
             selection=AT_MOST_ONE,
+            uncertainties=(*notes, *_NEUTROPENIA_UNVERIFIED),
             order_refs=(order.reference,),
             drug=TDXD,
+            halts_drug=critical,
         )
+    return _after_severe_neutropenia(s, order, c, facts, notes)
+
+
+def _after_severe_neutropenia(
+    s: Situation, order: DraftOrder, c: _Counts, facts: list[Fact], notes: list[str]
+) -> Conclusion | None:
+    """Recovered, but grade 4 or febrile neutropenia since the last dose: one level down [?]."""
+    worst = c.worst
+    grade4 = worst is not None and worst.value < labels.ANC_GRADE4_BELOW
+    if not grade4 and not c.febrile:
+        return None
+    if worst is not None and grade4:
+        facts.append(_anc_fact(worst, "Lowest ANC since the last T-DXd dose"))
+    last_level = c.last_dose.level if c.last_dose is not None else None
+    if last_level is None:
+        last_level = labels.TDXD_NSCLC_START_MG_PER_KG
+        notes.append("The last T-DXd dose is not recorded as a label level; 5.4 mg/kg assumed.")
+    elif c.last_dose is not None:
+        facts.append(c.last_dose.fact)
+    lower = tdxd_level_below(last_level)
+    ordered = tdxd_mg_per_kg(s, order.dose) if order.dose else None
+    tolerance = s.settings.dose_tolerance_fraction
+    if (
+        lower is not None
+        and ordered is not None
+        and (ordered < lower or matches(ordered, lower, tolerance))
+    ):
+        return None  # already one level down
+    event = "Febrile neutropenia" if c.febrile else "Grade 4 neutropenia"
+    proposals: tuple[Proposal, ...] = ()
+    if lower is None:
+        summary = f"{event} since the last T-DXd dose at 3.2 mg/kg: no lower level (unverified)"
+    else:
+        summary = f"{event} since the last T-DXd dose: next dose {lower:g} mg/kg (unverified)"
+        proposals = (
+            Proposal(
+                f"Change the T-DXd dose to {lower:g} mg/kg",
+                (ChangeDose(order.reference, labels.tdxd_dosage(lower)),),
+            ),
+        )
+    if ordered is None:
+        notes.append("The draft order's dose could not be read as mg/kg.")
+    return Conclusion(
+        indicator=Indicator.WARNING,
+        summary=summary,
+        facts=tuple(facts),
+        guidance=_NEUTROPENIA_GUIDANCE,
+        proposals=proposals,
+        selection=AT_MOST_ONE if proposals else None,
+        uncertainties=(*notes, *_NEUTROPENIA_UNVERIFIED),
+        order_refs=(order.reference,),
+        drug=TDXD,
+    )
 
 
 @rule(

@@ -105,6 +105,7 @@ def test_v03_prior_pneumonitis_t_dxd_signed_gets_ild_history_warning(
     ]
     assert card["selectionBehavior"] == "at-most-one"
     assert "`Condition/pneumonitis-pembro`" in card["detail"]
+    assert "Both HER2 TKIs (zongertinib, sevabertinib) also carry" in card["detail"]
 
 
 def test_v04_new_pneumonitis_on_t_dxd_holds_the_next_cycle(live_server: LiveServer) -> None:
@@ -192,13 +193,19 @@ def test_v10_zongertinib_120_mg_at_95_kg_with_raised_alt(live_server: LiveServer
     cards = call(live_server, "v10_zongertinib_120mg_at_95kg_with_alt_4x_uln")
     assert sorted(rule_of(c) for c in cards) == ["dose-zongertinib", "hepatic-tki"]
     dose = only(cards, "dose-zongertinib")
+    # Version 2: 120 mg is a label reduction level, so a first order at it is info only.
+    assert dose["indicator"] == "info"
     [update] = actions(dose)
     assert (
         update["resource"]["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] == 180
     )
-    assert "isRecommended" not in dose["suggestions"][0]  # liver tests first
+    assert "isRecommended" not in dose["suggestions"][0]
     liver = only(cards, "hepatic-tki")
-    assert "ALT/AST above 3 x ULN" in liver["summary"]
-    assert "[?]" in liver["detail"]
+    # Before the first dose: the raised value is stated, no start threshold is invented.
+    assert (
+        liver["summary"] == "Zongertinib ordered with raised baseline liver tests (ALT 4.0 x ULN)"
+    )
+    assert "3 x ULN" not in liver["summary"]
+    assert "suggestions" not in liver  # a recent panel exists
     for card in cards:
         assert "boxed warning" not in (card["summary"] + card["detail"]).lower()

@@ -147,8 +147,8 @@ def copd() -> Json:
     )
 
 
-def heart_failure() -> Json:
-    return condition("hf", concept(coding(SNOMED, "84114007", "Heart failure")), onset="2022-03-01")
+def heart_failure(onset: str = "2022-03-01") -> Json:
+    return condition("hf", concept(coding(SNOMED, "84114007", "Heart failure")), onset=onset)
 
 
 # --- Observations ----------------------------------------------------------------------------
@@ -338,14 +338,20 @@ def liver_panel(when: str = "2026-11-14", *, alt_value: float = 30) -> list[Json
     return [alt(alt_value, when), ast(28, when), bilirubin(0.6, when)]
 
 
-def anc(value: float, when: str = "2026-11-19") -> Json:
+def anc(value: float, when: str = "2026-11-19", ident: str = "anc") -> Json:
     return quantity_observation(
-        "anc",
+        ident,
         concept(coding(LOINC, "751-8", "Neutrophils [#/volume] in Blood by Automated count")),
         value,
         "10*9/L",
         "10*9/L",
         when,
+    )
+
+
+def temperature(celsius: float, when: str = "2026-11-19", ident: str = "temperature") -> Json:
+    return quantity_observation(
+        ident, concept(coding(LOINC, "8310-5", "Body temperature")), celsius, "Cel", "Cel", when
     )
 
 

@@ -601,6 +601,234 @@ GOLDEN_DEF: dict[str, Json] = {
     "gi-sevabertinib__silent__zongertinib_instead": fhir.request(
         "g-gi-2", SG, UNTREATED, drafts=[fhir.draft_zongertinib(120)]
     ),
+    # Version 2 (clinical-rules.md 9.1): ILD rows
+    "ild-history-before-tdxd__fires__unresolved_radiation_pneumonitis_critical": fhir.request(
+        "g2-hist-1",
+        OS,
+        [
+            *PLATINUM_PATIENT,
+            RECENT_CT,
+            fhir.pneumonitis(
+                "pneumonitis-radiation",
+                onset="2026-10-01",
+                note="Radiation pneumonitis after thoracic radiotherapy; still on prednisone.",
+            ),
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "ild-history-before-tdxd__silent__pneumonitis_began_on_tdxd": fhir.request(
+        "g2-hist-2",
+        SG,
+        [
+            *ON_TDXD,
+            fhir.pneumonitis(
+                "pneumonitis-tdxd",
+                onset="2026-10-20",
+                abatement="2026-11-05",
+                severity="CTCAE grade 1",
+                note="Asymptomatic; attributed to T-DXd.",
+            ),
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "ild-grade2-tdxd__fires__unresolved_grade2_steroids": fhir.request(
+        "g2-g2-1",
+        SG,
+        [
+            *ON_TDXD,
+            fhir.pneumonitis(
+                "pneumonitis-tdxd",
+                onset="2026-11-10",
+                severity="CTCAE grade 2",
+                note="Symptomatic; attributed to T-DXd.",
+            ),
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "ild-on-tki__fires__zongertinib_reordered_after_its_pneumonitis": fhir.request(
+        "g2-tki-ild-1",
+        SG,
+        [
+            DX,
+            EXON20,
+            *LABS,
+            *ZONGERTINIB_PROGRESSED,
+            fhir.pneumonitis(
+                "pneumonitis-zong",
+                onset="2026-05-04",
+                abatement="2026-05-25",
+                severity="CTCAE grade 1",
+                note="Pneumonitis attributed to zongertinib; zongertinib interrupted.",
+            ),
+        ],
+        drafts=[fhir.draft_zongertinib(120)],
+    ),
+    "ild-vigilance__fires__first_tdxd_with_copd_carries_baseline_ct": fhir.request(
+        "g2-vig-1", OS, [*PLATINUM_PATIENT, fhir.copd()], drafts=[tdxd_order()]
+    ),
+    "ild-baseline-imaging__silent__merged_into_vigilance_with_copd": fhir.request(
+        "g2-ct-1", OS, [*PLATINUM_PATIENT, fhir.copd()], drafts=[tdxd_order()]
+    ),
+    # Version 2: safety and dose rows
+    "cardiac-lvef__fires__lvef_44_drop_16_interrupt": fhir.request(
+        "g2-lvef-1",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60, "2026-09-10", "lvef-baseline"),
+            fhir.lvef(44, "2026-11-16", "lvef-now"),
+            *fhir.liver_panel(),
+            fhir.anc(2.4),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "cardiac-lvef__fires__lvef_44_drop_6_continue_and_repeat": fhir.request(
+        "g2-lvef-2",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(50, "2026-09-10", "lvef-baseline"),
+            fhir.lvef(44, "2026-11-16", "lvef-now"),
+            *fhir.liver_panel(),
+            fhir.anc(2.4),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "cardiac-lvef__silent__lvef_46_drop_20_continue": fhir.request(
+        "g2-lvef-3",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(66, "2026-09-10", "lvef-baseline"),
+            fhir.lvef(46, "2026-11-16", "lvef-now"),
+            *fhir.liver_panel(),
+            fhir.anc(2.4),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "cardiac-lvef__fires__heart_failure_after_tdxd_start": fhir.request(
+        "g2-lvef-4", SG, [*ON_TDXD, fhir.heart_failure("2026-11-01")], drafts=[tdxd_order()]
+    ),
+    "hepatic-tki__fires__zongertinib_liver_tests_overdue": fhir.request(
+        "g2-liver-1",
+        PV,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60),
+            *fhir.liver_panel("2026-10-20"),
+            *ZONGERTINIB_ONGOING,
+        ],
+    ),
+    "hepatic-tki__silent__zongertinib_liver_tests_on_schedule": fhir.request(
+        "g2-liver-2", PV, [*UNTREATED, *ZONGERTINIB_ONGOING]
+    ),
+    "neutropenia-tdxd__fires__febrile_neutropenia_critical": fhir.request(
+        "g2-anc-1",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60),
+            *fhir.liver_panel(),
+            fhir.anc(0.8),
+            fhir.temperature(38.7),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "neutropenia-tdxd__fires__no_recent_anc_asks_for_cbc": fhir.request(
+        "g2-anc-2",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60),
+            *fhir.liver_panel(),
+            fhir.anc(0.8, "2026-11-05"),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "neutropenia-tdxd__fires__grade4_since_last_dose_one_level_down": fhir.request(
+        "g2-anc-3",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60),
+            *fhir.liver_panel(),
+            fhir.anc(0.4, "2026-10-24", "anc-nadir"),
+            fhir.anc(1.9),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "neutropenia-tdxd__silent__grade3_before_the_last_dose": fhir.request(
+        "g2-anc-4",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60),
+            *fhir.liver_panel(),
+            fhir.anc(0.7, "2026-10-06", "anc-old"),
+            fhir.anc(1.9),
+            RECENT_CT,
+            *PLATINUM,
+            *TDXD_TWO_CYCLES,
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "dose-zongertinib__fires__180mg_at_72kg": fhir.request(
+        "g2-zdose-1", OS, UNTREATED, drafts=[fhir.draft_zongertinib(180)]
+    ),
+    "dose-zongertinib__fires__weight_crossed_90kg_mid_course": fhir.request(
+        "g2-zdose-2",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(86, "2026-08-28"),
+            {**fhir.weight(93), "id": "weight-now"},
+            fhir.lvef(60),
+            *fhir.liver_panel(),
+            *ZONGERTINIB_ONGOING,
+        ],
+        drafts=[fhir.draft_zongertinib(120)],
+    ),
+    "dose-zongertinib__silent__reduced_to_60mg_on_a_running_course": fhir.request(
+        "g2-zdose-3",
+        SG,
+        [*UNTREATED, *ZONGERTINIB_ONGOING],
+        drafts=[fhir.draft_zongertinib(60)],
+    ),
     # No cards at all
     "none__silent__statin_order_sign_on_tdxd": fhir.request(
         "g-none-1",

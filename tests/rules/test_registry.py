@@ -81,9 +81,15 @@ def test_each_rule_has_a_citation_title_and_confidence() -> None:
         assert r.indicators, r.id
 
 
-def test_only_unverified_rule_is_hepatic_tki() -> None:
+def test_rules_with_unverified_rows_are_tagged() -> None:
     tagged = [r.id for r in REGISTRY if any(c.value == "?" for c in r.confidence)]
-    assert tagged == ["hepatic-tki"]
+    assert tagged == [
+        "ild-on-tki",
+        "dose-zongertinib",
+        "cardiac-lvef",
+        "hepatic-tki",
+        "neutropenia-tdxd",
+    ]
 
 
 def test_findings_are_ordered_critical_warning_info() -> None:

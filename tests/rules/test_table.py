@@ -27,7 +27,7 @@ def test_table_lists_every_rule_once() -> None:
     rows = [line for line in rules_table().splitlines() if line.startswith("| `")]
     assert len(rows) == 32
     assert rows[0].startswith("| `test-broad-ngs` | PV, OS, SG | info / warning | [S] |")
-    assert "| `hepatic-tki` | PV, OS, SG | warning / critical | [L][?] |" in "\n".join(rows)
+    assert "| `hepatic-tki` | PV, OS, SG | info / warning / critical | [L][?] |" in "\n".join(rows)
 
 
 def test_command_prints_the_table() -> None:

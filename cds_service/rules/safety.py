@@ -8,6 +8,27 @@
 | hepatic-tki | PV, OS, SG | zongertinib / sevabertinib with raised or missing liver tests [?] |
 | neutropenia-tdxd | OS, SG | T-DXd ordered with ANC below 1.0 x 10^9/L |
 | gi-sevabertinib | OS, SG | sevabertinib ordered |
+
+Version 2 (clinical-rules.md 9.1, 9.3), with the choices made where the rows are open:
+
+- `cardiac-lvef`: the baseline is the latest LVEF dated on or before the first dose (an
+  echocardiogram on the day of the first infusion counts as pre-dose). Heart failure counts
+  as symptomatic when its onset is after the drug's start; an undated one is "on record"
+  (warning). NYHA class statements are not in the patient model yet. The due date of the
+  repeat LVEF is 3 weeks after the reading, or today when that has passed. Zongertinib's
+  rows are unverified [?]; below 40 % it is read as critical too (the safer reading).
+  T-DM1 gets only the baseline checks here, never the T-DXd table (`tdm1-safety`).
+- `neutropenia-tdxd`: the record gives dates, not times, so "38 C or more for over an
+  hour" is read as two readings of 38 C or more on one day; a single 38.0-38.3 C reading
+  with a low ANC is named as possible febrile neutropenia, not counted. A fever pairs with
+  an ANC below 1.0 dated within one day of it. The one-level-down suggestion after grade 4
+  or febrile neutropenia is never marked recommended (its label cell is unverified [?]).
+- `dose-zongertinib`: a first order at a label reduction level is info with an optional
+  (not recommended) update to the weight-band dose; a dose above the band at the course's
+  starting weight after the weight crossed 90 kg is a warning whose update is not
+  recommended (re-dosing mid-course is not stated [?]).
+- `hepatic-tki`: "monthly" is read as at most 31 days; sevabertinib's monitoring schedule
+  was not read, so the `recent_liver_panel_days` window stands for it [?].
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
+from flask.testing import FlaskClient
+
 from cds_service.cards import CardContext, render_cards
 from cds_service.pipeline import card_identity
 from cds_service.rules import TEXT_DOSE_NOTE, evaluate
@@ -22,6 +24,8 @@ from fhir_mappings.model import (
     MeasurementKind,
     PatientModel,
 )
+from tests.rules import fhir
+from tests.rules.make_fixtures import ON_TDXD
 from tests.rules.patients import (
     ANC_NORMAL,
     LVEF_60,
@@ -162,3 +166,19 @@ def test_card_identity_ignores_uuids_only() -> None:
     other = {**card, "indicator": "warning"}
     assert card_identity(card) == card_identity(twin)
     assert card_identity(card) != card_identity(other)
+
+
+def test_over_http_two_identical_t_dxd_drafts_get_one_vigilance_card(client: FlaskClient) -> None:
+    body = fhir.request(
+        "dup-1",
+        "order-sign",
+        [*ON_TDXD, fhir.copd()],
+        drafts=[fhir.draft_tdxd("tdxd-a"), fhir.draft_tdxd("tdxd-b")],
+    )
+    response = client.post("/cds-services/her2-nsclc-orders", json=body)
+    assert response.status_code == 200
+    cards = response.get_json()["cards"]
+    topics = [c["source"]["topic"]["code"] for c in cards]
+    assert topics.count("ild-vigilance") == 1
+    identities = [card_identity(c) for c in cards]
+    assert len(identities) == len(set(identities))

@@ -40,6 +40,12 @@ ZONGERTINIB_DOSE_LEVELS_MG: Final = (180.0, 120.0, 60.0)
 ZONGERTINIB_APPROVAL_AFTER_PRIOR_THERAPY: Final = date(2025, 8, 8)
 ZONGERTINIB_APPROVAL_FIRST_LINE: Final = date(2026, 2, 26)
 """Accelerated approvals (after prior therapy; first line), HER2 TKD-activating mutations [L]."""
+ZONGERTINIB_FIRST_LINE_TEST: Final = "an FDA-authorized test"
+"""The first-line approval's own words for the test [L]: "whose tumors have HER2 (ERBB2)
+tyrosine kinase domain (TKD) activating mutations, as detected by an FDA-authorized test"
+(FDA notice of 2026-02-26, read as reposted at https://www.einpresswire.com/article/895852989/
+fda-grants-accelerated-approval-to-zongertinib-for-unresectable-or-metastatic-non-squamous-
+non-small-cell-lung-cancer). The 2025 approval after prior therapy says "FDA-approved test"."""
 
 # --- sevabertinib: Hyrnuo US prescribing information ----------------------------------------
 
@@ -194,6 +200,6 @@ ESMO_ONCOGENE_2023: Final = Citation(
 )
 EXPERT_COMMENTARY: Final = Citation("Expert commentary (2026), no prospective data")
 NOT_HER2_AGENTS: Final = Citation(
-    "US labels of amivantamab (Rybrevant) and mobocertinib (Exkivity, withdrawn 2024); "
-    "poziotinib not approved (complete response letter, 2022)",
+    "US labels of amivantamab (Rybrevant) and mobocertinib (Exkivity, US withdrawal "
+    "announced October 2023); poziotinib not approved (complete response letter, 2022)",
 )

@@ -193,8 +193,8 @@ def seq_first_line_tkd(s: Situation) -> Iterator[Conclusion]:
             "Zongertinib received accelerated approval on "
             f"{labels.ZONGERTINIB_APPROVAL_FIRST_LINE.isoformat()} for unresectable or "
             "metastatic non-squamous NSCLC whose tumours have a HER2 TKD-activating mutation "
-            f"detected by {labels.ZONGERTINIB_FIRST_LINE_TEST} (FDA notice of the approval), "
-            "with no prior systemic therapy required. [L]",
+            f"detected by {labels.ZONGERTINIB_FIRST_LINE_TEST}, an indication that no longer "
+            "requires prior systemic therapy (FDA notice of the approval). [L]",
             "NCCN lists zongertinib as the preferred first line for this group; platinum "
             "doublet chemotherapy with or without an ICI remains an alternative. [S]",
             PLATINUM_TEXT,
@@ -636,7 +636,7 @@ def seq_tki_after_tki(s: Situation) -> Iterator[Conclusion]:
         if order.drug is SEVA and s.received(ZONG):
             guidance.append(
                 "Sevabertinib after zongertinib is within the words of its indication (after "
-                "a prior systemic therapy); the evidence for it is missing, not negative. [L]"
+                "a prior systemic therapy). [L]"
             )
         guidance.append(
             "T-DXd is the HER2 option after a TKI when the patient is eligible (activating "

@@ -28,6 +28,14 @@ TDXD_ILD_GRADE1_SAME_DOSE_DAYS: Final = 28
 TDXD_OTHER_TUMOUR_DOSE_MG_PER_KG: Final = 6.4
 """The gastric cancer dose (and DESTINY-Lung01's); not the NSCLC dose [L]."""
 
+TDXD_IHC3_CONDITION: Final = (
+    "who have received prior systemic treatment and have no satisfactory alternative "
+    "treatment options"
+)
+"""The tumour-agnostic HER2-positive (IHC 3+) indication's condition [L], as the US approval
+words it (reported at https://medphanut.com/enhertu-gets-fda-nod-tumour-agnostic-her2-cancers/;
+clinical-rules.md 9.1)."""
+
 # --- zongertinib: Hernexeos US prescribing information --------------------------------------
 
 ZONGERTINIB_WEIGHT_BAND_KG: Final = 90.0

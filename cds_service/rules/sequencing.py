@@ -395,8 +395,7 @@ def seq_ihc3(s: Situation) -> Iterator[Conclusion]:
         ),
         guidance=(
             "T-DXd is the only HER2-directed agent approved for unresectable or metastatic "
-            "HER2-positive (IHC 3+) solid tumours, in patients who have received prior "
-            "systemic treatment and have no satisfactory alternative treatment options "
+            f"HER2-positive (IHC 3+) solid tumours, in patients {labels.TDXD_IHC3_CONDITION} "
             "(accelerated approval, 5.4 mg/kg every 3 weeks). [L]",
             "Zongertinib and sevabertinib need a HER2 kinase-domain mutation. [L]",
         ),

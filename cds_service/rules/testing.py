@@ -161,8 +161,7 @@ def test_her2_ihc(s: Situation) -> Iterator[Conclusion]:
         facts=(s.cancer_fact(), s.line_fact(first), Fact("No HER2 IHC result found")),
         guidance=(
             "T-DXd is approved for unresectable or metastatic HER2-positive (IHC 3+) solid "
-            "tumours, NSCLC included, in patients who have received prior systemic treatment "
-            "and have no satisfactory alternative treatment options. [L]",
+            f"tumours, NSCLC included, in patients {labels.TDXD_IHC3_CONDITION}. [L]",
             "Without an actionable ERBB2 mutation, HER2 IHC on tissue decides this option. [S]",
         ),
         proposals=(Proposal("Order HER2 IHC on tumour tissue", (Request(Service.HER2_IHC),)),),

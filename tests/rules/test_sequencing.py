@@ -976,3 +976,42 @@ def test_ild_history_modifier_uses_pneumonitis() -> None:
     )
     [finding] = findings_of("seq-after-platinum", patient, PV)
     assert created(finding.proposals[-1]) == [Drug.TRASTUZUMAB_DERUXTECAN]
+
+
+# --- specimen (9.1): every TKI suggestion of every sequencing card ------------------------
+
+CAVEAT = "(confirm in tumour specimen (tissue or cytology) before a HER2 TKI)"
+
+
+def test_specimen_caveat_on_replacements_offered_by_not_her2_agent() -> None:
+    patient = exon20_after_platinum(
+        her2=Her2Status(mutations=(PLASMA_EXON20,)),
+        draft_orders=(order(Drug.AMIVANTAMAB, "amivantamab", dose=1050, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-not-her2-agent", patient, SG)
+    for proposal in finding.proposals:
+        drugs = created(proposal)
+        is_tki = Drug.ZONGERTINIB in drugs or Drug.SEVABERTINIB in drugs
+        assert proposal.label.endswith(CAVEAT) is is_tki, proposal.label
+        assert not proposal.recommended
+
+
+def test_specimen_caveat_on_the_on_label_switch_of_off_label_sevabertinib() -> None:
+    patient = untreated_exon20(
+        her2=Her2Status(mutations=(PLASMA_EXON20,)),
+        draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-off-label-tki", patient, OS)
+    [switch] = finding.proposals
+    assert created(switch) == [Drug.ZONGERTINIB]
+    assert switch.label.endswith(CAVEAT)
+    assert any("tumour specimens" in g for g in finding.guidance)
+
+
+def test_unknown_specimen_is_not_read_as_plasma_only() -> None:
+    patient = untreated_exon20(
+        her2=Her2Status(mutations=(replace(EXON20_DUP, specimen=Specimen.UNKNOWN),))
+    )
+    [finding] = findings_of("seq-first-line-tkd", patient, PV)
+    assert finding.proposals[0].recommended
+    assert CAVEAT not in finding.proposals[0].label

@@ -97,6 +97,15 @@ EGFR_TKIS = frozenset(
 means EGFR-mutant disease (``seq-not-her2-agent``)."""
 VUS_CAUSE = "only an ERBB2 variant of uncertain significance on file"
 """The off-label cause named when the only ERBB2 finding is a VUS (9.1, answer (c))."""
+VUS_CAUSE_SHORT = "only an ERBB2 VUS on file"
+
+
+def _short_summary(summary: str) -> str:
+    """Card summaries stay under 140 characters: with several off-label reasons the VUS
+    cause is abbreviated."""
+    return summary if len(summary) < 140 else summary.replace(VUS_CAUSE, VUS_CAUSE_SHORT)
+
+
 PLATINUM_TEXT = (
     "A platinum doublet with or without an ICI is a regimen: order it through the site's "
     "order set (no single-drug draft is suggested)."
@@ -897,7 +906,9 @@ def seq_off_label_tki(s: Situation) -> Iterator[Conclusion]:
             proposals.append(replace_order(s, order, ZONG))
         yield Conclusion(
             indicator=Indicator.WARNING,
-            summary=f"{sentence_case(name)} outside its labeled indication: {', '.join(reasons)}",
+            summary=_short_summary(
+                f"{sentence_case(name)} outside its labeled indication: {', '.join(reasons)}"
+            ),
             facts=(*facts, s.order_fact(order)),
             guidance=(
                 "Zongertinib is labeled for unresectable or metastatic non-squamous NSCLC with a "

@@ -1015,3 +1015,17 @@ def test_unknown_specimen_is_not_read_as_plasma_only() -> None:
     [finding] = findings_of("seq-first-line-tkd", patient, PV)
     assert finding.proposals[0].recommended
     assert CAVEAT not in finding.proposals[0].label
+
+
+def test_off_label_tki_summary_stays_short_with_every_reason() -> None:
+    patient = untreated_exon20(
+        cancer=SQUAMOUS_STAGE_IV,
+        her2=Her2Status(mutations=(VUS,)),
+        draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-off-label-tki", patient, SG)
+    assert finding.summary == (
+        "Sevabertinib outside its labeled indication: only an ERBB2 VUS on file, squamous "
+        "histology, no prior systemic therapy"
+    )
+    assert len(finding.summary) < 140

@@ -794,7 +794,7 @@ STORIES: tuple[_Story, ...] = (
         "v02-after-platinum",
         "Exon 20 insertion; progression after carboplatin + pemetrexed + pembrolizumab",
         61, _v2_after_platinum, _tdxd_draft(5.4),
-        frozenset({"seq-after-platinum"}), frozenset({"seq-after-platinum"}),
+        frozenset({"seq-after-platinum"}), frozenset({"ild-baseline-imaging"}),
     ),
     _Story(
         "v03-prior-ici-pneumonitis",
@@ -848,7 +848,7 @@ STORIES: tuple[_Story, ...] = (
         "n1-noisy-years",
         "As v02, with eight years of labs, vitals and non-oncology drugs (noisy record)",
         74, _noisy_years, _tdxd_draft(5.4),
-        frozenset({"seq-after-platinum"}), frozenset({"seq-after-platinum"}),
+        frozenset({"seq-after-platinum"}), frozenset({"ild-baseline-imaging"}),
         noise=400,
     ),
     _Story(

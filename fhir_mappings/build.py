@@ -428,9 +428,13 @@ def _egfr_status(findings: Sequence[EgfrFinding]) -> EgfrStatus:
         return EgfrStatus()
     mutated_values = {f.mutated for f in findings if f.mutated is not None}
     exon20_values = {f.exon20_insertion for f in findings if f.exon20_insertion is not None}
+    sensitising_values = {f.sensitising for f in findings if f.sensitising is not None}
     return EgfrStatus(
         mutated=True if True in mutated_values else (False if mutated_values else None),
         exon20_insertion=True if True in exon20_values else (False if exon20_values else None),
+        sensitising=(
+            True if True in sensitising_values else (False if sensitising_values else None)
+        ),
         date=max((f.date for f in findings if f.date), default=None),
         sources=tuple(dict.fromkeys(f.source for f in findings)),
     )

@@ -91,6 +91,7 @@ from fhir_mappings.variants import (
     KinaseDomain,
     classify_erbb2,
     egfr_exon20_insertion,
+    egfr_sensitising,
     mentions_exon20_insertion,
 )
 
@@ -130,6 +131,7 @@ class EgfrFinding:
     exon20_insertion: bool | None
     date: date | None
     source: str
+    sensitising: bool | None = None
 
 
 @dataclass(slots=True)
@@ -487,14 +489,15 @@ def _egfr(
     facts: GenomicFacts,
 ) -> None:
     if negative:
-        facts.egfr.append(EgfrFinding(False, False, when, resource.reference))
+        facts.egfr.append(EgfrFinding(False, False, when, resource.reference, False))
         return
     if significance in (Significance.BENIGN, Significance.LIKELY_BENIGN, Significance.UNCERTAIN):
         return
     exon20 = egfr_exon20_insertion(notation) if notation else None
     has_result = exon20 is not None or bool(_POSITIVE.search(notation))
     if has_result:
-        facts.egfr.append(EgfrFinding(True, exon20, when, resource.reference))
+        sensitising = egfr_sensitising(notation, significance) if notation else None
+        facts.egfr.append(EgfrFinding(True, exon20, when, resource.reference, sensitising))
 
 
 _CLAUSE_SPLIT = re.compile(r"[;\n|]|\.(?:\s|$)")

@@ -157,6 +157,10 @@ class EgfrStatus:
     exon20_insertion: bool | None = None
     date: date | None = None
     sources: Sources = ()
+    sensitising: bool | None = None
+    """An EGFR-sensitising (activating) mutation: exon 19 deletion, L858R, exon 20
+    insertion or another activating EGFR variant (``variants.egfr_sensitising``); False
+    when tested negative or only a resistance change; None when not known."""
 
 
 # --- Therapy --------------------------------------------------------------------------

@@ -67,11 +67,24 @@ ERBB2_EXON20 = (770, 831)
 """ERBB2 exon 20 residues [?] (approximation, not in the spec)."""
 EGFR_EXON20 = (762, 823)
 """EGFR exon 20 residues [?] (approximation, not in the spec)."""
+EGFR_EXON19 = (729, 761)
+"""EGFR exon 19 residues [?] (approximation, not in the spec), for exon 19 deletions."""
+EGFR_SENSITISING_POINT = frozenset({"p.L858R", "p.S768I", "p.L861Q", "p.L861R"})
+"""EGFR point mutations read as sensitising: L858R (exon 21, osimertinib and amivantamab
+labels [L]); S768I, L861Q/R [?] (uncommon sensitising mutations; not re-read in a label)."""
+EGFR_SENSITISING_CODON = 719
+"""G719X (any substitution of glycine 719, exon 18) [?] (uncommon sensitising mutation)."""
+EGFR_RESISTANCE = frozenset({"p.T790M", "p.C797S"})
+"""EGFR resistance changes: not sensitising on their own (clinical-rules.md section 9.1)."""
 
 _NOT_ACTIVATING_KINDS = frozenset(
     {ChangeKind.NONSENSE, ChangeKind.FRAMESHIFT, ChangeKind.EXTENSION, ChangeKind.SYNONYMOUS}
 )
 _STATED_PATHOGENIC = frozenset({Significance.PATHOGENIC, Significance.LIKELY_PATHOGENIC})
+_EGFR_SENSITISING_TEXT = re.compile(
+    r"\b(?:exon\s*19\s*(?:deletion|del)s?|ex\s*19\s*del|e19\s*del|l858r|sensiti[sz]ing)\b",
+    re.IGNORECASE,
+)
 _EXON20_TEXT = re.compile(
     r"\b(?:exon\s*20\s*(?:insertion|ins|duplication|dup)s?|ex\s*20\s*ins|e20\s*ins|yvma)\b",
     re.IGNORECASE,
@@ -208,5 +221,38 @@ def egfr_exon20_insertion(notation: str) -> bool | None:
     if dna is not None:
         return _dna_gains_residues(dna) and _in(EGFR_EXON20, dna.first_codon)
     if mentions_exon20_insertion(notation):
+        return True
+    return None
+
+
+def egfr_sensitising(notation: str, significance: Significance) -> bool | None:
+    """Whether an EGFR result is a sensitising (activating) mutation (section 9.1,
+    ``seq-not-her2-agent``); None when the record does not say which variant it is.
+
+    True: exon 19 in-frame deletion (residues 729-761 [?]), L858R, an exon 20 insertion,
+    G719X, S768I, L861Q/R, or any other EGFR protein change a lab calls pathogenic or
+    likely pathogenic (a pathogenic call in an oncogene is read as activating, as for
+    ERBB2). False: T790M or C797S alone (resistance changes). None: any other change of
+    unstated significance, or a text that names no variant ("EGFR mutated").
+    Only EGFR-gene results reach this function: an ERBB2 exon 20 insertion never counts.
+    """
+    change = find_protein_change(notation)
+    if change is not None:
+        if change.notation in EGFR_SENSITISING_POINT:
+            return True
+        if change.kind is ChangeKind.MISSENSE and change.first_position == EGFR_SENSITISING_CODON:
+            return change.first_residue == "G"
+        if change.notation in EGFR_RESISTANCE:
+            return False
+        if change.kind in (ChangeKind.DELETION, ChangeKind.DELINS) and _in(
+            EGFR_EXON19, change.first_position
+        ):
+            return not change.is_insertion_like
+        if change.is_insertion_like and _in(EGFR_EXON20, change.first_position):
+            return True
+        return True if significance in _STATED_PATHOGENIC else None
+    if egfr_exon20_insertion(notation) is True:
+        return True
+    if _EGFR_SENSITISING_TEXT.search(notation):
         return True
     return None

@@ -87,7 +87,9 @@ def test_first_line_card_shape() -> None:
     }
     assert card["source"]["url"].startswith("https://dailymed.nlm.nih.gov/")
     assert card["selectionBehavior"] == "at-most-one"
-    assert [s.get("isRecommended", False) for s in card["suggestions"]] == [True, False]
+    # version 2: the platinum doublet is named in the detail, never drafted
+    assert [s.get("isRecommended", False) for s in card["suggestions"]] == [True]
+    assert "platinum doublet" in card["detail"]
     zongertinib = card["suggestions"][0]["actions"][0]["resource"]
     assert zongertinib == {
         "resourceType": "MedicationRequest",
@@ -261,7 +263,7 @@ SCENARIOS: list[tuple[PatientModel, Hook]] = [
     (exon20_after_platinum(), Hook.PATIENT_VIEW),
     (
         exon20_after_platinum(
-            draft_orders=(order(Drug.ZONGERTINIB, "z", dose=120, unit=DoseUnit.MG),)
+            draft_orders=(order(Drug.DOCETAXEL, "d", dose=130, unit=DoseUnit.MG),)
         ),
         Hook.ORDER_SELECT,
     ),

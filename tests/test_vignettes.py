@@ -65,6 +65,13 @@ def test_v01_exon20_untreated_gets_zongertinib_120_mg_first_line(live_server: Li
     assert [rule_of(c) for c in cards] == ["seq-first-line-tkd"]
     [card] = cards
     assert card["indicator"] == "info"
+    # version 2: the platinum doublet is named in the detail, never drafted drug by drug
+    assert [s["label"] for s in card["suggestions"]] == [
+        "Zongertinib 120 mg once daily (weight 72 kg)"
+    ]
+    assert medication_texts(card) == ["zongertinib (Hernexeos)"]
+    assert "platinum doublet" in card["detail"]
+    assert "FDA-authorized test" in card["detail"]
     recommended = [s for s in card["suggestions"] if s.get("isRecommended")]
     assert [s["label"] for s in recommended] == ["Zongertinib 120 mg once daily (weight 72 kg)"]
     [create] = recommended[0]["actions"]
@@ -74,18 +81,16 @@ def test_v01_exon20_untreated_gets_zongertinib_120_mg_first_line(live_server: Li
     assert "2026-02-26" in card["detail"]
 
 
-def test_v02_after_platinum_t_dxd_selected_gets_options_and_baseline_ct(
+def test_v02_after_platinum_t_dxd_selected_gets_baseline_ct_and_no_instead_options(
     live_server: LiveServer,
 ) -> None:
     cards = call(live_server, "v02_exon20_after_platinum_order_select_tdxd")
-    assert [rule_of(c) for c in cards] == ["seq-after-platinum", "ild-baseline-imaging"]
+    # version 2: T-DXd is a preferred choice after platinum, so seq-after-platinum is silent
+    topics = [rule_of(c) for c in cards]
+    assert "seq-after-platinum" not in topics
+    assert "ild-baseline-imaging" in topics
+    assert not any(c.get("suggestions") and "Instead" in str(c["suggestions"]) for c in cards)
     assert not any(rule_of(c).startswith("ild-") and c["indicator"] != "info" for c in cards)
-    options = only(cards, "seq-after-platinum")
-    assert options["selectionBehavior"] == "at-most-one"
-    assert [s["label"] for s in options["suggestions"]] == [
-        "Instead: Zongertinib 120 mg once daily (weight 72 kg)",
-        "Instead: Sevabertinib 20 mg twice daily with food",
-    ]
     [ct] = actions(only(cards, "ild-baseline-imaging"))
     assert ct["resource"]["code"] == {"text": "CT chest (high resolution)"}
 
@@ -160,10 +165,17 @@ def test_v06_ihc3_patient_view_then_zongertinib_selected(live_server: LiveServer
 
 def test_v07_sevabertinib_after_zongertinib_progression(live_server: LiveServer) -> None:
     cards = call(live_server, "v07_progression_on_zongertinib_order_select_sevabertinib")
-    assert [rule_of(c) for c in cards] == ["seq-tki-after-tki"]
-    [card] = cards
-    assert card["indicator"] == "warning"
+    topics = [rule_of(c) for c in cards]
+    # version 2: "no data" info, and the sevabertinib start card (answer (b)) is kept
+    # (gi-sevabertinib, renamed start-sevabertinib in version 2)
+    assert {"gi-sevabertinib", "start-sevabertinib"} & set(topics)
+    assert "seq-after-zongertinib" not in topics
+    card = only(cards, "seq-tki-after-tki")
+    assert card["indicator"] == "info"
+    assert "no data" in card["summary"]
+    assert "were not in the labeled study population" in card["detail"]
     assert [a["type"] for a in actions(card)] == ["delete", "delete", "create"]
+    assert not any(s.get("isRecommended") for s in card["suggestions"])
 
 
 def test_v08_no_molecular_results_carboplatin_selected(live_server: LiveServer) -> None:

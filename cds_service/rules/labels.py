@@ -49,6 +49,13 @@ TDXD_LVEF_RECOVERY_POINTS: Final = 10.0
 ANC_GRADE4_BELOW: Final = 0.5
 FEVER_SINGLE_ABOVE_C: Final = 38.3
 FEVER_SUSTAINED_FROM_C: Final = 38.0
+TDXD_IHC3_CONDITION: Final = (
+    "who have received prior systemic treatment and have no satisfactory alternative "
+    "treatment options"
+)
+"""The tumour-agnostic HER2-positive (IHC 3+) indication's condition [L], as the US approval
+words it (reported at https://medphanut.com/enhertu-gets-fda-nod-tumour-agnostic-her2-cancers/;
+clinical-rules.md 9.1)."""
 
 # --- zongertinib: Hernexeos US prescribing information --------------------------------------
 
@@ -71,6 +78,12 @@ summaries of the label, not in the label's table itself: cards say "unverified".
 ZONGERTINIB_APPROVAL_AFTER_PRIOR_THERAPY: Final = date(2025, 8, 8)
 ZONGERTINIB_APPROVAL_FIRST_LINE: Final = date(2026, 2, 26)
 """Accelerated approvals (after prior therapy; first line), HER2 TKD-activating mutations [L]."""
+ZONGERTINIB_FIRST_LINE_TEST: Final = "an FDA-authorized test"
+"""The first-line approval's own words for the test [L]: "whose tumors have HER2 (ERBB2)
+tyrosine kinase domain (TKD) activating mutations, as detected by an FDA-authorized test"
+(FDA notice of 2026-02-26, read as reposted at https://www.einpresswire.com/article/895852989/
+fda-grants-accelerated-approval-to-zongertinib-for-unresectable-or-metastatic-non-squamous-
+non-small-cell-lung-cancer). The 2025 approval after prior therapy says "FDA-approved test"."""
 
 # --- sevabertinib: Hyrnuo US prescribing information ----------------------------------------
 
@@ -227,6 +240,6 @@ ESMO_ONCOGENE_2023: Final = Citation(
 )
 EXPERT_COMMENTARY: Final = Citation("Expert commentary (2026), no prospective data")
 NOT_HER2_AGENTS: Final = Citation(
-    "US labels of amivantamab (Rybrevant) and mobocertinib (Exkivity, withdrawn 2024); "
-    "poziotinib not approved (complete response letter, 2022)",
+    "US labels of amivantamab (Rybrevant) and mobocertinib (Exkivity, US withdrawal "
+    "announced October 2023); poziotinib not approved (complete response letter, 2022)",
 )

@@ -1,9 +1,21 @@
 """Treatment options that several rules suggest, and the modifiers that reorder them
-(clinical-rules.md, 6.2: the modifiers of `seq-after-platinum`).
+(clinical-rules.md, 6.2: the modifiers of `seq-after-platinum`; 9.1 for version 2).
 
 An option is a :class:`~cds_service.rules.base.Proposal`: on patient-view it creates a
 draft order; on order-select / order-sign it replaces the anticancer orders under
 consideration (delete them, create the option).
+
+Version 2 (clinical-rules.md 9.1):
+
+- **Specimen.** The zongertinib and sevabertinib labels select patients on a TKD
+  mutation in tumour specimens [L]. When every TKD-activating mutation on file was found
+  in plasma, a HER2 TKI option says "confirm in tumour specimen (tissue or cytology)
+  before a HER2 TKI" and is never marked recommended; T-DXd options stand (its NSCLC
+  selection accepts tumour or plasma specimens [L]). A mutation of unknown specimen is
+  not treated as plasma-only (the card's other notes ask for an FDA-approved test).
+- **No bare chemotherapy drafts.** A platinum doublet is a regimen, never drafted drug
+  by drug: rules name it in the card detail, and :func:`regimen_options` is the single
+  place where it would become a suggestion (through a site order set).
 """
 
 from __future__ import annotations
@@ -11,9 +23,92 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds_service.rules import labels
-from cds_service.rules.base import CancelOrder, Fact, Prescribe, Proposal, SuggestedAction
-from cds_service.rules.situation import TDM1, TDXD, Situation, comorbidity_fact
-from fhir_mappings.model import ComorbidityKind, DraftOrder, Drug, Measurement, MeasurementKind
+from cds_service.rules.base import (
+    CancelOrder,
+    DoseInstruction,
+    Fact,
+    Prescribe,
+    Proposal,
+    SuggestedAction,
+)
+from cds_service.rules.situation import (
+    LABELED_HER2_TKIS,
+    TDM1,
+    TDXD,
+    Situation,
+    comorbidity_fact,
+)
+from fhir_mappings.model import (
+    ComorbidityKind,
+    Dose,
+    DoseUnit,
+    DraftOrder,
+    Drug,
+    Her2Mutation,
+    Measurement,
+    MeasurementKind,
+    Specimen,
+)
+
+TDM1_START_MG_PER_KG = labels.TDM1_DOSE_LEVELS_MG_PER_KG[0]
+"""T-DM1 3.6 mg/kg IV every 3 weeks (Kadcyla label) [L]; not approved in NSCLC."""
+TDM1_CYCLE_WEEKS = 3
+
+TUMOUR_SPECIMEN_CAVEAT = "confirm in tumour specimen (tissue or cytology) before a HER2 TKI"
+"""Added to a HER2 TKI option when the TKD mutation was found in plasma only (9.1)."""
+
+PLATINUM_DOUBLET = "platinum doublet chemotherapy with or without an ICI"
+"""A regimen (section 5): named in card details, never drafted drug by drug (9.1)."""
+
+
+def tdm1_dosage() -> DoseInstruction:
+    return DoseInstruction(
+        dose=Dose(TDM1_START_MG_PER_KG, DoseUnit.MG_PER_KG),
+        frequency=1,
+        period=TDM1_CYCLE_WEEKS,
+        period_unit="wk",
+        route="Intravenous",
+        text=f"{TDM1_START_MG_PER_KG:g} mg/kg intravenously every {TDM1_CYCLE_WEEKS} weeks",
+    )
+
+
+def plasma_only_tkd(s: Situation) -> tuple[Her2Mutation, ...]:
+    """The TKD-activating mutations when every one was found in plasma; else ()."""
+    tkd = s.tkd
+    if tkd and all(m.specimen is Specimen.PLASMA for m in tkd):
+        return tkd
+    return ()
+
+
+def specimen_caveat(s: Situation, drug: Drug) -> str | None:
+    """The tumour-specimen caveat for a labeled HER2 TKI option, when it applies."""
+    if drug in LABELED_HER2_TKIS and plasma_only_tkd(s):
+        return TUMOUR_SPECIMEN_CAVEAT
+    return None
+
+
+def specimen_guidance(s: Situation) -> tuple[str, ...]:
+    """What the labels say about specimens, for cards that offer a HER2 TKI (9.1)."""
+    if not plasma_only_tkd(s):
+        return ()
+    return (
+        "The ERBB2 TKD mutation was found in plasma only. The zongertinib and sevabertinib "
+        "labels select patients on a TKD-activating mutation in tumour specimens: confirm "
+        "it in a tumour specimen (tissue or cytology) before a HER2 TKI. T-DXd's NSCLC "
+        "selection accepts a mutation in tumour or plasma specimens. [L]",
+    )
+
+
+def regimen_options(s: Situation, regimen: str) -> tuple[Proposal, ...]:
+    """The single place where a regimen (e.g. a platinum doublet +/- ICI) would become
+    card suggestions.
+
+    A regimen is never drafted drug by drug (clinical-rules.md 9.1, "no bare chemotherapy
+    drafts"): it becomes a suggestion only when the site maps it to an order set (the site
+    order catalog of the integration issue). This version has no order catalog, so there
+    is no suggestion: the rules name the regimen in the card detail instead.
+    """
+    return ()
 
 
 def prescription(s: Situation, drug: Drug) -> Prescribe:
@@ -33,20 +128,26 @@ def prescription(s: Situation, drug: Drug) -> Prescribe:
         mg = labels.zongertinib_dose_for_weight(weight.value)
         return Prescribe(drug, labels.zongertinib_dosage(mg))
     if drug is TDM1:
-        return Prescribe(drug, None, note="not approved in NSCLC, dose per institutional protocol")
+        return Prescribe(drug, tdm1_dosage())
     return Prescribe(drug, None, note="dose per regimen protocol")
 
 
 def option(
     s: Situation, label: str, drugs: tuple[Drug, ...], *, recommended: bool = False
 ) -> Proposal:
-    """Create ``drugs`` (patient-view) or replace the anticancer orders with them (orders)."""
+    """Create ``drugs`` (patient-view) or replace the anticancer orders with them (orders).
+    A HER2 TKI option carries the tumour-specimen caveat when it applies, and is then
+    never recommended."""
     actions: list[SuggestedAction] = [
         CancelOrder(o.reference, o.drug) for o in s.anticancer_orders if o.drug not in drugs
     ]
     actions += [prescription(s, d) for d in drugs]
     if s.anticancer_orders and actions and isinstance(actions[0], CancelOrder):
         label = f"Instead: {label}"
+    caveats = {c for d in drugs if (c := specimen_caveat(s, d)) is not None}
+    if caveats:
+        label = f"{label} ({'; '.join(sorted(caveats))})"
+        recommended = False
     return Proposal(label, tuple(actions), recommended)
 
 
@@ -61,7 +162,7 @@ def zongertinib_label(s: Situation) -> str:
 OPTION_LABELS = {
     TDXD: "T-DXd 5.4 mg/kg IV every 3 weeks",
     Drug.SEVABERTINIB: "Sevabertinib 20 mg twice daily with food",
-    TDM1: "T-DM1 (not approved in NSCLC)",
+    TDM1: f"T-DM1 {TDM1_START_MG_PER_KG:g} mg/kg IV every 3 weeks (not approved in NSCLC)",
 }
 
 
@@ -74,9 +175,15 @@ def not_ordered(s: Situation, drugs: tuple[Drug, ...]) -> tuple[Drug, ...]:
 def replace_order(
     s: Situation, order: DraftOrder, drug: Drug, *, recommended: bool = False
 ) -> Proposal:
-    """Delete one draft order and create ``drug`` instead (per-order cards)."""
+    """Delete one draft order and create ``drug`` instead (per-order cards). A HER2 TKI
+    carries the tumour-specimen caveat when it applies, and is then never recommended."""
+    label = f"Instead: {option_label(s, drug)}"
+    caveat = specimen_caveat(s, drug)
+    if caveat is not None:
+        label = f"{label} ({caveat})"
+        recommended = False
     return Proposal(
-        f"Instead: {option_label(s, drug)}",
+        label,
         (CancelOrder(order.reference, order.drug), prescription(s, drug)),
         recommended,
     )
@@ -90,14 +197,6 @@ def option_label(s: Situation, drug: Drug) -> str:
 
 def drug_option(s: Situation, drug: Drug, *, recommended: bool = False) -> Proposal:
     return option(s, option_label(s, drug), (drug,), recommended=recommended)
-
-
-def platinum_option(s: Situation) -> Proposal:
-    return option(
-        s,
-        "Platinum doublet: carboplatin + pemetrexed (add an ICI per protocol)",
-        (Drug.CARBOPLATIN, Drug.PEMETREXED),
-    )
 
 
 # --- Modifiers --------------------------------------------------------------------------

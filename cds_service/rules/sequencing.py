@@ -9,18 +9,37 @@
 | seq-ihc3 | PV; OS/SG | IHC 3+, prior line, no activating mutation |
 | seq-amplification-only | PV | amplification without activating mutation or IHC 3+ |
 | seq-after-zongertinib | PV; OS/SG | progression on zongertinib |
-| seq-after-tdxd | PV | progression on T-DXd not stopped for ILD, tkd-activating |
-| seq-tki-after-tki | OS, SG | HER2 TKI ordered after progression on another |
+| seq-after-tdxd | PV | progression on T-DXd, or T-DXd stopped for ILD; tkd-activating |
+| seq-tki-after-tki | OS, SG | HER2 TKI ordered after progression on another (info: no data) |
 | seq-ici-monotherapy | OS, SG | single-agent ICI ordered, activating ERBB2 mutation |
 | seq-adc-tki-together | OS, SG | T-DXd with an active or ordered HER2 TKI, or the reverse |
 | seq-not-her2-agent | OS, SG | poziotinib, mobocertinib or amivantamab ordered for HER2 disease |
 | seq-off-label-tki | OS, SG | zongertinib / sevabertinib outside the label |
 | seq-off-label-tdxd | OS, SG | T-DXd outside the labels |
+
+Version 2 (clinical-rules.md 9.1), where the rows above changed:
+
+- TKI options carry the tumour-specimen caveat for a plasma-only mutation and are then
+  never recommended (``options.option`` / ``options.replace_order``).
+- No platinum-doublet drafts: the regimen is named in the detail; ``options.regimen_options``
+  is where a site order set would turn it into a suggestion.
+- ``seq-after-platinum`` on orders: silent when T-DXd, zongertinib or sevabertinib is ordered.
+- ``seq-after-zongertinib``: T-DM1 at 3.6 mg/kg IV every 3 weeks; a prior grade >= 2 ILD
+  (or a grade-unknown episode with hypoxia, read as >= 2: the safer reading) adds a
+  caution and T-DM1 is never recommended.
+- ``seq-after-tdxd``: also after a T-DXd stop for ILD (T-DXd not active and an ILD episode
+  attributed to it or begun on it): info, TKI ILD cautions, nothing recommended.
+- ``seq-tki-after-tki``: info "no data", and it silences no other card (answer (b)).
+- ``seq-not-her2-agent``: silent with an EGFR-sensitising mutation (EGFR gene only) or a
+  prior EGFR-TKI line; an EGFR variant of unstated type is said, not assumed either way.
+- Off-label cards name "only an ERBB2 variant of uncertain significance on file" when that
+  is the cause, and replace ``test-vus`` for the same order (answer (c)).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from cds_service.rules import labels
 from cds_service.rules.base import (
@@ -39,12 +58,15 @@ from cds_service.rules.base import (
 )
 from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.options import (
+    PLATINUM_DOUBLET,
     drug_option,
     her2_options,
     not_ordered,
     option,
-    platinum_option,
+    plasma_only_tkd,
+    regimen_options,
     replace_order,
+    specimen_guidance,
     tdxd_eligible,
     tki_eligible,
     zongertinib_label,
@@ -58,12 +80,36 @@ from cds_service.rules.situation import (
     TDXD,
     Situation,
 )
+from cds_service.rules.testing import only_vus
 from cds_service.wire import Indicator, SelectionBehavior
-from fhir_mappings.model import Drug, DrugClass, Histology
+from fhir_mappings.model import DRUG_CLASS, Drug, DrugClass, Histology, IldEpisode, LineClass
 
 L, S, E = Confidence.LABEL, Confidence.SEEDS, Confidence.EXPERT
 ZONG, SEVA = Drug.ZONGERTINIB, Drug.SEVABERTINIB
 AT_MOST_ONE = SelectionBehavior.AT_MOST_ONE
+PREFERRED_AFTER_PLATINUM = frozenset({TDXD, ZONG, SEVA})
+"""The preferred HER2 agents after platinum: an order of one of them silences
+``seq-after-platinum`` (9.1: no "instead" options against a preferred choice)."""
+EGFR_TKIS = frozenset(
+    {d for d, c in DRUG_CLASS.items() if c is DrugClass.EGFR_TKI} | {Drug.MOBOCERTINIB}
+)
+"""EGFR TKIs, mobocertinib included (an EGFR exon 20 TKI): a prior line of one of them
+means EGFR-mutant disease (``seq-not-her2-agent``)."""
+VUS_CAUSE = "only an ERBB2 variant of uncertain significance on file"
+"""The off-label cause named when the only ERBB2 finding is a VUS (9.1, answer (c))."""
+VUS_CAUSE_SHORT = "only an ERBB2 VUS on file"
+
+
+def _short_summary(summary: str) -> str:
+    """Card summaries stay under 140 characters: with several off-label reasons the VUS
+    cause is abbreviated."""
+    return summary if len(summary) < 140 else summary.replace(VUS_CAUSE, VUS_CAUSE_SHORT)
+
+
+PLATINUM_TEXT = (
+    "A platinum doublet with or without an ICI is a regimen: order it through the site's "
+    "order set (no single-drug draft is suggested)."
+)
 
 ROUTE_NOTE = (
     "Patient preference is not in the record: T-DXd is given IV every 3 weeks, zongertinib "
@@ -122,7 +168,8 @@ def seq_first_line_tkd(s: Situation) -> Iterator[Conclusion]:
     )
     proposals = [option(s, zongertinib_label(s), (ZONG,), recommended=True)]
     if not any(o.drug in CHEMOTHERAPY for o in orders):
-        proposals.append(platinum_option(s))
+        proposals += regimen_options(s, PLATINUM_DOUBLET)
+    plasma_only = bool(plasma_only_tkd(s))
     uncertainties = list(s.tkd_uncertainties(s.tkd)) + list(_histology_note(s))
     uncertainties += s.scope_uncertainties()
     if weight is None:
@@ -130,13 +177,20 @@ def seq_first_line_tkd(s: Situation) -> Iterator[Conclusion]:
             "No body weight is recorded: the zongertinib dose depends on it "
             f"({labels.ZONGERTINIB_WEIGHT_RULE}); the suggested order carries no dose."
         )
+    if plasma_only:
+        summary = (
+            "HER2 TKD mutation in plasma only: confirm in a tumour specimen; zongertinib is "
+            "the preferred first line"
+        )
+    elif s.on_patient_view:
+        summary = (
+            f"HER2 TKD mutation, no treatment yet: zongertinib preferred first line ({dose_text})"
+        )
+    else:
+        summary = "First line for a HER2 TKD mutation: zongertinib is preferred"
     yield Conclusion(
         indicator=Indicator.INFO,
-        summary=(
-            f"HER2 TKD mutation, no treatment yet: zongertinib preferred first line ({dose_text})"
-            if s.on_patient_view
-            else "First line for a HER2 TKD mutation: zongertinib is preferred"
-        ),
+        summary=summary,
         facts=(
             s.cancer_fact(),
             *(s.mutation_fact(m) for m in s.tkd),
@@ -146,12 +200,15 @@ def seq_first_line_tkd(s: Situation) -> Iterator[Conclusion]:
         ),
         guidance=(
             "Zongertinib received accelerated approval on "
-            f"{labels.ZONGERTINIB_APPROVAL_FIRST_LINE.isoformat()} for first-line treatment of "
-            "unresectable or metastatic non-squamous NSCLC with a HER2 TKD-activating mutation "
-            "detected by an FDA-approved test. [L]",
+            f"{labels.ZONGERTINIB_APPROVAL_FIRST_LINE.isoformat()} for unresectable or "
+            "metastatic non-squamous NSCLC whose tumours have a HER2 TKD-activating mutation "
+            f"detected by {labels.ZONGERTINIB_FIRST_LINE_TEST}, an indication that no longer "
+            "requires prior systemic therapy (FDA notice of the approval). [L]",
             "NCCN lists zongertinib as the preferred first line for this group; platinum "
             "doublet chemotherapy with or without an ICI remains an alternative. [S]",
+            PLATINUM_TEXT,
             f"Zongertinib dose by body weight: {labels.ZONGERTINIB_WEIGHT_RULE}. [L]",
+            *specimen_guidance(s),
         ),
         proposals=tuple(proposals),
         selection=AT_MOST_ONE,
@@ -211,7 +268,10 @@ def seq_first_line_cns(s: Situation) -> Iterator[Conclusion]:
 def seq_after_platinum(s: Situation) -> Iterator[Conclusion]:
     if not s.in_scope or not s.tkd or not s.platinum_lines or s.her2_directed_received:
         return
-    if not s.on_patient_view and not s.anticancer_orders:
+    if not s.on_patient_view and (
+        not s.anticancer_orders
+        or any(o.drug in PREFERRED_AFTER_PLATINUM for o in s.anticancer_orders)
+    ):
         return
     candidates = (TDXD,) if s.squamous else (TDXD, ZONG, SEVA)
     proposals, mods = her2_options(s, not_ordered(s, candidates))
@@ -221,6 +281,7 @@ def seq_after_platinum(s: Situation) -> Iterator[Conclusion]:
         "and sevabertinib are the preferred options; T-DM1 may be considered. [S]",
         DL02_NOTE,
         ROUTE_NOTE,
+        *specimen_guidance(s),
     ]
     if mods:
         guidance.append(
@@ -330,7 +391,10 @@ def seq_ihc3(s: Situation) -> Iterator[Conclusion]:
     proposals = (drug_option(s, TDXD, recommended=True),)
     yield Conclusion(
         indicator=Indicator.INFO,
-        summary="HER2 IHC 3+ after prior therapy: T-DXd 5.4 mg/kg is the labeled HER2 option",
+        summary=(
+            "HER2 IHC 3+ after prior therapy: T-DXd 5.4 mg/kg if no satisfactory alternative "
+            "treatment exists"
+        ),
         facts=(
             s.cancer_fact(),
             *(s.ihc_fact(i) for i in s.ihc3),
@@ -339,8 +403,8 @@ def seq_ihc3(s: Situation) -> Iterator[Conclusion]:
             *(s.order_fact(o) for o in orders),
         ),
         guidance=(
-            "T-DXd is the only HER2-directed agent approved for HER2-positive (IHC 3+) "
-            "unresectable or metastatic solid tumours after prior systemic treatment "
+            "T-DXd is the only HER2-directed agent approved for unresectable or metastatic "
+            f"HER2-positive (IHC 3+) solid tumours, in patients {labels.TDXD_IHC3_CONDITION} "
             "(accelerated approval, 5.4 mg/kg every 3 weeks). [L]",
             "Zongertinib and sevabertinib need a HER2 kinase-domain mutation. [L]",
         ),
@@ -400,7 +464,7 @@ def seq_amplification_only(s: Situation) -> Iterator[Conclusion]:
     title="After progression on zongertinib",
     hooks=ALL_HOOKS,
     indicators=(Indicator.INFO,),
-    confidence=(S,),
+    confidence=(S, L, E),
     citation=labels.NCCN_AS_REPORTED,
     override_set=OverrideSet.TREATMENT_CHOICE,
 )
@@ -411,14 +475,39 @@ def seq_after_zongertinib(s: Situation) -> Iterator[Conclusion]:
     if not s.on_patient_view and not s.anticancer_orders:
         return
     candidates = [d for d in (TDXD, TDM1) if not s.received(d)]
-    proposals = [drug_option(s, d) for d in not_ordered(s, tuple(candidates))]
+    severe_ild = _severe_ild(s)
+    proposals: list[Proposal] = []
+    for drug in not_ordered(s, tuple(candidates)):
+        proposal = drug_option(s, drug)
+        if drug is TDM1 and severe_ild:
+            proposal = replace(proposal, label=f"{proposal.label}: caution, prior ILD grade >= 2")
+        proposals.append(proposal)
     platinum_given = any(line.contains_class(DrugClass.PLATINUM) for line in s.lines)
     ordered_platinum = any(o.drug in CHEMOTHERAPY for o in s.anticancer_orders)
-    if not platinum_given and not ordered_platinum:
-        proposals.append(platinum_option(s))
-    if not proposals:
+    name_platinum = not platinum_given and not ordered_platinum
+    if name_platinum:
+        proposals += regimen_options(s, PLATINUM_DOUBLET)
+    if not proposals and not name_platinum:
         return
     named = [short_name(d) for d in candidates] + ([] if platinum_given else ["platinum +/- ICI"])
+    guidance = [
+        "After progression on zongertinib, T-DXd, T-DM1 and platinum-based chemotherapy "
+        "with or without an ICI are reasonable options; T-DM1 is not approved in NSCLC. [S]",
+        "Switching to another HER2 TKI at progression is not supported. [S][E]",
+        DL02_NOTE,
+    ]
+    if TDM1 in candidates:
+        guidance.append(
+            "T-DM1 dose per its label: 3.6 mg/kg IV every 3 weeks; its label says to "
+            "permanently discontinue it for ILD or pneumonitis. [L]"
+        )
+    if TDM1 in candidates and severe_ild:
+        guidance.append(
+            "A grade 2 or higher ILD/pneumonitis is on file: T-DM1 is cautioned and not "
+            "recommended here; T-DXd also carries a boxed ILD warning. [E][L]"
+        )
+    if name_platinum:
+        guidance.append(PLATINUM_TEXT)
     yield Conclusion(
         indicator=Indicator.INFO,
         summary=f"Progression on zongertinib: options not yet received are {', '.join(named)}",
@@ -426,25 +515,41 @@ def seq_after_zongertinib(s: Situation) -> Iterator[Conclusion]:
             s.cancer_fact(),
             progression.fact,
             *(s.mutation_fact(m) for m in s.activating),
+            *(s.ild_fact(ep) for ep in severe_ild),
             *(s.order_fact(o) for o in s.anticancer_orders),
         ),
-        guidance=(
-            "After progression on zongertinib, T-DXd, T-DM1 and platinum-based chemotherapy "
-            "with or without an ICI are reasonable options; T-DM1 is not approved in NSCLC. [S]",
-            "Switching to another HER2 TKI at progression is not supported. [S][E]",
-            DL02_NOTE,
-        ),
+        guidance=tuple(guidance),
         proposals=tuple(proposals),
-        selection=AT_MOST_ONE,
+        selection=_selection(tuple(proposals)),
         uncertainties=s.scope_uncertainties(),
         show_lines=True,
         order_refs=tuple(o.reference for o in s.anticancer_orders),
     )
 
 
+def _severe_ild(s: Situation) -> tuple[IldEpisode, ...]:
+    """ILD/pneumonitis episodes of grade >= 2, or of unknown grade with hypoxia or oxygen
+    need (read as grade >= 2, as ``ild-grade2-tdxd`` does)."""
+    return tuple(
+        ep
+        for ep in s.ild_episodes
+        if (ep.grade is not None and ep.grade >= 2) or (ep.grade is None and ep.hypoxia)
+    )
+
+
+TKI_ILD_NOTE = (
+    "Zongertinib and sevabertinib both carry ILD/pneumonitis warnings; Beamion LUNG-1 "
+    "(zongertinib) excluded patients with a history of non-infectious ILD/pneumonitis. [L]"
+)
+SEVABERTINIB_ILD_EXCLUSION_NOTE = (
+    "Whether SOHO-01 (sevabertinib) excluded patients with prior ILD is unverified: the "
+    "trial's exclusion criteria were not read."
+)
+
+
 @rule(
     "seq-after-tdxd",
-    title="After progression on T-DXd",
+    title="After progression on T-DXd, or after T-DXd stopped for ILD",
     hooks=PV,
     indicators=(Indicator.INFO,),
     confidence=(L,),
@@ -452,46 +557,78 @@ def seq_after_zongertinib(s: Situation) -> Iterator[Conclusion]:
     override_set=OverrideSet.TREATMENT_CHOICE,
 )
 def seq_after_tdxd(s: Situation) -> Iterator[Conclusion]:
-    progression = s.progression_on(TDXD)
-    if not s.in_scope or progression is None or not s.tkd:
+    if not s.in_scope or not s.tkd:
         return
-    if any(s.began_on_tdxd(ep) is True for ep in s.ild_episodes):
+    progression = s.progression_on(TDXD)
+    ild_stop = _tdxd_stopped_for_ild(s)
+    if progression is None and not ild_stop:
         return
     drugs = tuple(d for d in tki_eligible(s) if not s.received(d))
     if not drugs:
         return
     proposals, _ = her2_options(s, drugs)
+    guidance = [
+        "After a prior HER2 antibody-drug conjugate, responses were about "
+        f"{labels.ZONGERTINIB_ORR_AFTER_ADC_PERCENT} % with zongertinib and about "
+        f"{labels.SEVABERTINIB_ORR_AFTER_ADC_PERCENT} % with sevabertinib. [L]",
+        ROUTE_NOTE,
+        *specimen_guidance(s),
+    ]
+    uncertainties = s.tkd_uncertainties(s.tkd) + s.scope_uncertainties()
+    if ild_stop:
+        proposals = tuple(replace(p, recommended=False) for p in proposals)
+        guidance.insert(0, TKI_ILD_NOTE)
+        uncertainties += (SEVABERTINIB_ILD_EXCLUSION_NOTE,)
+        summary = (
+            "T-DXd stopped for ILD, HER2 TKD mutation: TKIs are options with ILD caution "
+            "(both carry ILD warnings)"
+        )
+    else:
+        summary = "Progression on T-DXd with a HER2 TKD mutation: zongertinib or sevabertinib next"
     yield Conclusion(
         indicator=Indicator.INFO,
-        summary="Progression on T-DXd with a HER2 TKD mutation: zongertinib or sevabertinib next",
-        facts=(s.cancer_fact(), progression.fact, *(s.mutation_fact(m) for m in s.tkd)),
-        guidance=(
-            "After a prior HER2 antibody-drug conjugate, responses were about "
-            f"{labels.ZONGERTINIB_ORR_AFTER_ADC_PERCENT} % with zongertinib and about "
-            f"{labels.SEVABERTINIB_ORR_AFTER_ADC_PERCENT} % with sevabertinib. [L]",
-            ROUTE_NOTE,
+        summary=summary,
+        facts=(
+            s.cancer_fact(),
+            *((progression.fact,) if progression is not None else ()),
+            *(s.ild_fact(ep) for ep in ild_stop),
+            *(s.mutation_fact(m) for m in s.tkd),
         ),
+        guidance=tuple(guidance),
         proposals=proposals,
         selection=AT_MOST_ONE,
-        uncertainties=s.tkd_uncertainties(s.tkd) + s.scope_uncertainties(),
+        uncertainties=uncertainties,
         show_lines=True,
+    )
+
+
+def _tdxd_stopped_for_ild(s: Situation) -> tuple[IldEpisode, ...]:
+    """The ILD episodes attributed to T-DXd (named as its cause, or begun on it) when
+    T-DXd is no longer active: a stop for ILD. () while T-DXd is active."""
+    if not s.received(TDXD) or s.active(TDXD):
+        return ()
+    return tuple(
+        ep for ep in s.ild_episodes if ep.cause_drug is TDXD or s.began_on_tdxd(ep) is True
     )
 
 
 @rule(
     "seq-tki-after-tki",
-    title="HER2 TKI after progression on another HER2 TKI",
+    title="HER2 TKI after progression on another HER2 TKI: no data",
     hooks=ORDERS,
-    indicators=(Indicator.WARNING,),
-    confidence=(S, E),
-    citation=labels.NCCN_AS_REPORTED,
+    indicators=(Indicator.INFO,),
+    confidence=(L,),
+    citation=labels.HER2_TKI_LABELS,
     override_set=OverrideSet.TREATMENT_CHOICE,
 )
 def seq_tki_after_tki(s: Situation) -> Iterator[Conclusion]:
+    """Info, and it silences no other card: the sevabertinib start card (its safety
+    content) stays (clinical-rules.md 9.1, answer (b))."""
     for order in s.orders_of(*HER2_TKIS):
         if order.drug is None:
             continue
-        progression = s.progression_on(*(HER2_TKIS - {order.drug}))
+        others = HER2_TKIS - {order.drug}
+        progression = s.progression_on(*others)
         if progression is None:
             continue
         name = short_name(order.drug)
@@ -500,25 +637,33 @@ def seq_tki_after_tki(s: Situation) -> Iterator[Conclusion]:
         ]
         if tdxd_eligible(s) and not s.received(TDXD):
             proposals.append(replace_order(s, order, TDXD))
+        guidance = [
+            "No data: patients previously treated with a HER2 TKI were not in the labeled "
+            "study population (Beamion LUNG-1 for zongertinib, SOHO-01 for sevabertinib). [L]",
+        ]
+        if order.drug is SEVA and s.received(ZONG):
+            guidance.append(
+                "Sevabertinib after zongertinib is within the words of its indication (after "
+                "a prior systemic therapy). [L]"
+            )
+        guidance.append(
+            "T-DXd is the HER2 option after a TKI when the patient is eligible (activating "
+            "mutation or IHC 3+, prior systemic therapy). [S][L]"
+        )
         yield Conclusion(
-            indicator=Indicator.WARNING,
+            indicator=Indicator.INFO,
             summary=(
-                f"{sentence_case(name)} after progression on another HER2 TKI: "
-                "switching TKIs is not supported"
+                f"{sentence_case(name)} after progression on another HER2 TKI: no data "
+                "(prior HER2 TKI not in the labeled study population)"
             ),
             facts=(progression.fact, s.order_fact(order)),
-            guidance=(
-                "Switching between HER2 TKIs with a similar mechanism at progression is not "
-                "supported by data. [S][E]",
-                "T-DXd is the HER2 option after a TKI when the patient is eligible (activating "
-                "mutation or IHC 3+, prior systemic therapy). [S][L]",
-            ),
+            guidance=tuple(guidance),
             proposals=tuple(proposals),
             selection=AT_MOST_ONE,
             show_lines=True,
             order_refs=(order.reference,),
             drug=order.drug,
-            supersedes=("seq-after-zongertinib", "gi-sevabertinib"),
+            supersedes=("seq-after-zongertinib",),
         )
 
 
@@ -627,10 +772,32 @@ def seq_adc_tki_together(s: Situation) -> Iterator[Conclusion]:
 
 
 _NOT_HER2_REASON = {
-    Drug.AMIVANTAMAB: "targets EGFR (exon 20 insertions), not HER2",
-    Drug.MOBOCERTINIB: "targets EGFR exon 20 insertions and was withdrawn in 2024",
+    Drug.AMIVANTAMAB: "has no HER2 indication; labeled for EGFR-mutant NSCLC",
+    Drug.MOBOCERTINIB: "targeted EGFR exon 20 insertions; US withdrawal announced October 2023",
     Drug.POZIOTINIB: "was never approved (complete response letter, 2022)",
 }
+
+
+def _egfr_disease(s: Situation) -> bool:
+    """An EGFR-sensitising mutation in the EGFR gene (an ERBB2 exon 20 insertion never
+    counts: EGFR status holds EGFR results only), or a prior EGFR-TKI line."""
+    egfr = s.patient.egfr
+    if egfr.sensitising is True or egfr.exon20_insertion is True:
+        return True
+    if any(line.line_class is LineClass.EGFR_TKI for line in s.lines):
+        return True
+    return bool(s.exposures(*EGFR_TKIS))
+
+
+def _egfr_fact(s: Situation) -> Fact:
+    egfr = s.patient.egfr
+    if egfr.sensitising is False:
+        return Fact("No EGFR-sensitising mutation", egfr.date, egfr.sources)
+    if egfr.mutated is True:
+        return Fact(
+            "EGFR variant on file, type not stated (sensitising or not)", egfr.date, egfr.sources
+        )
+    return Fact("EGFR-sensitising mutation: not found in the record; no EGFR-TKI line")
 
 
 @rule(
@@ -643,7 +810,7 @@ _NOT_HER2_REASON = {
     override_set=OverrideSet.TREATMENT_CHOICE,
 )
 def seq_not_her2_agent(s: Situation) -> Iterator[Conclusion]:
-    if not s.her2_disease or s.patient.egfr.exon20_insertion is True:
+    if not s.her2_disease or _egfr_disease(s):
         return
     for order in s.orders_of(*NOT_HER2_AGENTS):
         if order.drug is None:
@@ -656,12 +823,13 @@ def seq_not_her2_agent(s: Situation) -> Iterator[Conclusion]:
         if tdxd_eligible(s) and not s.received(TDXD):
             eligible.insert(0, TDXD)
         proposals += [replace_order(s, order, d) for d in eligible]
-        egfr = s.patient.egfr
-        egfr_fact = (
-            Fact("EGFR exon 20 insertion: not found in the record")
-            if egfr.exon20_insertion is None
-            else Fact("No EGFR exon 20 insertion", egfr.date, egfr.sources)
-        )
+        uncertainties: list[str] = []
+        if s.patient.egfr.mutated is True and s.patient.egfr.sensitising is None:
+            uncertainties.append(
+                "An EGFR variant is on file but the record does not say which: if it is an "
+                "EGFR-sensitising mutation, this order may serve the EGFR disease and this "
+                "warning does not apply."
+            )
         yield Conclusion(
             indicator=Indicator.WARNING,
             summary=(
@@ -671,16 +839,22 @@ def seq_not_her2_agent(s: Situation) -> Iterator[Conclusion]:
                 *(s.mutation_fact(m) for m in s.activating),
                 *(s.ihc_fact(i) for i in s.ihc3),
                 *(s.amplification_fact(a) for a in s.amplified),
-                egfr_fact,
+                _egfr_fact(s),
                 s.order_fact(order),
             ),
             guidance=(
-                "Amivantamab and mobocertinib target EGFR exon 20 insertions, not HER2; "
-                "mobocertinib was withdrawn (2024) and poziotinib was never approved. [L]",
-                "None of them should be used for HER2-altered NSCLC. [L]",
+                "Amivantamab has no HER2 indication: it is labeled for EGFR-mutant NSCLC (exon "
+                "20 insertions; exon 19 deletions and L858R in combinations). [L]",
+                "Mobocertinib targeted EGFR exon 20 insertions; its US withdrawal was announced "
+                "in October 2023. Poziotinib was never approved (complete response letter, "
+                "2022). [L]",
+                "None of them should be used for HER2-altered NSCLC; with an EGFR-sensitising "
+                "mutation or a prior EGFR-TKI line this card is not shown. [L]",
+                *(specimen_guidance(s) if any(d in (ZONG, SEVA) for d in eligible) else ()),
             ),
             proposals=tuple(proposals),
             selection=AT_MOST_ONE,
+            uncertainties=tuple(uncertainties),
             order_refs=(order.reference,),
             drug=order.drug,
             supersedes=(
@@ -710,7 +884,7 @@ def seq_off_label_tki(s: Situation) -> Iterator[Conclusion]:
         reasons: list[str] = []
         facts: list[Fact] = []
         if not s.tkd:
-            reasons.append("no HER2 TKD-activating mutation")
+            reasons.append(VUS_CAUSE if only_vus(s) else "no HER2 TKD-activating mutation")
             facts += [s.mutation_fact(m) for m in s.patient.her2.mutations]
             facts += [s.ihc_fact(i) for i in s.patient.her2.ihc]
             if not s.patient.her2.mutations:
@@ -732,13 +906,16 @@ def seq_off_label_tki(s: Situation) -> Iterator[Conclusion]:
             proposals.append(replace_order(s, order, ZONG))
         yield Conclusion(
             indicator=Indicator.WARNING,
-            summary=f"{sentence_case(name)} outside its labeled indication: {', '.join(reasons)}",
+            summary=_short_summary(
+                f"{sentence_case(name)} outside its labeled indication: {', '.join(reasons)}"
+            ),
             facts=(*facts, s.order_fact(order)),
             guidance=(
                 "Zongertinib is labeled for unresectable or metastatic non-squamous NSCLC with a "
                 "HER2 TKD-activating mutation (FDA-approved test), first line or after prior "
                 "therapy. [L]",
                 "Sevabertinib is labeled for the same mutations after prior systemic therapy. [L]",
+                *(specimen_guidance(s) if proposals and proposals[0].creates(ZONG) else ()),
             )
             + (
                 ("The on-label option for this patient is suggested below. [L]",)
@@ -776,7 +953,7 @@ def seq_off_label_tdxd(s: Situation) -> Iterator[Conclusion]:
         reasons: list[str] = []
         facts: list[Fact] = []
         if not s.tdxd_eligible_biomarker:
-            reasons.append("no activating ERBB2 mutation or IHC 3+")
+            reasons.append(VUS_CAUSE if only_vus(s) else "no activating ERBB2 mutation or IHC 3+")
             facts += [s.mutation_fact(m) for m in s.patient.her2.mutations]
             facts += [s.ihc_fact(i) for i in s.patient.her2.ihc]
             if not (s.patient.her2.mutations or s.patient.her2.ihc):
@@ -793,7 +970,7 @@ def seq_off_label_tdxd(s: Situation) -> Iterator[Conclusion]:
             guidance=(
                 "T-DXd is labeled in NSCLC for activating HER2 mutations after prior systemic "
                 "therapy, and for HER2-positive (IHC 3+) solid tumours after prior systemic "
-                "treatment. [L]",
+                "treatment with no satisfactory alternative treatment options. [L]",
             ),
             show_lines=True,
             order_refs=(order.reference,),

@@ -6,7 +6,18 @@
 | test-tissue-after-plasma | PV | ERBB2 negative on plasma only, no tissue result |
 | test-her2-ihc | PV | progression on a first line, no HER2 IHC, no actionable ERBB2 mutation |
 | test-retest-on-resistance | PV | progression on an EGFR TKI, no HER2 test dated after it |
-| test-vus | PV, OS, SG | the only ERBB2 finding is a VUS (orders: a HER2-directed drug) |
+| test-vus | PV, OS, SG | only ERBB2 finding a VUS; HER2-directed drug active (PV) or ordered |
+
+Version 2 (clinical-rules.md 9.1):
+
+- ``test-broad-ngs`` says "no ERBB2 result" (or "no ERBB2 mutation result" when HER2 IHC or
+  ISH is on file) when other molecular results exist, never "no molecular results".
+- ``test-vus`` on patient-view only while a HER2-directed drug is active; an off-label
+  card for the same order replaces it and names the VUS (answer (c), in ``sequencing``).
+- ``test-retest-on-resistance`` may replace ``test-her2-ihc``; it then also suggests HER2
+  IHC on the re-biopsy tissue (plasma cannot show overexpression) (answer (a)).
+- ``test-her2-ihc``: the tumour-agnostic IHC 3+ indication's "no satisfactory alternative
+  treatment options" clause [L].
 """
 
 from __future__ import annotations
@@ -26,11 +37,27 @@ from cds_service.rules.base import (
     Service,
     rule,
 )
+from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.situation import HER2_DIRECTED, Situation
 from cds_service.wire import Indicator, SelectionBehavior
-from fhir_mappings.model import DrugClass, Specimen, VariantClass
+from fhir_mappings.model import DrugClass, Her2Mutation, Specimen, VariantClass
 
 L, S = Confidence.LABEL, Confidence.SEEDS
+
+
+def only_vus(s: Situation) -> bool:
+    """The only ERBB2 finding is a variant of uncertain significance: no activating or
+    resistance mutation, no IHC 3+, no amplification."""
+    vus = s.mutations(VariantClass.VUS)
+    others = s.mutations(
+        VariantClass.TKD_ACTIVATING, VariantClass.NON_TKD_ACTIVATING, VariantClass.RESISTANCE
+    )
+    return bool(vus) and not others and not s.ihc3 and not s.amplified
+
+
+def _other_molecular_results(s: Situation) -> bool:
+    her2 = s.patient.her2
+    return s.patient.egfr.mutated is not None or bool(her2.ihc or her2.amplification)
 
 
 @rule(
@@ -49,12 +76,19 @@ def test_broad_ngs(s: Situation) -> Iterator[Conclusion]:
         return
     facts = [s.cancer_fact(), Fact("No ERBB2 mutation result (positive, negative or VUS) found")]
     facts += [s.order_fact(o) for o in s.anticancer_orders]
+    her2 = s.patient.her2
+    if not _other_molecular_results(s):
+        missing = "No molecular results"
+    elif her2.ihc or her2.amplification:
+        missing = "No ERBB2 mutation result"
+    else:
+        missing = "No ERBB2 result"
     yield Conclusion(
         indicator=Indicator.INFO if s.on_patient_view else Indicator.WARNING,
         summary=(
-            "No molecular results: order broad NGS (tissue and plasma) before first-line therapy"
+            f"{missing}: order broad NGS (tissue and plasma) before first-line therapy"
             if s.on_patient_view
-            else "No molecular results yet: broad NGS (tissue, plasma) should precede this order"
+            else f"{missing} yet: broad NGS (tissue, plasma) should precede this order"
         ),
         facts=tuple(facts),
         guidance=(
@@ -127,7 +161,7 @@ def test_her2_ihc(s: Situation) -> Iterator[Conclusion]:
         facts=(s.cancer_fact(), s.line_fact(first), Fact("No HER2 IHC result found")),
         guidance=(
             "T-DXd is approved for unresectable or metastatic HER2-positive (IHC 3+) solid "
-            "tumours after prior systemic treatment, NSCLC included. [L]",
+            f"tumours, NSCLC included, in patients {labels.TDXD_IHC3_CONDITION}. [L]",
             "Without an actionable ERBB2 mutation, HER2 IHC on tissue decides this option. [S]",
         ),
         proposals=(Proposal("Order HER2 IHC on tumour tissue", (Request(Service.HER2_IHC),)),),
@@ -171,12 +205,17 @@ def test_retest_on_resistance(s: Situation) -> Iterator[Conclusion]:
             "HER2 amplification or overexpression is a recognised mechanism of resistance to "
             "EGFR TKIs; a post-progression biopsy (NGS, with HER2 IHC) or a ctDNA panel "
             "including ERBB2 can find it. [S]",
+            "Plasma cannot show HER2 overexpression: HER2 IHC needs the re-biopsy tissue. [S]",
         ),
         proposals=(
             Proposal(
                 "Re-biopsy with an NGS panel including ERBB2", (Request(Service.REBIOPSY_NGS),)
             ),
             Proposal("Plasma ctDNA NGS including ERBB2", (Request(Service.CTDNA_ERBB2),)),
+            Proposal(
+                "HER2 IHC on the re-biopsy tissue (plasma cannot show overexpression)",
+                (Request(Service.HER2_IHC),),
+            ),
         ),
         selection=SelectionBehavior.ANY,
         uncertainties=tuple(uncertainties),
@@ -195,29 +234,42 @@ def test_retest_on_resistance(s: Situation) -> Iterator[Conclusion]:
     override_set=OverrideSet.TREATMENT_CHOICE,
 )
 def test_vus(s: Situation) -> Iterator[Conclusion]:
+    if not s.in_scope or not only_vus(s):
+        return
     vus = s.mutations(VariantClass.VUS)
-    others = s.mutations(
-        VariantClass.TKD_ACTIVATING, VariantClass.NON_TKD_ACTIVATING, VariantClass.RESISTANCE
-    )
-    if not s.in_scope or not vus or others or s.ihc3 or s.amplified:
+    if s.on_patient_view:
+        active = s.active(*HER2_DIRECTED)
+        if not active:
+            return
+        drug_facts = [s.exposure_fact(e) for e in active]
+        refs: tuple[str, ...] = ()
+    else:
+        # One card per order: an off-label card replaces the VUS card of its own order only.
+        for order in s.orders_of(*HER2_DIRECTED):
+            name = sentence_case(short_name(order.drug)) if order.drug else "HER2-directed drug"
+            summary = f"{name} ordered, but the only ERBB2 finding is a VUS: not actionable"
+            yield _vus_conclusion(s, summary, vus, (s.order_fact(order),), (order.reference,))
         return
-    her2_orders = s.orders_of(*HER2_DIRECTED)
-    if not s.on_patient_view and not her2_orders:
-        return
-    facts = [s.mutation_fact(m) for m in vus] + [s.order_fact(o) for o in her2_orders]
-    yield Conclusion(
+    summary = "HER2-directed drug active, but the only ERBB2 finding is a VUS: not actionable"
+    yield _vus_conclusion(s, summary, vus, tuple(drug_facts), refs)
+
+
+def _vus_conclusion(
+    s: Situation,
+    summary: str,
+    vus: tuple[Her2Mutation, ...],
+    drug_facts: tuple[Fact, ...],
+    refs: tuple[str, ...],
+) -> Conclusion:
+    return Conclusion(
         indicator=Indicator.INFO if s.on_patient_view else Indicator.WARNING,
-        summary=(
-            "The only ERBB2 finding is a variant of uncertain significance: not actionable"
-            if s.on_patient_view
-            else "HER2-directed order, but the only ERBB2 finding is a VUS: not actionable"
-        ),
-        facts=tuple(facts),
+        summary=summary,
+        facts=(*(s.mutation_fact(m) for m in vus), *drug_facts),
         guidance=(
             "HER2-directed therapy is labeled for activating ERBB2 mutations (or IHC 3+ for "
             "T-DXd); a variant of uncertain significance does not qualify. [S]",
             "Consider HER2 IHC on tissue or re-testing if the result could change. [S]",
         ),
         uncertainties=s.scope_uncertainties(),
-        order_refs=tuple(o.reference for o in her2_orders),
+        order_refs=refs,
     )

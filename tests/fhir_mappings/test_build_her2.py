@@ -72,6 +72,7 @@ def test_report_conclusion_text_gives_her2_and_egfr() -> None:
     assert mutation.sources == ("DiagnosticReport/ngs-report-1",)
     assert [n.sources for n in patient.her2.negative_results] == [("Observation/ngs-report-obs",)]
     assert patient.egfr.mutated is False
+    assert patient.egfr.sensitising is False
     assert patient.egfr.sources == ("DiagnosticReport/ngs-report-1",)
 
 
@@ -102,6 +103,7 @@ def test_egfr_exon20_insertion() -> None:
     patient = patient_from("egfr_exon20_insertion_variant")
     assert patient.egfr.mutated is True
     assert patient.egfr.exon20_insertion is True
+    assert patient.egfr.sensitising is True
     assert patient.egfr.date == date(2024, 1, 20)
     assert patient.her2.mutations == ()
 
@@ -170,4 +172,46 @@ def test_vus_and_benign_significance_components() -> None:
 def test_never_tested_is_not_tested_negative() -> None:
     patient = build_patient([], as_of=AS_OF)
     assert not patient.her2.mutation_tested
+    assert patient.egfr.mutated is None
+    assert patient.egfr.sensitising is None
+
+
+def _egfr_variant(protein: str, ident: str = "egfr-1") -> dict[str, object]:
+    return _variant(
+        {"id": ident},
+        component=[
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "48018-6"}]},
+                "valueCodeableConcept": {"text": "EGFR"},
+            },
+            {
+                "code": {"coding": [{"system": "http://loinc.org", "code": "48005-3"}]},
+                "valueString": protein,
+            },
+        ],
+    )
+
+
+def test_egfr_exon19_deletion_is_sensitising() -> None:
+    patient = build_patient([_egfr_variant("p.E746_A750del")], as_of=AS_OF)
+    assert patient.egfr.mutated is True
+    assert patient.egfr.exon20_insertion is False
+    assert patient.egfr.sensitising is True
+    assert patient.egfr.sources == ("Observation/egfr-1",)
+
+
+def test_egfr_t790m_alone_is_not_sensitising_but_with_l858r_it_is() -> None:
+    alone = build_patient([_egfr_variant("p.T790M")], as_of=AS_OF)
+    assert alone.egfr.mutated is True
+    assert alone.egfr.sensitising is False
+    both = build_patient(
+        [_egfr_variant("p.T790M"), _egfr_variant("p.L858R", "egfr-2")], as_of=AS_OF
+    )
+    assert both.egfr.sensitising is True
+
+
+def test_erbb2_exon20_insertion_never_makes_egfr_sensitising() -> None:
+    patient = patient_from("exon20_insertion_mcode_tissue")
+    assert patient.her2.mutations[0].exon20_insertion is True
+    assert patient.egfr.sensitising is None
     assert patient.egfr.mutated is None

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from fhir_mappings.model import Significance, VariantClass
-from fhir_mappings.variants import KinaseDomain, classify_erbb2, egfr_exon20_insertion
+from fhir_mappings.variants import (
+    KinaseDomain,
+    classify_erbb2,
+    egfr_exon20_insertion,
+    egfr_sensitising,
+)
 
 
 @pytest.mark.parametrize(
@@ -120,3 +125,26 @@ def test_egfr_exon20_insertion() -> None:
     assert egfr_exon20_insertion("p.L858R") is False
     assert egfr_exon20_insertion("EGFR exon 20 insertion") is True
     assert egfr_exon20_insertion("EGFR mutated") is None
+
+
+@pytest.mark.parametrize(
+    ("notation", "significance", "expected"),
+    [
+        ("p.E746_A750del", Significance.UNSTATED, True),
+        ("p.(Glu746_Ala750del)", Significance.UNSTATED, True),
+        ("p.L747_P753delinsS", Significance.UNSTATED, True),
+        ("p.Leu858Arg", Significance.UNSTATED, True),
+        ("p.D770_N771insSVD", Significance.UNSTATED, True),
+        ("p.G719A", Significance.UNSTATED, True),
+        ("p.L861Q", Significance.UNSTATED, True),
+        ("p.T790M", Significance.PATHOGENIC, False),
+        ("p.C797S", Significance.PATHOGENIC, False),
+        ("p.R108K", Significance.PATHOGENIC, True),
+        ("p.R108K", Significance.UNSTATED, None),
+        ("EGFR exon 19 deletion detected", Significance.UNSTATED, True),
+        ("EGFR L858R positive", Significance.UNSTATED, True),
+        ("EGFR mutated", Significance.UNSTATED, None),
+    ],
+)
+def test_egfr_sensitising(notation: str, significance: Significance, expected: bool | None) -> None:
+    assert egfr_sensitising(notation, significance) is expected

@@ -231,6 +231,42 @@ def erbb2_negative(
     }
 
 
+def egfr_result(ident: str, protein: str | None, *, when: str = "2025-02-10") -> Json:
+    """An EGFR variant (``protein``) or, with None, EGFR tested with no variant found. The
+    gene is named by text only: section 7 gives no EGFR gene code."""
+    components: list[Json] = [
+        {
+            "code": concept(coding(LOINC, "48018-6", "Gene studied [ID]")),
+            "valueCodeableConcept": concept(text="EGFR"),
+        }
+    ]
+    if protein is not None:
+        components.append(
+            {
+                "code": concept(coding(LOINC, "48005-3", "Amino acid change (pHGVS)")),
+                "valueCodeableConcept": concept(
+                    coding("http://varnomen.hgvs.org", protein, protein)
+                ),
+            }
+        )
+    value = (
+        concept(coding(LOINC, "LA9633-4", "Present"))
+        if protein is not None
+        else concept(coding(LOINC, "LA9634-2", "Absent"), text="No EGFR variant detected")
+    )
+    return {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": "final",
+        "code": concept(coding(LOINC, "69548-6", "Genetic variant assessment")),
+        "subject": SUBJECT,
+        "effectiveDateTime": when,
+        "valueCodeableConcept": value,
+        "specimen": {"display": "Tumor tissue (FFPE lung biopsy)"},
+        "component": components,
+    }
+
+
 def her2_ihc(score: str, *, when: str = "2026-07-02") -> Json:
     return {
         "resourceType": "Observation",

@@ -35,6 +35,24 @@ TISSUE_NEGATIVE = fhir.erbb2_negative("erbb2-tissue")
 PLASMA_NEGATIVE = fhir.erbb2_negative(
     "erbb2-plasma", when="2026-01-18", specimen="Plasma (cell-free DNA)"
 )
+EXON20_PLASMA = fhir.erbb2_variant(
+    "erbb2-ctdna",
+    "NP_004439.2:p.(Tyr772_Ala775dup)",
+    specimen="Plasma (cell-free DNA)",
+    method="Plasma ctDNA next-generation sequencing",
+)
+"""The same ERBB2 exon 20 duplication, found in plasma only (no tumour specimen result)."""
+EGFR_NEGATIVE = fhir.egfr_result("egfr", None)
+EGFR_EXON19_DELETION = fhir.egfr_result("egfr", "p.E746_A750del")
+TDM1_ACTIVE = fhir.prescription(
+    "t-dm1",
+    "tdm1-course",
+    start="2026-10-01",
+    dose=3.6,
+    unit="mg/kg",
+    frequency=(1, 3, "wk"),
+)
+"""T-DM1 3.6 mg/kg every 3 weeks, active since 2026-10-01 (given off-label)."""
 DX = fhir.lung_adenocarcinoma()
 LABS = [fhir.weight(72), fhir.lvef(60), *fhir.liver_panel(), fhir.anc(2.4)]
 RECENT_CT = fhir.chest_ct("2026-10-05")
@@ -206,6 +224,9 @@ GOLDEN_DEF: dict[str, Json] = {
         [DX, *LABS],
         drafts=[fhir.draft_oral_or_iv("carboplatin", "carbo-draft", 450)],
     ),
+    "test-broad-ngs__fires__egfr_negative_says_no_erbb2_result": fhir.request(
+        "g-ngs-4", PV, [DX, EGFR_NEGATIVE, *LABS]
+    ),
     "test-broad-ngs__silent__erbb2_tissue_negative": fhir.request(
         "g-ngs-3", PV, [DX, TISSUE_NEGATIVE, *LABS]
     ),
@@ -242,9 +263,17 @@ GOLDEN_DEF: dict[str, Json] = {
             *OSIMERTINIB_PROGRESSED,
         ],
     ),
-    "test-vus__fires__erbb2_vus_only": fhir.request("g-vus-1", PV, [DX, VUS, *LABS]),
+    "test-vus__fires__erbb2_vus_only_on_active_tdm1": fhir.request(
+        "g-vus-1", PV, [DX, VUS, *LABS, *PLATINUM, TDM1_ACTIVE]
+    ),
     "test-vus__silent__vus_with_ihc_3plus": fhir.request(
-        "g-vus-2", PV, [DX, VUS, fhir.her2_ihc("3+"), *LABS]
+        "g-vus-2", PV, [DX, VUS, fhir.her2_ihc("3+"), *LABS, *PLATINUM, TDM1_ACTIVE]
+    ),
+    "test-vus__silent__vus_only_no_her2_drug_patient_view": fhir.request(
+        "g-vus-3", PV, [DX, VUS, *LABS]
+    ),
+    "test-vus__silent__off_label_zongertinib_card_names_the_vus": fhir.request(
+        "g-vus-4", SG, [DX, VUS, *LABS, *PLATINUM], drafts=[fhir.draft_zongertinib(120)]
     ),
     # 6.2 sequencing
     "seq-first-line-tkd__fires__exon20_untreated_weight_unknown": fhir.request(
@@ -258,6 +287,9 @@ GOLDEN_DEF: dict[str, Json] = {
             fhir.draft_oral_or_iv("carboplatin", "carbo-draft", 450),
             fhir.draft_oral_or_iv("pemetrexed", "pem-draft", 900),
         ],
+    ),
+    "seq-first-line-tkd__fires__plasma_only_mutation_not_recommended": fhir.request(
+        "g-1l-5", PV, [DX, EXON20_PLASMA, *LABS]
     ),
     "seq-first-line-tkd__silent__squamous": fhir.request(
         "g-1l-3", PV, [fhir.lung_squamous(), EXON20, *LABS]
@@ -280,6 +312,18 @@ GOLDEN_DEF: dict[str, Json] = {
         "g-2l-2", PV, [*PLATINUM_PATIENT, fhir.copd()]
     ),
     "seq-after-platinum__silent__already_on_tdxd": fhir.request("g-2l-3", PV, ON_TDXD),
+    "seq-after-platinum__silent__tdxd_ordered": fhir.request(
+        "g-2l-4", OS, PLATINUM_PATIENT, drafts=[tdxd_order()]
+    ),
+    "seq-after-platinum__fires__pembrolizumab_ordered": fhir.request(
+        "g-2l-5",
+        SG,
+        PLATINUM_PATIENT,
+        drafts=[fhir.draft_oral_or_iv("pembrolizumab", "pembro-draft", 200)],
+    ),
+    "seq-after-platinum__fires__plasma_only_mutation": fhir.request(
+        "g-2l-6", PV, [DX, EXON20_PLASMA, *LABS, *PLATINUM]
+    ),
     "seq-non-tkd__fires__s310f_after_platinum": fhir.request(
         "g-ntkd-1", PV, [DX, S310F, *LABS, *PLATINUM]
     ),
@@ -300,6 +344,11 @@ GOLDEN_DEF: dict[str, Json] = {
     ),
     "seq-after-zongertinib__fires__progression_on_zongertinib": fhir.request(
         "g-azong-1", PV, [DX, EXON20, *LABS, *ZONGERTINIB_PROGRESSED]
+    ),
+    "seq-after-zongertinib__fires__prior_grade2_ild_tdm1_cautioned": fhir.request(
+        "g-azong-3",
+        PV,
+        [DX, EXON20, *LABS, *ZONGERTINIB_PROGRESSED, PEMBRO_PNEUMONITIS],
     ),
     "seq-after-zongertinib__silent__on_zongertinib_responding": fhir.request(
         "g-azong-2", PV, [DX, EXON20, *LABS, *ZONGERTINIB_ONGOING]
@@ -324,7 +373,8 @@ GOLDEN_DEF: dict[str, Json] = {
             fhir.progression("progression-2", "2026-10-05"),
         ],
     ),
-    "seq-after-tdxd__silent__tdxd_stopped_for_grade2_ild": fhir.request(
+    "seq-after-tdxd__silent__on_tdxd_no_progression": fhir.request("g-atdxd-3", PV, ON_TDXD),
+    "seq-after-tdxd__fires__tdxd_stopped_for_grade2_ild": fhir.request(
         "g-atdxd-2",
         PV,
         [
@@ -374,6 +424,18 @@ GOLDEN_DEF: dict[str, Json] = {
         "g-not-1",
         SG,
         PLATINUM_PATIENT,
+        drafts=[fhir.draft_oral_or_iv("amivantamab", "amivantamab-draft", 1050)],
+    ),
+    "seq-not-her2-agent__silent__egfr_exon19_deletion": fhir.request(
+        "g-not-3",
+        SG,
+        [*PLATINUM_PATIENT, EGFR_EXON19_DELETION],
+        drafts=[fhir.draft_oral_or_iv("amivantamab", "amivantamab-draft", 1050)],
+    ),
+    "seq-not-her2-agent__silent__after_osimertinib": fhir.request(
+        "g-not-4",
+        SG,
+        [*PLATINUM_PATIENT, *OSIMERTINIB_PROGRESSED],
         drafts=[fhir.draft_oral_or_iv("amivantamab", "amivantamab-draft", 1050)],
     ),
     "seq-not-her2-agent__silent__no_her2_alteration": fhir.request(

@@ -7,6 +7,7 @@ from datetime import date
 
 import pytest
 
+from cds_service.rules import evaluate
 from cds_service.rules.base import CancelOrder, Prescribe, Proposal, Request, Service
 from cds_service.settings import ClinicalSettings
 from cds_service.wire import Hook, Indicator, SelectionBehavior
@@ -16,12 +17,17 @@ from fhir_mappings.model import (
     Dose,
     DoseUnit,
     Drug,
+    DrugExposure,
     EgfrStatus,
+    ExposureStatus,
     Her2Status,
     Histology,
     IldCause,
+    IldEpisode,
     Measurement,
     MeasurementKind,
+    Specimen,
+    StopReason,
 )
 from tests.rules.patients import (
     AMPLIFIED,
@@ -55,6 +61,9 @@ from tests.rules.patients import (
     zongertinib_line,
 )
 
+PLASMA_EXON20 = replace(EXON20_DUP, specimen=Specimen.PLASMA, sources=("Observation/erbb2-ctdna",))
+"""The same ERBB2 exon 20 duplication, found in plasma (ctDNA) only."""
+
 
 def created(proposal: Proposal) -> list[Drug]:
     return [a.drug for a in proposal.actions if isinstance(a, Prescribe)]
@@ -69,16 +78,41 @@ def deleted(proposal: Proposal) -> list[str]:
 
 def test_first_line_tkd_prefers_zongertinib_120_mg_at_72_kg() -> None:
     [finding] = findings_of("seq-first-line-tkd", untreated_exon20(), PV)
-    zongertinib, platinum = finding.proposals
+    [zongertinib] = finding.proposals  # the platinum doublet is named, never drafted
     assert zongertinib.recommended
-    assert not platinum.recommended
     [prescribe] = zongertinib.actions
     assert isinstance(prescribe, Prescribe)
     assert prescribe.dosage is not None
     assert prescribe.dosage.dose == Dose(120.0, DoseUnit.MG)
-    assert created(platinum) == [Drug.CARBOPLATIN, Drug.PEMETREXED]
     assert finding.selection is SelectionBehavior.AT_MOST_ONE
     assert "120 mg" in finding.summary
+    assert any("platinum doublet" in g and "order set" in g for g in finding.guidance)
+
+
+def test_first_line_tkd_cites_the_first_line_approval_words() -> None:
+    [finding] = findings_of("seq-first-line-tkd", untreated_exon20(), PV)
+    [approval] = [g for g in finding.guidance if "2026-02-26" in g]
+    assert "an FDA-authorized test" in approval
+    assert approval.endswith("[L]")
+
+
+def test_first_line_tkd_plasma_only_mutation_is_never_recommended() -> None:
+    patient = untreated_exon20(her2=Her2Status(mutations=(PLASMA_EXON20,)))
+    [finding] = findings_of("seq-first-line-tkd", patient, PV)
+    [zongertinib] = finding.proposals
+    assert not zongertinib.recommended
+    assert zongertinib.label.endswith(
+        "(confirm in tumour specimen (tissue or cytology) before a HER2 TKI)"
+    )
+    assert "plasma only" in finding.summary
+    assert any("tumour specimens" in g and g.endswith("[L]") for g in finding.guidance)
+
+
+def test_first_line_tkd_tissue_and_plasma_mutation_stays_recommended() -> None:
+    patient = untreated_exon20(her2=Her2Status(mutations=(EXON20_DUP, PLASMA_EXON20)))
+    [finding] = findings_of("seq-first-line-tkd", patient, PV)
+    assert finding.proposals[0].recommended
+    assert "confirm in tumour specimen" not in finding.proposals[0].label
 
 
 def test_first_line_tkd_gives_180_mg_at_95_kg() -> None:
@@ -110,9 +144,23 @@ def test_first_line_tkd_on_order_of_carboplatin_offers_a_switch() -> None:
         draft_orders=(order(Drug.CARBOPLATIN, "carbo"), order(Drug.PEMETREXED, "pem"))
     )
     [finding] = findings_of("seq-first-line-tkd", patient, SG)
-    [switch] = finding.proposals  # platinum already ordered: no platinum alternative
+    [switch] = finding.proposals
     assert deleted(switch) == ["MedicationRequest/carbo", "MedicationRequest/pem"]
     assert created(switch) == [Drug.ZONGERTINIB]
+
+
+def test_no_card_ever_drafts_carboplatin_or_pemetrexed() -> None:
+    chemo = {Drug.CARBOPLATIN, Drug.CISPLATIN, Drug.PEMETREXED, Drug.PACLITAXEL}
+    patients = [
+        (untreated_exon20(), PV),
+        (untreated_exon20(draft_orders=(order(Drug.PEMBROLIZUMAB, "pembro", dose=200),)), SG),
+        (PROGRESSED_ON_ZONGERTINIB, PV),
+        (replace(PROGRESSED_ON_ZONGERTINIB, draft_orders=(order(Drug.DOCETAXEL, "doce"),)), OS),
+    ]
+    for patient, hook in patients:
+        for finding in evaluate(patient, hook, ClinicalSettings()):
+            for proposal in finding.proposals:
+                assert not set(created(proposal)) & chemo, (finding.rule_id, proposal.label)
 
 
 def test_first_line_tkd_silent_when_zongertinib_is_ordered() -> None:
@@ -186,13 +234,51 @@ def test_after_platinum_lists_three_options_none_recommended() -> None:
     assert finding.show_lines
 
 
-def test_after_platinum_on_t_dxd_order_offers_the_other_two_as_replacements() -> None:
-    patient = exon20_after_platinum(
-        draft_orders=(order(Drug.TRASTUZUMAB_DERUXTECAN, "tdxd", dose=5.4),)
+@pytest.mark.parametrize(
+    ("drug", "dose", "unit"),
+    [
+        (Drug.TRASTUZUMAB_DERUXTECAN, 5.4, DoseUnit.MG_PER_KG),
+        (Drug.ZONGERTINIB, 120.0, DoseUnit.MG),
+        (Drug.SEVABERTINIB, 20.0, DoseUnit.MG),
+    ],
+    ids=["t-dxd", "zongertinib", "sevabertinib"],
+)
+@pytest.mark.parametrize("hook", [OS, SG])
+def test_after_platinum_silent_when_a_preferred_drug_is_ordered(
+    drug: Drug, dose: float, unit: DoseUnit, hook: Hook
+) -> None:
+    patient = exon20_after_platinum(draft_orders=(order(drug, "her2", dose=dose, unit=unit),))
+    assert "seq-after-platinum" not in rule_ids(patient, hook)
+
+
+def test_after_platinum_on_docetaxel_order_offers_the_three_instead() -> None:
+    patient = exon20_after_platinum(draft_orders=(order(Drug.DOCETAXEL, "doce", dose=75),))
+    [finding] = findings_of("seq-after-platinum", patient, SG)
+    assert [created(p) for p in finding.proposals] == [
+        [Drug.TRASTUZUMAB_DERUXTECAN],
+        [Drug.ZONGERTINIB],
+        [Drug.SEVABERTINIB],
+    ]
+    assert all(deleted(p) == ["MedicationRequest/doce"] for p in finding.proposals)
+    assert all(p.label.startswith("Instead: ") for p in finding.proposals)
+
+
+def test_after_platinum_plasma_only_mutation_marks_the_tkis_and_keeps_t_dxd() -> None:
+    low_lvef = Measurement(
+        MeasurementKind.LVEF, 45.0, "%", date(2026, 11, 1), sources=("Observation/lvef-low",)
     )
-    [finding] = findings_of("seq-after-platinum", patient, OS)
-    assert [created(p) for p in finding.proposals] == [[Drug.ZONGERTINIB], [Drug.SEVABERTINIB]]
-    assert all(deleted(p) == ["MedicationRequest/tdxd"] for p in finding.proposals)
+    patient = exon20_after_platinum(
+        her2=Her2Status(mutations=(PLASMA_EXON20,)), measurements=(WEIGHT_72, low_lvef)
+    )
+    [finding] = findings_of("seq-after-platinum", patient, PV)
+    by_drug = {created(p)[0]: p for p in finding.proposals}
+    caveat = "(confirm in tumour specimen (tissue or cytology) before a HER2 TKI)"
+    assert by_drug[Drug.ZONGERTINIB].label.endswith(caveat)
+    assert by_drug[Drug.SEVABERTINIB].label.endswith(caveat)
+    assert "confirm" not in by_drug[Drug.TRASTUZUMAB_DERUXTECAN].label
+    # sevabertinib is the only option free of modifiers, yet never recommended on plasma only
+    assert not any(p.recommended for p in finding.proposals)
+    assert any("tumour or plasma specimens" in g for g in finding.guidance)
 
 
 def test_after_platinum_copd_puts_t_dxd_last() -> None:
@@ -282,6 +368,11 @@ def test_ihc3_after_chemotherapy_suggests_t_dxd() -> None:
     [only] = finding.proposals
     assert created(only) == [Drug.TRASTUZUMAB_DERUXTECAN]
     assert only.recommended
+    assert "no satisfactory alternative" in finding.summary
+    assert any(
+        "no satisfactory alternative treatment options" in g and g.endswith("[L]")
+        for g in finding.guidance
+    )
 
 
 @pytest.mark.parametrize(
@@ -343,13 +434,70 @@ PROGRESSED_ON_ZONGERTINIB = untreated_exon20(
 )
 
 
-def test_after_zongertinib_offers_t_dxd_t_dm1_and_platinum() -> None:
+def test_after_zongertinib_offers_t_dxd_and_t_dm1_and_names_platinum() -> None:
     [finding] = findings_of("seq-after-zongertinib", PROGRESSED_ON_ZONGERTINIB, PV)
     assert [created(p) for p in finding.proposals] == [
         [Drug.TRASTUZUMAB_DERUXTECAN],
         [Drug.TRASTUZUMAB_EMTANSINE],
-        [Drug.CARBOPLATIN, Drug.PEMETREXED],
     ]
+    assert "platinum +/- ICI" in finding.summary
+    assert any("platinum doublet" in g and "order set" in g for g in finding.guidance)
+    assert not any(p.recommended for p in finding.proposals)
+
+
+def test_after_zongertinib_t_dm1_carries_3_6_mg_per_kg_every_3_weeks() -> None:
+    [finding] = findings_of("seq-after-zongertinib", PROGRESSED_ON_ZONGERTINIB, PV)
+    tdm1 = finding.proposals[1]
+    [prescribe] = tdm1.actions
+    assert isinstance(prescribe, Prescribe)
+    assert prescribe.dosage is not None
+    assert prescribe.dosage.dose == Dose(3.6, DoseUnit.MG_PER_KG)
+    assert (prescribe.dosage.period, prescribe.dosage.period_unit) == (3, "wk")
+    assert prescribe.dosage.route == "Intravenous"
+    assert "3.6 mg/kg IV every 3 weeks" in tdm1.label
+    assert any("3.6 mg/kg" in g and g.endswith("[L]") for g in finding.guidance)
+
+
+@pytest.mark.parametrize(
+    "episode",
+    [
+        ild(date(2026, 5, 1), grade=2, resolved=date(2026, 6, 1), cause=IldCause.ICI),
+        ild(date(2026, 5, 1), grade=None, resolved=date(2026, 6, 1), hypoxia=True),
+    ],
+    ids=["grade-2", "grade-unknown-with-hypoxia"],
+)
+def test_after_zongertinib_t_dm1_cautioned_after_grade_2_ild(episode: IldEpisode) -> None:
+    patient = replace(PROGRESSED_ON_ZONGERTINIB, ild_episodes=(episode,))
+    [finding] = findings_of("seq-after-zongertinib", patient, PV)
+    tdm1 = finding.proposals[1]
+    assert created(tdm1) == [Drug.TRASTUZUMAB_EMTANSINE]
+    assert tdm1.label.endswith("caution, prior ILD grade >= 2")
+    assert not tdm1.recommended
+    assert any("[E]" in g and "cautioned" in g for g in finding.guidance)
+
+
+def test_after_zongertinib_grade_1_ild_adds_no_caution() -> None:
+    patient = replace(
+        PROGRESSED_ON_ZONGERTINIB,
+        ild_episodes=(ild(date(2026, 5, 1), grade=1, resolved=date(2026, 5, 20)),),
+    )
+    [finding] = findings_of("seq-after-zongertinib", patient, PV)
+    assert "caution" not in finding.proposals[1].label
+
+
+def test_after_zongertinib_names_platinum_even_when_both_adcs_were_received() -> None:
+    patient = replace(
+        PROGRESSED_ON_ZONGERTINIB,
+        exposures=(
+            zongertinib_course(active=False, progressed=True),
+            tdxd_course(active=False, end=date(2026, 2, 1)),
+            replace(tdxd_course(active=False), drug=Drug.TRASTUZUMAB_EMTANSINE),
+        ),
+    )
+    [finding] = findings_of("seq-after-zongertinib", patient, PV)
+    assert finding.proposals == ()
+    assert finding.selection is None
+    assert "platinum +/- ICI" in finding.summary
 
 
 def test_after_zongertinib_leaves_out_what_was_received() -> None:
@@ -386,9 +534,59 @@ def test_after_tdxd_offers_both_tkis() -> None:
     assert any("44 %" in g and "38 %" in g for g in finding.guidance)
 
 
-def test_after_tdxd_silent_when_t_dxd_caused_ild() -> None:
+STOPPED_FOR_ILD = on_tdxd_second_line(
+    exposures=(
+        *CARBO_PEM_PEMBRO,
+        tdxd_course(active=False, end=date(2026, 9, 20), stop_reason=StopReason.TOXICITY),
+    ),
+    lines=(CARBO_PEM_PEMBRO_LINE, tdxd_line(active=False)),
+    ild_episodes=(ild(date(2026, 9, 20), grade=2, resolved=date(2026, 10, 30), on_tdxd=True),),
+)
+
+
+def test_after_tdxd_fires_after_a_stop_for_ild_as_info_with_ild_cautions() -> None:
+    [finding] = findings_of("seq-after-tdxd", STOPPED_FOR_ILD, PV)
+    assert finding.indicator is Indicator.INFO
+    assert [created(p) for p in finding.proposals] == [[Drug.ZONGERTINIB], [Drug.SEVABERTINIB]]
+    assert not any(p.recommended for p in finding.proposals)
+    assert "stopped for ILD" in finding.summary
+    assert any("Beamion LUNG-1" in g and "ILD" in g and g.endswith("[L]") for g in finding.guidance)
+    assert any("SOHO-01" in u and "unverified" in u for u in finding.uncertainties)
+    assert any("ILD/pneumonitis" in f.text for f in finding.facts)
+
+
+def test_after_tdxd_ild_stop_recommends_nothing_even_with_one_unmodified_option() -> None:
+    alt = Measurement(
+        MeasurementKind.ALT, 200.0, "U/L", date(2026, 11, 14), 40.0, ("Observation/alt-high",)
+    )
+    patient = replace(STOPPED_FOR_ILD, measurements=(WEIGHT_72, alt))
+    without_ild = replace(PROGRESSED_ON_TDXD, measurements=(WEIGHT_72, alt))
+    assert not any(p.recommended for p in findings_of("seq-after-tdxd", patient, PV)[0].proposals)
+    # the same liver modifier alone leaves both TKIs cautioned: nothing to recommend either way
+    assert not any(
+        p.recommended for p in findings_of("seq-after-tdxd", without_ild, PV)[0].proposals
+    )
+
+
+def test_after_tdxd_ild_episode_while_t_dxd_is_still_active_is_not_a_stop() -> None:
+    patient = on_tdxd_second_line(
+        ild_episodes=(ild(date(2026, 9, 20), grade=1, resolved=date(2026, 10, 1), on_tdxd=True),)
+    )
+    assert "seq-after-tdxd" not in rule_ids(patient, PV)
+
+
+def test_after_tdxd_ild_not_on_t_dxd_is_not_a_stop_for_ild() -> None:
     patient = replace(
-        PROGRESSED_ON_TDXD, ild_episodes=(ild(date(2026, 9, 20), grade=2, on_tdxd=True),)
+        STOPPED_FOR_ILD,
+        ild_episodes=(
+            ild(
+                date(2026, 5, 1),
+                grade=2,
+                resolved=date(2026, 6, 1),
+                cause=IldCause.ICI,
+                on_tdxd=False,
+            ),
+        ),
     )
     assert "seq-after-tdxd" not in rule_ids(patient, PV)
 
@@ -405,7 +603,11 @@ def test_after_tdxd_silent_without_progression() -> None:
 # --- seq-tki-after-tki ---------------------------------------------------------------
 
 
-def test_tki_after_tki_warns_and_offers_delete_or_t_dxd() -> None:
+SEVABERTINIB_START_CARDS = {"gi-sevabertinib", "start-sevabertinib"}
+"""The sevabertinib start card (``gi-sevabertinib``, renamed ``start-sevabertinib`` by 9.2)."""
+
+
+def test_tki_after_tki_is_info_no_data_and_offers_delete_or_t_dxd() -> None:
     patient = replace(
         PROGRESSED_ON_ZONGERTINIB,
         draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
@@ -413,13 +615,31 @@ def test_tki_after_tki_warns_and_offers_delete_or_t_dxd() -> None:
     ids = rule_ids(patient, OS)
     assert "seq-tki-after-tki" in ids
     assert "seq-after-zongertinib" not in ids
-    assert "gi-sevabertinib" not in ids
     [finding] = findings_of("seq-tki-after-tki", patient, OS)
-    assert finding.indicator is Indicator.WARNING
+    assert finding.indicator is Indicator.INFO
+    assert "no data" in finding.summary
+    assert any(
+        "patients previously treated with a HER2 TKI were not in the labeled study population" in g
+        for g in finding.guidance
+    )
+    assert any("within the words of its indication" in g for g in finding.guidance)
     remove, switch = finding.proposals
     assert deleted(remove) == ["MedicationRequest/seva"]
     assert created(remove) == []
     assert created(switch) == [Drug.TRASTUZUMAB_DERUXTECAN]
+    assert not any(p.recommended for p in finding.proposals)
+
+
+@pytest.mark.parametrize("hook", [OS, SG])
+def test_tki_after_tki_never_silences_the_sevabertinib_start_card(hook: Hook) -> None:
+    patient = replace(
+        PROGRESSED_ON_ZONGERTINIB,
+        draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
+    )
+    assert set(rule_ids(patient, hook)) & SEVABERTINIB_START_CARDS
+    for finding in evaluate(patient, hook, ClinicalSettings()):
+        if finding.rule_id.startswith(("seq-", "test-")):
+            assert not set(finding.supersedes) & SEVABERTINIB_START_CARDS, finding.rule_id
 
 
 def test_tki_after_tki_silent_without_progression_on_a_tki() -> None:
@@ -537,6 +757,63 @@ def test_not_her2_agent_silent_with_an_egfr_exon20_insertion() -> None:
     assert "seq-not-her2-agent" not in rule_ids(patient, OS)
 
 
+def test_not_her2_agent_silent_with_an_egfr_sensitising_mutation() -> None:
+    patient = exon20_after_platinum(
+        egfr=EgfrStatus(
+            mutated=True, exon20_insertion=False, sensitising=True, sources=("Observation/egfr",)
+        ),
+        draft_orders=(order(Drug.AMIVANTAMAB, "amivantamab", dose=1050, unit=DoseUnit.MG),),
+    )
+    assert "seq-not-her2-agent" not in rule_ids(patient, SG)
+
+
+def test_not_her2_agent_silent_after_an_egfr_tki_line() -> None:
+    osimertinib = DrugExposure(
+        Drug.OSIMERTINIB,
+        date(2025, 3, 1),
+        date(2026, 1, 15),
+        ExposureStatus.STOPPED,
+        stop_reason=StopReason.PROGRESSION,
+        sources=("MedicationRequest/osi",),
+    )
+    patient = exon20_after_platinum(
+        exposures=(osimertinib, *CARBO_PEM_PEMBRO),
+        draft_orders=(order(Drug.AMIVANTAMAB, "amivantamab", dose=1050, unit=DoseUnit.MG),),
+    )
+    assert "seq-not-her2-agent" not in rule_ids(patient, SG)
+
+
+def test_not_her2_agent_an_erbb2_exon20_insertion_never_counts_as_egfr() -> None:
+    patient = exon20_after_platinum(
+        draft_orders=(order(Drug.AMIVANTAMAB, "amivantamab", dose=1050, unit=DoseUnit.MG),),
+    )
+    assert EXON20_DUP.exon20_insertion
+    [finding] = findings_of("seq-not-her2-agent", patient, SG)
+    assert finding.summary == (
+        "Amivantamab is not a HER2 therapy: it has no HER2 indication; labeled for "
+        "EGFR-mutant NSCLC"
+    )
+
+
+def test_not_her2_agent_egfr_variant_of_unstated_type_is_said_not_assumed() -> None:
+    patient = exon20_after_platinum(
+        egfr=EgfrStatus(mutated=True, sources=("Observation/egfr",)),
+        draft_orders=(order(Drug.AMIVANTAMAB, "amivantamab", dose=1050, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-not-her2-agent", patient, SG)
+    assert any("type not stated" in f.text for f in finding.facts)
+    assert any("does not say which" in u for u in finding.uncertainties)
+
+
+def test_not_her2_agent_egfr_resistance_change_alone_does_not_silence() -> None:
+    patient = exon20_after_platinum(
+        egfr=EgfrStatus(mutated=True, sensitising=False, sources=("Observation/egfr",)),
+        draft_orders=(order(Drug.MOBOCERTINIB, "mobo", dose=160, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-not-her2-agent", patient, SG)
+    assert "US withdrawal announced October 2023" in finding.summary
+
+
 def test_not_her2_agent_silent_without_her2_disease() -> None:
     patient = exon20_after_platinum(
         her2=Her2Status(negative_results=(TISSUE_NEGATIVE,)),
@@ -623,6 +900,36 @@ def test_off_label_tdxd_supersedes_the_vus_card() -> None:
     ids = rule_ids(patient, SG)
     assert "seq-off-label-tdxd" in ids
     assert "test-vus" not in ids
+    [finding] = findings_of("seq-off-label-tdxd", patient, SG)
+    assert finding.summary == (
+        "T-DXd outside its labeled indications: only an ERBB2 variant of uncertain "
+        "significance on file"
+    )
+
+
+def test_off_label_tki_supersedes_the_vus_card_and_names_the_vus() -> None:
+    patient = exon20_after_platinum(
+        her2=Her2Status(mutations=(VUS,)),
+        draft_orders=(order(Drug.ZONGERTINIB, "zong", dose=120, unit=DoseUnit.MG),),
+    )
+    ids = rule_ids(patient, OS)
+    assert "seq-off-label-tki" in ids
+    assert "test-vus" not in ids
+    [finding] = findings_of("seq-off-label-tki", patient, OS)
+    assert "only an ERBB2 variant of uncertain significance on file" in finding.summary
+    assert len(finding.summary) < 140
+
+
+def test_off_label_tdxd_for_vus_does_not_silence_the_vus_card_of_another_order() -> None:
+    patient = exon20_after_platinum(
+        her2=Her2Status(mutations=(VUS,)),
+        draft_orders=(
+            order(Drug.TRASTUZUMAB_DERUXTECAN, "tdxd", dose=5.4),
+            order(Drug.TRASTUZUMAB_EMTANSINE, "tdm1", dose=3.6),
+        ),
+    )
+    [vus] = findings_of("test-vus", patient, SG)
+    assert vus.order_refs == ("MedicationRequest/tdm1",)
 
 
 @pytest.mark.parametrize(
@@ -669,3 +976,56 @@ def test_ild_history_modifier_uses_pneumonitis() -> None:
     )
     [finding] = findings_of("seq-after-platinum", patient, PV)
     assert created(finding.proposals[-1]) == [Drug.TRASTUZUMAB_DERUXTECAN]
+
+
+# --- specimen (9.1): every TKI suggestion of every sequencing card ------------------------
+
+CAVEAT = "(confirm in tumour specimen (tissue or cytology) before a HER2 TKI)"
+
+
+def test_specimen_caveat_on_replacements_offered_by_not_her2_agent() -> None:
+    patient = exon20_after_platinum(
+        her2=Her2Status(mutations=(PLASMA_EXON20,)),
+        draft_orders=(order(Drug.AMIVANTAMAB, "amivantamab", dose=1050, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-not-her2-agent", patient, SG)
+    for proposal in finding.proposals:
+        drugs = created(proposal)
+        is_tki = Drug.ZONGERTINIB in drugs or Drug.SEVABERTINIB in drugs
+        assert proposal.label.endswith(CAVEAT) is is_tki, proposal.label
+        assert not proposal.recommended
+
+
+def test_specimen_caveat_on_the_on_label_switch_of_off_label_sevabertinib() -> None:
+    patient = untreated_exon20(
+        her2=Her2Status(mutations=(PLASMA_EXON20,)),
+        draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-off-label-tki", patient, OS)
+    [switch] = finding.proposals
+    assert created(switch) == [Drug.ZONGERTINIB]
+    assert switch.label.endswith(CAVEAT)
+    assert any("tumour specimens" in g for g in finding.guidance)
+
+
+def test_unknown_specimen_is_not_read_as_plasma_only() -> None:
+    patient = untreated_exon20(
+        her2=Her2Status(mutations=(replace(EXON20_DUP, specimen=Specimen.UNKNOWN),))
+    )
+    [finding] = findings_of("seq-first-line-tkd", patient, PV)
+    assert finding.proposals[0].recommended
+    assert CAVEAT not in finding.proposals[0].label
+
+
+def test_off_label_tki_summary_stays_short_with_every_reason() -> None:
+    patient = untreated_exon20(
+        cancer=SQUAMOUS_STAGE_IV,
+        her2=Her2Status(mutations=(VUS,)),
+        draft_orders=(order(Drug.SEVABERTINIB, "seva", dose=20, unit=DoseUnit.MG),),
+    )
+    [finding] = findings_of("seq-off-label-tki", patient, SG)
+    assert finding.summary == (
+        "Sevabertinib outside its labeled indication: only an ERBB2 VUS on file, squamous "
+        "histology, no prior systemic therapy"
+    )
+    assert len(finding.summary) < 140

@@ -8,11 +8,13 @@ from datetime import date
 import pytest
 
 from cds_service.rules.base import Request, Service
+from cds_service.settings import ClinicalSettings
 from cds_service.wire import Hook, Indicator, SelectionBehavior
 from fhir_mappings.model import (
     Drug,
     DrugClass,
     DrugExposure,
+    EgfrStatus,
     ExposureStatus,
     Her2Status,
     LineClass,
@@ -51,6 +53,7 @@ NO_MOLECULAR = PatientModel(as_of=TODAY, cancer=NSCLC_STAGE_IV)
 def test_broad_ngs_fires_on_patient_view_as_info_with_tissue_and_plasma() -> None:
     [finding] = findings_of("test-broad-ngs", NO_MOLECULAR, PV)
     assert finding.indicator is Indicator.INFO
+    assert finding.summary.startswith("No molecular results: ")
     services = [a.service for p in finding.proposals for a in p.actions if isinstance(a, Request)]
     assert services == [Service.NGS_TISSUE, Service.CTDNA_PLASMA]
     assert finding.selection is SelectionBehavior.ANY
@@ -62,6 +65,24 @@ def test_broad_ngs_warns_when_carboplatin_is_ordered(hook: Hook) -> None:
     [finding] = findings_of("test-broad-ngs", patient, hook)
     assert finding.indicator is Indicator.WARNING
     assert finding.order_refs == ("MedicationRequest/carbo",)
+
+
+@pytest.mark.parametrize("hook", [PV, SG])
+def test_broad_ngs_with_an_egfr_result_says_no_erbb2_result(hook: Hook) -> None:
+    patient = replace(
+        NO_MOLECULAR,
+        egfr=EgfrStatus(mutated=False, sensitising=False, sources=("Observation/egfr",)),
+        draft_orders=(order(Drug.CARBOPLATIN, "carbo"),),
+    )
+    [finding] = findings_of("test-broad-ngs", patient, hook)
+    assert finding.summary.startswith("No ERBB2 result")
+    assert "molecular results" not in finding.summary
+
+
+def test_broad_ngs_with_her2_ihc_only_says_no_erbb2_mutation_result() -> None:
+    patient = replace(NO_MOLECULAR, her2=Her2Status(ihc=(IHC_1PLUS,)))
+    [finding] = findings_of("test-broad-ngs", patient, PV)
+    assert finding.summary.startswith("No ERBB2 mutation result: ")
 
 
 def test_broad_ngs_silent_for_a_statin_order() -> None:
@@ -138,6 +159,10 @@ def test_her2_ihc_fires_after_progression_on_first_line() -> None:
     [finding] = findings_of("test-her2-ihc", AFTER_FIRST_LINE_NO_DRIVER, PV)
     assert [a for p in finding.proposals for a in p.actions] == [Request(Service.HER2_IHC)]
     assert finding.show_lines
+    assert any(
+        "no satisfactory alternative treatment options" in g and g.endswith("[L]")
+        for g in finding.guidance
+    )
 
 
 def test_her2_ihc_silent_when_ihc_exists() -> None:
@@ -194,8 +219,21 @@ EGFR_RESISTANCE = replace(
 def test_retest_fires_after_egfr_tki_progression_with_only_older_her2_tests() -> None:
     [finding] = findings_of("test-retest-on-resistance", EGFR_RESISTANCE, PV)
     services = [a.service for p in finding.proposals for a in p.actions if isinstance(a, Request)]
-    assert services == [Service.REBIOPSY_NGS, Service.CTDNA_ERBB2]
+    assert services == [Service.REBIOPSY_NGS, Service.CTDNA_ERBB2, Service.HER2_IHC]
+    assert "re-biopsy tissue" in finding.proposals[2].label
+    assert finding.selection is SelectionBehavior.ANY
     assert OSIMERTINIB.drug_class is DrugClass.EGFR_TKI
+
+
+def test_retest_replaces_her2_ihc_card_and_carries_its_ihc_suggestion() -> None:
+    ids = rule_ids(EGFR_RESISTANCE, PV)
+    assert "test-her2-ihc" not in ids
+    [finding] = findings_of("test-retest-on-resistance", EGFR_RESISTANCE, PV)
+    assert "test-her2-ihc" in finding.supersedes
+    assert Request(Service.HER2_IHC) in [a for p in finding.proposals for a in p.actions]
+    # without the re-test card, the same patient gets the HER2 IHC card
+    without = ClinicalSettings(disabled_rules=frozenset({"test-retest-on-resistance"}))
+    assert "test-her2-ihc" in rule_ids(EGFR_RESISTANCE, PV, without)
 
 
 def test_retest_silent_when_her2_was_tested_after_progression() -> None:
@@ -221,16 +259,42 @@ def test_retest_silent_without_egfr_tki_progression() -> None:
 VUS_ONLY = replace(NO_MOLECULAR, her2=Her2Status(mutations=(VUS,)))
 
 
-def test_vus_fires_on_patient_view_as_info() -> None:
-    [finding] = findings_of("test-vus", VUS_ONLY, PV)
+VUS_ON_TDM1 = replace(
+    VUS_ONLY,
+    exposures=(
+        DrugExposure(
+            Drug.TRASTUZUMAB_EMTANSINE,
+            date(2026, 10, 1),
+            status=ExposureStatus.ACTIVE,
+            active=True,
+            sources=("MedicationRequest/tdm1-course",),
+        ),
+    ),
+)
+
+
+def test_vus_fires_on_patient_view_as_info_while_a_her2_drug_is_active() -> None:
+    [finding] = findings_of("test-vus", VUS_ON_TDM1, PV)
     assert finding.indicator is Indicator.INFO
     assert finding.proposals == ()
+    assert any("T-DM1 (active" in f.text for f in finding.facts)
+
+
+def test_vus_silent_on_patient_view_without_an_active_her2_drug() -> None:
+    assert "test-vus" not in rule_ids(VUS_ONLY, PV)
+    stopped = replace(
+        VUS_ON_TDM1,
+        exposures=(replace(VUS_ON_TDM1.exposures[0], active=False, status=ExposureStatus.STOPPED),),
+    )
+    assert "test-vus" not in rule_ids(stopped, PV)
 
 
 def test_vus_warns_when_t_dm1_is_ordered() -> None:
     patient = replace(VUS_ONLY, draft_orders=(order(Drug.TRASTUZUMAB_EMTANSINE, "tdm1", dose=3.6),))
     [finding] = findings_of("test-vus", patient, OS)
     assert finding.indicator is Indicator.WARNING
+    assert finding.summary.startswith("T-DM1 ordered")
+    assert finding.order_refs == ("MedicationRequest/tdm1",)
 
 
 def test_vus_silent_on_orders_without_a_her2_directed_drug() -> None:
@@ -248,4 +312,4 @@ def test_vus_silent_on_orders_without_a_her2_directed_drug() -> None:
     ids=["with-activating-mutation", "with-ihc-3plus", "with-amplification"],
 )
 def test_vus_silent_when_another_her2_finding_exists(her2: Her2Status) -> None:
-    assert "test-vus" not in rule_ids(replace(VUS_ONLY, her2=her2), PV)
+    assert "test-vus" not in rule_ids(replace(VUS_ON_TDM1, her2=her2), PV)

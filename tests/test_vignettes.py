@@ -159,10 +159,13 @@ def test_v06_ihc3_patient_view_then_zongertinib_selected(live_server: LiveServer
 
 def test_v07_sevabertinib_after_zongertinib_progression(live_server: LiveServer) -> None:
     cards = call(live_server, "v07_progression_on_zongertinib_order_select_sevabertinib")
-    assert [rule_of(c) for c in cards] == ["seq-tki-after-tki"]
-    [card] = cards
+    assert [rule_of(c) for c in cards] == ["seq-tki-after-tki", "start-sevabertinib"]
+    card = only(cards, "seq-tki-after-tki")
     assert card["indicator"] == "warning"
     assert [a["type"] for a in actions(card)] == ["delete", "delete", "create"]
+    start = only(cards, "start-sevabertinib")  # 9.1: no longer silenced by seq-tki-after-tki
+    assert start["indicator"] == "info"
+    assert "20 mg twice daily with food" in start["summary"]
 
 
 def test_v08_no_molecular_results_carboplatin_selected(live_server: LiveServer) -> None:

@@ -88,6 +88,8 @@ class Service(StrEnum):
     ECHOCARDIOGRAM = "Echocardiogram"
     PULMONOLOGY = "Pulmonology referral"
     LIVER_PANEL = "Hepatic function panel"
+    CBC = "Complete blood count with differential"
+    PREGNANCY_TEST = "Pregnancy test (serum hCG)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -518,7 +518,7 @@ def seq_tki_after_tki(s: Situation) -> Iterator[Conclusion]:
             show_lines=True,
             order_refs=(order.reference,),
             drug=order.drug,
-            supersedes=("seq-after-zongertinib", "gi-sevabertinib"),
+            supersedes=("seq-after-zongertinib",),
         )
 
 

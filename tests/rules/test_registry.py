@@ -60,7 +60,15 @@ SPEC_RULES: dict[str, set[str]] = {
     "cardiac-lvef": ALL,
     "hepatic-tki": ALL,
     "neutropenia-tdxd": ORDERS,
-    "gi-sevabertinib": ORDERS,
+    # 9.2 new checks (version 2), by module: tdm1, adc, pregnancy, interactions, sevabertinib
+    "dose-tdm1": ORDERS,
+    "tdm1-safety": ALL,
+    "her2-adc-not-interchangeable": ORDERS,
+    "thrombocytopenia-tdxd": ORDERS,
+    "embryo-fetal": ORDERS,
+    "interaction-cyp3a-tki": ALL,
+    "start-sevabertinib": ORDERS,
+    "dose-sevabertinib": ORDERS,
 }
 
 
@@ -81,9 +89,14 @@ def test_each_rule_has_a_citation_title_and_confidence() -> None:
         assert r.indicators, r.id
 
 
-def test_only_unverified_rule_is_hepatic_tki() -> None:
+def test_rules_tagged_unverified() -> None:
     tagged = [r.id for r in REGISTRY if any(c.value == "?" for c in r.confidence)]
-    assert tagged == ["hepatic-tki"]
+    assert tagged == [
+        "hepatic-tki",
+        "thrombocytopenia-tdxd",
+        "embryo-fetal",
+        "interaction-cyp3a-tki",
+    ]
 
 
 def test_findings_are_ordered_critical_warning_info() -> None:

@@ -298,19 +298,3 @@ def test_neutropenia_silent_at_or_above_1(anc: float) -> None:
 def test_neutropenia_silent_without_a_t_dxd_order() -> None:
     patient = on_tdxd_second_line(measurements=(WEIGHT_72, LVEF_60, replace(ANC_NORMAL, value=0.8)))
     assert "neutropenia-tdxd" not in rule_ids(patient, PV)
-
-
-# --- gi-sevabertinib ----------------------------------------------------------------------------
-
-
-def test_gi_sevabertinib_on_order() -> None:
-    patient = exon20_after_platinum(
-        draft_orders=(order(Drug.SEVABERTINIB, "s", dose=20, unit=DoseUnit.MG),)
-    )
-    [finding] = findings_of("gi-sevabertinib", patient, OS)
-    assert finding.indicator is Indicator.INFO
-
-
-def test_gi_sevabertinib_silent_for_zongertinib() -> None:
-    patient = untreated_exon20(draft_orders=(zongertinib_order(120),))
-    assert "gi-sevabertinib" not in rule_ids(patient, OS)

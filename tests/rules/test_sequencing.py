@@ -413,7 +413,7 @@ def test_tki_after_tki_warns_and_offers_delete_or_t_dxd() -> None:
     ids = rule_ids(patient, OS)
     assert "seq-tki-after-tki" in ids
     assert "seq-after-zongertinib" not in ids
-    assert "gi-sevabertinib" not in ids
+    assert "start-sevabertinib" in ids  # 9.1: no longer replaced by seq-tki-after-tki
     [finding] = findings_of("seq-tki-after-tki", patient, OS)
     assert finding.indicator is Indicator.WARNING
     remove, switch = finding.proposals

@@ -97,7 +97,11 @@ def _substitution(s: Situation, order: DraftOrder) -> Conclusion | None:
         progression = s.progression_on(other_drug)
         switched = exposure.stop_reason is not None or (
             progression is not None
-            and (exposure.start is None or (progression.date or date.min) >= exposure.start)
+            and (
+                progression.date is None  # progression on that product's line, undated
+                or exposure.start is None
+                or progression.date >= exposure.start
+            )
         )
         if switched:
             continue

@@ -15,9 +15,10 @@ Decisions (the safer reading where the record is silent; clinical-rules.md 9.2, 
   sex is not recorded, and gives both the female and the male advice.
 - **Pregnancy test**: one within ``recent_pregnancy_test_days`` (7) before today. Negative:
   silent for a female. Positive: warning. Result not read: info asking to check it.
-- **Contraception durations** as read [L] or not [?]: T-DXd 7 months (females) and 4 months
-  (males with female partners) [L]; T-DM1, zongertinib and sevabertinib: the card names the
-  label's section 8.3 and states no unverified figure as label fact.
+- **Contraception durations** as read [L] or not [?]: T-DXd and T-DM1 7 months (females) and
+  4 months (males with female partners) [L] (T-DM1 read in a drug-reference summary of the US
+  label, see the README); zongertinib and sevabertinib: the card names the label's section 8.3
+  and states no unverified figure as label fact.
 """
 
 from __future__ import annotations
@@ -72,13 +73,12 @@ ADVICE: dict[Drug, _Advice] = {
     TDM1: _Advice(
         "Embryo-fetal toxicity is part of T-DM1's boxed warning. [L]",
         "Females of reproductive potential: verify pregnancy status before the first dose; "
-        "effective contraception during treatment and after the last dose for the period in "
-        "the Kadcyla label's section 8.3 (a non-US product summary states 7 months). [?]",
-        "Males with female partners of reproductive potential: contraception for the period in "
-        "the Kadcyla label's section 8.3 (not verified here). [?]",
+        "effective contraception during treatment and for 7 months after the last dose. [L]",
+        "Males with female partners of reproductive potential: effective contraception during "
+        "treatment and for 4 months after the last dose. [L]",
     ),
     ZONG: _Advice(
-        "Embryo-fetal toxicity is a labeled warning of zongertinib (not a boxed warning). [L]",
+        "Embryo-fetal toxicity is a labeled warning of zongertinib (Warnings and Precautions). [L]",
         "Females of reproductive potential: verify pregnancy status before the first dose; "
         "effective contraception during treatment and after the last dose (reported as 2 weeks; "
         "the label's section 8.3 was not read here). [?]",
@@ -86,7 +86,8 @@ ADVICE: dict[Drug, _Advice] = {
         "(not verified here). [?]",
     ),
     SEVA: _Advice(
-        "Embryo-fetal toxicity is a labeled warning of sevabertinib (not a boxed warning). [L]",
+        "Embryo-fetal toxicity is a labeled warning of sevabertinib (Warnings and "
+        "Precautions). [L]",
         "Females of reproductive potential: verify pregnancy status before the first dose; "
         "effective contraception during treatment and after the last dose for the period in the "
         "Hyrnuo label's section 8.3 (not verified here). [?]",

@@ -108,7 +108,7 @@ def test_not_a_first_order_or_patient_view_is_silent() -> None:
     assert RULE not in rule_ids(first_tdxd(), PV)
 
 
-def test_tkis_and_tdm1_state_no_unverified_duration_as_label_fact() -> None:
+def test_tkis_state_no_unverified_duration_as_label_fact_tdm1_does() -> None:
     for drug, dose in ((Drug.ZONGERTINIB, 120), (Drug.SEVABERTINIB, 20)):
         patient = exon20_after_platinum(
             demographics=WOMAN_40, draft_orders=(order(drug, "o", dose=dose, unit=DoseUnit.MG),)
@@ -116,11 +116,12 @@ def test_tkis_and_tdm1_state_no_unverified_duration_as_label_fact() -> None:
         [finding] = findings_of(RULE, patient, OS)
         female = next(g for g in finding.guidance if g.startswith("Females"))
         assert female.endswith("[?]"), drug
-        assert "not a boxed warning" in finding.guidance[0]
+        assert "Warnings and Precautions" in finding.guidance[0]
+        assert "boxed" not in finding.guidance[0]
     tdm1 = exon20_after_platinum(
         demographics=WOMAN_40,
         draft_orders=(order(Drug.TRASTUZUMAB_EMTANSINE, "o", dose=3.6),),
     )
     [finding] = findings_of(RULE, tdm1, OS)
     assert "boxed warning" in finding.guidance[0]
-    assert next(g for g in finding.guidance if g.startswith("Females")).endswith("[?]")
+    assert "7 months after the last dose. [L]" in finding.guidance[1]

@@ -212,6 +212,10 @@ def _embryo_fetal(s: Situation, order: DraftOrder, drug: Drug) -> Conclusion | N
         uncertainties.append("Sex is not recorded as female or male: the advice for both is shown.")
     if age is None:
         uncertainties.append("Age is not recorded: reproductive potential is assumed.")
+    if "procedures" in s.patient.unavailable_data:
+        uncertainties.append(
+            "Procedures could not be read: a hysterectomy or oophorectomy may be missing."
+        )
     return Conclusion(
         indicator=indicator,
         summary=summary,

@@ -125,3 +125,8 @@ def test_tkis_state_no_unverified_duration_as_label_fact_tdm1_does() -> None:
     [finding] = findings_of(RULE, tdm1, OS)
     assert "boxed warning" in finding.guidance[0]
     assert "7 months after the last dose. [L]" in finding.guidance[1]
+
+
+def test_unreadable_procedures_are_named_not_read_as_no_hysterectomy() -> None:
+    [finding] = findings_of(RULE, first_tdxd(unavailable_data=("procedures",)), SG)
+    assert any("Procedures could not be read" in u for u in finding.uncertainties)

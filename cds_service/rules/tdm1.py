@@ -371,6 +371,18 @@ def _liver_rows(s: Situation, rows: _Rows, last_dose: date | None) -> None:
             )
         elif grade3:
             rows.reduce.append("total bilirubin rose above 3 x ULN (grade 3) since the last dose")
+    ungraded = sorted(
+        {
+            _LIVER_NAME[m.kind]
+            for kind in (MeasurementKind.ALT, MeasurementKind.AST, MeasurementKind.BILIRUBIN)
+            for m in _since_last_dose(s, kind, last_dose)
+            if _ratio(m) is None
+        }
+    )
+    if ungraded:
+        rows.info.append(
+            f"{', '.join(ungraded)} without a reference range: not graded against the label's table"
+        )
     shown = [*latest_t, *(x for x in (worst_t, worst_b, latest_b) if x is not None)]
     for m in dict.fromkeys(shown):
         rows.facts.append(s.measurement_fact(m, _LIVER_NAME[m.kind]))
@@ -462,15 +474,19 @@ def _platelet_rows(s: Situation, rows: _Rows, last_dose: date | None) -> None:
 
 def _predose_rows(s: Situation, rows: _Rows) -> None:
     days = s.settings.recent_predose_labs_days
-    liver = any(
+    transaminase = any(
         s.within(m.date, days)
-        for kind in (MeasurementKind.ALT, MeasurementKind.AST, MeasurementKind.BILIRUBIN)
+        for kind in (MeasurementKind.ALT, MeasurementKind.AST)
         for m in s.measurements(kind)
     )
+    bilirubin = any(s.within(m.date, days) for m in s.measurements(MeasurementKind.BILIRUBIN))
+    liver = transaminase and bilirubin
     platelets = any(s.within(m.date, days) for m in s.measurements(MeasurementKind.PLATELETS))
     if not liver:
-        rows.info.append(f"no liver tests in the last {days} days: check them before each dose")
-        rows.facts.append(Fact(f"No ALT, AST or bilirubin in the last {days} days"))
+        rows.info.append(
+            f"no transaminases and bilirubin in the last {days} days: check them before each dose"
+        )
+        rows.facts.append(Fact(f"No complete liver panel (ALT/AST and bilirubin) in {days} days"))
         rows.need(Service.LIVER_PANEL)
     if not platelets:
         rows.info.append(f"no platelet count in the last {days} days: check it before each dose")

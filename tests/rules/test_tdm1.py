@@ -317,3 +317,12 @@ def test_silent_without_tdm1() -> None:
     assert "tdm1-safety" not in rule_ids(
         after_zongertinib(draft_orders=(order(Drug.TRASTUZUMAB_DERUXTECAN, "t", dose=5.4),)), OS
     )
+
+
+def test_liver_tests_without_a_reference_range_are_named_not_graded() -> None:
+    no_uln = Measurement(
+        MeasurementKind.AST, 900, "U/L", date(2026, 11, 18), None, ("Observation/ast-no-uln",)
+    )
+    [finding] = findings_of("tdm1-safety", with_labs(no_uln), SG)
+    assert finding.indicator is Indicator.INFO
+    assert "AST without a reference range" in finding.summary

@@ -140,6 +140,15 @@ class ClinicalSettings:
     """Rule ids switched off at this site (e.g. rules tagged [?] in the spec)."""
     knowledge_base_date: str = "2026-04-06"
     """Date of the newest source the rules were written from; shown in every card."""
+    recent_predose_labs_days: int = 7
+    """`thrombocytopenia-tdxd`, `tdm1-safety`: platelets and liver tests count as "before this
+    dose" when this recent (labels: before each dose) (clinical-rules.md 9.2)."""
+    recent_pregnancy_test_days: int = 7
+    """`embryo-fetal`: a pregnancy test this recent counts before a first dose (9.2)."""
+    reproductive_age_min: int = 18
+    reproductive_age_max: int = 55
+    """`embryo-fetal`: ages counted as reproductive potential for a female patient [?] (9.2);
+    unknown age or sex counts as possible reproductive potential."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +244,18 @@ class Settings:
             disabled_rules=frozenset(env.items("CDS_DISABLED_RULES")),
             knowledge_base_date=env.text(
                 "CDS_KNOWLEDGE_BASE_DATE", clinical_defaults.knowledge_base_date
+            ),
+            recent_predose_labs_days=env.integer(
+                "CDS_RECENT_PREDOSE_LABS_DAYS", clinical_defaults.recent_predose_labs_days
+            ),
+            recent_pregnancy_test_days=env.integer(
+                "CDS_RECENT_PREGNANCY_TEST_DAYS", clinical_defaults.recent_pregnancy_test_days
+            ),
+            reproductive_age_min=env.integer(
+                "CDS_REPRODUCTIVE_AGE_MIN", clinical_defaults.reproductive_age_min
+            ),
+            reproductive_age_max=env.integer(
+                "CDS_REPRODUCTIVE_AGE_MAX", clinical_defaults.reproductive_age_max
             ),
         )
         return cls(

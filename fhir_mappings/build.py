@@ -15,17 +15,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
-from fhir_mappings import conditions, genomics, imaging, lines, measurements, medications
+from fhir_mappings import (
+    conditions,
+    genomics,
+    imaging,
+    lines,
+    measurements,
+    medications,
+    reproductive,
+)
 from fhir_mappings.genomics import EgfrFinding, GenomicFacts
 from fhir_mappings.medications import MedicationEvent, ProgressionEvent
 from fhir_mappings.model import (
+    CoMedication,
     Comorbidity,
     ComorbidityKind,
     DataIssue,
+    Demographics,
     EgfrStatus,
     Her2Mutation,
     Her2Status,
@@ -36,6 +46,8 @@ from fhir_mappings.model import (
     Measurement,
     MeasurementKind,
     PatientModel,
+    PregnancyTest,
+    ReproductiveStatus,
 )
 from fhir_mappings.parse import (
     JsonObject,
@@ -116,6 +128,50 @@ class _Collected:
     ild_events: list[tuple[IldEpisode, list[str]]]
     comorbidities: list[Comorbidity]
     issues: list[DataIssue]
+    version2: _Version2
+
+
+@dataclass(slots=True)
+class _Version2:
+    """Facts of the version-2 checks (``fhir_mappings.reproductive``)."""
+
+    demographics: Demographics | None = None
+    pregnancy_tests: list[PregnancyTest] = field(default_factory=list)
+    reproductive_status: list[ReproductiveStatus] = field(default_factory=list)
+    co_medications: list[CoMedication] = field(default_factory=list)
+
+
+def _read_version2(
+    raw: JsonObject, index: ResourceIndex, check: _Validator, out: _Version2, as_of: date
+) -> None:
+    """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications."""
+    resource_type = string(raw, "resourceType")
+    if resource_type == "Patient":
+        if out.demographics is None and (resource := check(raw)) is not None:
+            out.demographics = reproductive.read_demographics(resource)
+        return
+    if resource_type == "Observation" and reproductive.is_pregnancy_test(raw):
+        if (resource := check(raw)) is not None and (
+            test := reproductive.read_pregnancy_test(resource)
+        ) is not None:
+            out.pregnancy_tests.append(test)
+        return
+    if resource_type in ("Condition", "Procedure", "Observation") and (
+        kind := reproductive.reproductive_kind(raw)
+    ):
+        if (resource := check(raw)) is not None and (
+            status := reproductive.read_reproductive_status(resource, kind)
+        ) is not None:
+            out.reproductive_status.append(status)
+        return
+    if (
+        resource_type in medications.MEDICATION_TYPES
+        and not medications.recognised_drug(raw, index)
+        and reproductive.is_co_medication(raw, index)
+        and (resource := check(raw)) is not None
+        and (co_medication := reproductive.read_co_medication(resource, index, as_of)) is not None
+    ):
+        out.co_medications.append(co_medication)
 
 
 class _Validator:
@@ -139,7 +195,8 @@ class _Validator:
 
 _OBSERVATION_TEXT_GATE = re.compile(
     r"erbb2|her-?\s?2|egfr|ejection|lvef|\balt\b|alanine|\bast\b|aspartate|bilirubin"
-    r"|neutrophil|\banc\b|weight|ecog|stage|tnm|metasta|m\s*category|disease status",
+    r"|neutrophil|\banc\b|weight|ecog|stage|tnm|metasta|m\s*category|disease status"
+    r"|platelet|\bplt\b",
     re.IGNORECASE,
 )
 _OBSERVATION_CODES = frozenset(
@@ -330,11 +387,12 @@ def build_patient(
     for raw, full_url in flat:
         index.add(raw, full_url)
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
-    out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues)
+    out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
     check = _Validator(issues)
     for raw, _ in flat:
         if not _entered_in_error(raw):
             _read_one(raw, index, check, out, domain=domain, as_of=as_of)
+            _read_version2(raw, index, check, out.version2, as_of)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days
@@ -384,6 +442,12 @@ def build_patient(
         draft_orders=orders,
         data_issues=tuple(dict.fromkeys(issues)),
         unavailable_data=tuple(unavailable_data),
+        demographics=out.version2.demographics or Demographics(),
+        pregnancy_tests=tuple(
+            sorted(out.version2.pregnancy_tests, key=lambda t: t.date or date.min)
+        ),
+        reproductive_status=tuple(out.version2.reproductive_status),
+        co_medications=tuple(out.version2.co_medications),
     )
 
 

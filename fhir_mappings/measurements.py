@@ -1,4 +1,4 @@
-"""Measurements: LVEF, ALT, AST, total bilirubin (with ULN), ANC, body weight, ECOG.
+"""Measurements: LVEF, ALT, AST, total bilirubin (with ULN), ANC, platelets, body weight, ECOG.
 
 Decisions:
 
@@ -7,9 +7,9 @@ Decisions:
   are searched too (an echocardiogram panel carrying LVEF).
 - Units are normalised: LVEF % (a fraction <= 1 with unit ``1``/``{ratio}``/none is read
   as a fraction and multiplied by 100); ALT/AST U/L (``[IU]/L``, ``IU/L``; ukat/L x 60);
-  bilirubin mg/dL (umol/L / 17.1); ANC 10*9/L (``10*3/uL``, ``K/uL``, ``10^9/L`` as is;
-  ``/uL``, ``cells/uL``, ``/mm3`` / 1000); weight kg (lb x 0.45359237, g / 1000); body
-  temperature Cel (``[degF]``: (F - 32) x 5/9, the one unit with an offset). A
+  bilirubin mg/dL (umol/L / 17.1); ANC and platelets 10*9/L (``10*3/uL``, ``K/uL``,
+  ``10^9/L`` as is; ``/uL``, ``cells/uL``, ``/mm3`` / 1000); weight kg (lb x 0.45359237,
+  g / 1000); body temperature Cel (``[degF]``: (F - 32) x 5/9, the one unit with an offset). A
   value in any other unit is not read: a ``DataIssue`` when the code matched, silently
   skipped when only the text matched (text matches are looser). The reference range's
   ``high`` is converted with the same factor.
@@ -42,6 +42,7 @@ from fhir_mappings.terminology import (
     BODY_WEIGHT,
     ECOG,
     LVEF,
+    PLATELETS,
     CodeSet,
     codings,
     concept_text,
@@ -58,6 +59,7 @@ _SETS: tuple[tuple[MeasurementKind, CodeSet], ...] = (
     (MeasurementKind.WEIGHT, BODY_WEIGHT),
     (MeasurementKind.ECOG, ECOG),
     (MeasurementKind.TEMPERATURE, BODY_TEMPERATURE),
+    (MeasurementKind.PLATELETS, PLATELETS),
 )
 MEASUREMENT_CODES_BY_CODE: dict[str, MeasurementKind] = {
     c.code: kind for kind, s in _SETS for c in s.codes
@@ -86,6 +88,19 @@ UNIT_FACTORS: dict[MeasurementKind, dict[str, float]] = {
         "/mm3": 0.001,
         "cells/mm3": 0.001,
     },
+    MeasurementKind.PLATELETS: {
+        "10*9/l": 1.0,
+        "10*3/ul": 1.0,
+        "x10*9/l": 1.0,
+        "x10e9/l": 1.0,
+        "10e9/l": 1.0,
+        "k/ul": 1.0,
+        "thou/ul": 1.0,
+        "10*3/mm3": 1.0,
+        "/ul": 0.001,
+        "{cells}/ul": 0.001,
+        "/mm3": 0.001,
+    },
     MeasurementKind.WEIGHT: {
         "kg": 1.0,
         "[lb_av]": 0.45359237,
@@ -108,6 +123,7 @@ NORMALISED_UNIT: dict[MeasurementKind, str | None] = {
     MeasurementKind.WEIGHT: "kg",
     MeasurementKind.ECOG: None,
     MeasurementKind.TEMPERATURE: "Cel",
+    MeasurementKind.PLATELETS: "10*9/L",
 }
 
 

@@ -33,7 +33,8 @@ into courses (``DrugExposure``). Decisions:
 - Doses: ``mg/kg`` and ``mg`` (``g`` converted to mg) from UCUM code or unit; others are
   not read. Statements and orders give the dose on their start/authored date.
 - Draft orders: every entry of the draftOrders Bundle becomes a ``DraftOrder`` (drug None
-  when it is not a recognised anticancer drug or has no medication yet). A draft
+  when it is not a recognised anticancer drug or has no medication yet; a CYP3A inhibitor
+  or inducer is noted in ``co_medication``, see ``fhir_mappings.reproductive``). A draft
   MedicationRequest that fails validation even after the quirk fixes is recorded as a
   ``DataIssue`` but still read best-effort: it is what the clinician is about to sign, and
   dropping it would silence every check on it. A draft with no id gets the reference of
@@ -75,6 +76,7 @@ from fhir_mappings.parse import (
     string,
     validate,
 )
+from fhir_mappings.reproductive import draft_co_medication
 from fhir_mappings.terminology import (
     DrugMatch,
     concept_text,
@@ -526,6 +528,7 @@ def _draft_order(
         frequency=frequency,
         medication_text=text,
         unverified_code_only=bool(found and not found.verified),
+        co_medication=None if found else draft_co_medication(concept, reference),
     )
     return order, problem
 

@@ -193,6 +193,9 @@ class Drug(StrEnum):
     GEFITINIB = "gefitinib"
     ERLOTINIB = "erlotinib"
     AFATINIB = "afatinib"
+    TRASTUZUMAB = "trastuzumab"
+    """Recognised so that it is never mistaken for an ADC; not a HER2 therapy for NSCLC lines
+    (class ``other``, clinical-rules.md 9.3)."""
 
 
 class DrugClass(StrEnum):
@@ -203,6 +206,7 @@ class DrugClass(StrEnum):
     EGFR_TKI = "egfr-tki"
     EGFR_EX20 = "egfr-ex20"
     CHEMOTHERAPY = "chemotherapy"
+    OTHER = "other"
 
 
 DRUG_CLASS: dict[Drug, DrugClass] = {
@@ -230,6 +234,7 @@ DRUG_CLASS: dict[Drug, DrugClass] = {
     Drug.GEFITINIB: DrugClass.EGFR_TKI,
     Drug.ERLOTINIB: DrugClass.EGFR_TKI,
     Drug.AFATINIB: DrugClass.EGFR_TKI,
+    Drug.TRASTUZUMAB: DrugClass.OTHER,
 }
 """Pharmacological class of each drug (clinical-rules.md, section 5)."""
 
@@ -387,6 +392,7 @@ class MeasurementKind(StrEnum):
     ECOG = "ecog"
     TEMPERATURE = "body-temperature"
     """Body temperature in Cel (`neutropenia-tdxd`: febrile neutropenia)."""
+    PLATELETS = "platelets"
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +400,7 @@ class Measurement:
     kind: MeasurementKind
     value: float
     unit: str | None
-    """Normalised units: % (LVEF), U/L, mg/dL, 10*9/L (ANC), kg, Cel; ECOG unitless."""
+    """Normalised units: % (LVEF), U/L, mg/dL, 10*9/L (ANC, platelets), kg, Cel; ECOG unitless."""
     date: date | None
     upper_limit: float | None = None
     """Upper limit of normal from the reference range, when present."""
@@ -411,6 +417,87 @@ class ImagingKind(StrEnum):
 class Imaging:
     kind: ImagingKind
     date: date | None
+    sources: Sources = ()
+    matched_by: MatchedBy = MatchedBy.TEXT
+
+
+# --- Reproductive status, co-medications (clinical-rules.md 9.2) ---------------------------
+
+
+class Sex(StrEnum):
+    """Administrative gender of the Patient resource (FHIR ``gender``)."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Demographics:
+    """Sex and birth date from the Patient resource; None / UNKNOWN: not stated."""
+
+    sex: Sex = Sex.UNKNOWN
+    birth_date: date | None = None
+    sources: Sources = ()
+
+    def age_on(self, day: date) -> int | None:
+        if self.birth_date is None:
+            return None
+        born = self.birth_date
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+class PregnancyResult(StrEnum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PregnancyTest:
+    """An hCG pregnancy test (serum or urine)."""
+
+    result: PregnancyResult
+    date: date | None
+    sources: Sources = ()
+    matched_by: MatchedBy = MatchedBy.CODE
+
+
+class ReproductiveStatusKind(StrEnum):
+    """Documented states that end reproductive potential."""
+
+    MENOPAUSE = "menopause"
+    HYSTERECTOMY = "hysterectomy"
+    BILATERAL_OOPHORECTOMY = "bilateral-oophorectomy"
+
+
+@dataclass(frozen=True, slots=True)
+class ReproductiveStatus:
+    kind: ReproductiveStatusKind
+    date: date | None = None
+    sources: Sources = ()
+    matched_by: MatchedBy = MatchedBy.TEXT
+
+
+class Cyp3aModulator(StrEnum):
+    """CYP3A inhibitors and inducers by strength (FDA classification; examples only)."""
+
+    STRONG_INHIBITOR = "strong CYP3A inhibitor"
+    MODERATE_INHIBITOR = "moderate CYP3A inhibitor"
+    STRONG_INDUCER = "strong CYP3A inducer"
+    MODERATE_INDUCER = "moderate CYP3A inducer"
+
+
+@dataclass(frozen=True, slots=True)
+class CoMedication:
+    """A non-anticancer drug in the record that interacts with a HER2 TKI (CYP3A)."""
+
+    name: str
+    """The interacting drug's generic name as the terminology module lists it."""
+    effect: Cyp3aModulator
+    active: bool
+    start: date | None = None
     sources: Sources = ()
     matched_by: MatchedBy = MatchedBy.TEXT
 
@@ -439,6 +526,9 @@ class DraftOrder:
     matched_by: MatchedBy = MatchedBy.CODE
     """How the drug was identified: by a drug code, or by its text (no dose update is
     ever suggested on a drug identified by text, clinical-rules.md 9.1)."""
+    co_medication: CoMedication | None = None
+    """The order is a CYP3A inhibitor or inducer (not an anticancer drug), for
+    `interaction-cyp3a-tki`."""
 
 
 # --- Data quality ---------------------------------------------------------------------
@@ -474,6 +564,11 @@ class PatientModel:
     data_issues: tuple[DataIssue, ...] = ()
     unavailable_data: tuple[str, ...] = ()
     """Prefetch keys whose data could not be read; rules treat that data as unknown."""
+    demographics: Demographics = field(default_factory=Demographics)
+    pregnancy_tests: tuple[PregnancyTest, ...] = ()
+    reproductive_status: tuple[ReproductiveStatus, ...] = ()
+    co_medications: tuple[CoMedication, ...] = ()
+    """CYP3A inhibitors and inducers in the record (for `interaction-cyp3a-tki`)."""
 
     def latest(self, kind: MeasurementKind) -> Measurement | None:
         return _latest(tuple(m for m in self.measurements if m.kind is kind))

@@ -18,6 +18,12 @@ Matching, in order:
    word sequences (``"ild"`` does not match ``"mild"``). The text phrases are the
    project's own choice, listed beside each code set.
 
+Version 2 (clinical-rules.md 9.2 / 9.3) adds the codes its new checks need, each with the
+named source it was checked against (``source``); a code that could not be checked is
+``verified=False`` and says so. Concepts with no checked code (menopause, hysterectomy,
+oophorectomy, the CYP3A inhibitors and inducers) are matched by text only, recorded as
+``MatchedBy.TEXT``.
+
 Drugs are recognised by a verified RxNorm code, by an unverified ("from memory")
 ingredient code (flagged ``verified=False`` on the match), and always by normalised name
 (generic, brand, development code). Common US brand names of the older drugs are added
@@ -31,7 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from fhir_mappings.model import Drug, MatchedBy
+from fhir_mappings.model import Cyp3aModulator, Drug, MatchedBy
 from fhir_mappings.parse import as_object, objects, string
 
 SPEC = "clinical-rules.md section 7"
@@ -366,6 +372,74 @@ BODY_TEMPERATURE = CodeSet(
     ("body temperature",),
 )
 
+# --- version 2 (clinical-rules.md 9.3, "New codes") ---------------------------------------
+
+US_CORE_PLATELETS = (
+    "HL7 US Core Implementation Guide STU7, example Observation cbc-platelets "
+    "(https://hl7.org/fhir/us/core/STU7/Observation-cbc-platelets.html): LOINC 777-3 "
+    '"Platelets [#/volume] in Blood by Automated count"'
+)
+IBCM_PREGNANCY_TEST = (
+    "HL7 International Birth and Child Model IG (2024Sep ballot), Observation "
+    "uc3-pregnancytest-firstMOHVisit: LOINC 2106-3 "
+    '"Choriogonadotropin (pregnancy test) [Presence] in Urine"'
+)
+NOT_CHECKED = "not checked against a published source: unverified [?]"
+
+PLATELETS = CodeSet(
+    "Platelet count",
+    (
+        Code(
+            LOINC,
+            "777-3",
+            "Platelets [#/volume] in Blood by Automated count",
+            source=US_CORE_PLATELETS,
+        ),
+    ),
+    ("platelet count", "platelets", "plt"),
+)
+PREGNANCY_TEST = CodeSet(
+    "Pregnancy test (hCG, serum or urine)",
+    (
+        Code(
+            LOINC,
+            "2106-3",
+            "Choriogonadotropin (pregnancy test) [Presence] in Urine",
+            source=IBCM_PREGNANCY_TEST,
+        ),
+        Code(
+            LOINC,
+            "2118-8",
+            "Choriogonadotropin (pregnancy test) [Presence] in Serum or Plasma",
+            verified=False,
+            source=NOT_CHECKED,
+        ),
+    ),
+    (
+        "pregnancy test",
+        "hcg",
+        "beta hcg",
+        "b hcg",
+        "choriogonadotropin",
+        "chorionic gonadotropin",
+    ),
+)
+MENOPAUSE = CodeSet(
+    "Menopause (no checked code: text only)",
+    (),
+    ("postmenopausal", "post menopausal", "menopause", "menopausal"),
+)
+HYSTERECTOMY = CodeSet(
+    "Hysterectomy (no checked code: text only)",
+    (),
+    ("hysterectomy",),
+)
+BILATERAL_OOPHORECTOMY = CodeSet(
+    "Bilateral oophorectomy (no checked code: text only)",
+    (),
+    ("bilateral oophorectomy", "bilateral salpingo oophorectomy", "bso"),
+)
+
 # --- conditions ------------------------------------------------------------------------
 
 NSCLC = CodeSet(
@@ -535,6 +609,11 @@ ALL_CODE_SETS: tuple[CodeSet, ...] = (
     ANC,
     BODY_WEIGHT,
     BODY_TEMPERATURE,
+    PLATELETS,
+    PREGNANCY_TEST,
+    MENOPAUSE,
+    HYSTERECTOMY,
+    BILATERAL_OOPHORECTOMY,
     NSCLC,
     LUNG_ADENOCARCINOMA,
     LUNG_SQUAMOUS,
@@ -720,6 +799,13 @@ DRUGS: dict[Drug, DrugInfo] = {
         DrugInfo(Drug.GEFITINIB, "gefitinib", ("gefitinib",), (), ("Iressa",)),
         DrugInfo(Drug.ERLOTINIB, "erlotinib", ("erlotinib",), (), ("Tarceva",)),
         DrugInfo(Drug.AFATINIB, "afatinib", ("afatinib",), (), ("Gilotrif",)),
+        DrugInfo(
+            Drug.TRASTUZUMAB,
+            "trastuzumab",
+            ("trastuzumab",),
+            (),
+            ("Herceptin", "Kanjinti", "Ogivri", "Trazimera", "Herzuma", "Ontruzant"),
+        ),
     )
 }
 
@@ -789,3 +875,81 @@ def match_drug(concept: object) -> DrugMatch | None:
     if unverified is not None:
         return DrugMatch(unverified, MatchedBy.CODE, verified=False)
     return None
+
+
+# --- CYP3A inhibitors and inducers (interaction-cyp3a-tki) ----------------------------------
+
+CYP3A_SOURCE = (
+    "FDA, For Healthcare Professionals | FDA's Examples of Drugs that Interact with CYP "
+    "Enzymes and Transporter Systems (https://www.fda.gov/drugs/drug-interactions-labeling/"
+    "healthcare-professionals-fdas-examples-drugs-interact-cyp-enzymes-and-transporter-"
+    "systems): its Table 1 was not read here; the strengths below follow tables that state "
+    "they are based on FDA guidance. Examples only, matched by name (no code checked) [?]"
+)
+CYP3A_MODULATORS: dict[str, tuple[Cyp3aModulator, tuple[str, ...]]] = {
+    # strong inhibitors
+    "clarithromycin": (Cyp3aModulator.STRONG_INHIBITOR, ("Biaxin",)),
+    "itraconazole": (Cyp3aModulator.STRONG_INHIBITOR, ("Sporanox",)),
+    "ketoconazole": (Cyp3aModulator.STRONG_INHIBITOR, ()),
+    "posaconazole": (Cyp3aModulator.STRONG_INHIBITOR, ("Noxafil",)),
+    "voriconazole": (Cyp3aModulator.STRONG_INHIBITOR, ("Vfend",)),
+    "ritonavir": (Cyp3aModulator.STRONG_INHIBITOR, ("Norvir", "Paxlovid")),
+    "cobicistat": (Cyp3aModulator.STRONG_INHIBITOR, ()),
+    "nefazodone": (Cyp3aModulator.STRONG_INHIBITOR, ()),
+    "idelalisib": (Cyp3aModulator.STRONG_INHIBITOR, ()),
+    # moderate inhibitors
+    "diltiazem": (Cyp3aModulator.MODERATE_INHIBITOR, ("Cardizem",)),
+    "verapamil": (Cyp3aModulator.MODERATE_INHIBITOR, ("Calan",)),
+    "erythromycin": (Cyp3aModulator.MODERATE_INHIBITOR, ()),
+    "fluconazole": (Cyp3aModulator.MODERATE_INHIBITOR, ("Diflucan",)),
+    "aprepitant": (Cyp3aModulator.MODERATE_INHIBITOR, ("Emend",)),
+    "dronedarone": (Cyp3aModulator.MODERATE_INHIBITOR, ("Multaq",)),
+    # strong inducers
+    "rifampin": (Cyp3aModulator.STRONG_INDUCER, ("rifampicin", "Rifadin")),
+    "carbamazepine": (Cyp3aModulator.STRONG_INDUCER, ("Tegretol",)),
+    "phenytoin": (Cyp3aModulator.STRONG_INDUCER, ("fosphenytoin", "Dilantin")),
+    "apalutamide": (Cyp3aModulator.STRONG_INDUCER, ("Erleada",)),
+    "enzalutamide": (Cyp3aModulator.STRONG_INDUCER, ("Xtandi",)),
+    "mitotane": (Cyp3aModulator.STRONG_INDUCER, ()),
+    "St. John's wort": (Cyp3aModulator.STRONG_INDUCER, ("St John's wort", "hypericum")),
+    # moderate inducers
+    "bosentan": (Cyp3aModulator.MODERATE_INDUCER, ("Tracleer",)),
+    "efavirenz": (Cyp3aModulator.MODERATE_INDUCER, ()),
+    "etravirine": (Cyp3aModulator.MODERATE_INDUCER, ()),
+    "modafinil": (Cyp3aModulator.MODERATE_INDUCER, ("Provigil",)),
+    "nafcillin": (Cyp3aModulator.MODERATE_INDUCER, ()),
+    "rifabutin": (Cyp3aModulator.MODERATE_INDUCER, ()),
+}
+"""Generic name -> (strength, other names). St. John's wort is strong in some versions of
+the FDA examples and moderate in others: the stronger class is kept (the safer reading).
+Phenobarbital, primidone and dexamethasone are classed differently by different sources
+and are left out until the FDA table is read."""
+
+
+@lru_cache(maxsize=1)
+def _cyp3a_index() -> tuple[tuple[str, str], ...]:
+    pairs = [
+        (_words(name), generic)
+        for generic, (_, others) in CYP3A_MODULATORS.items()
+        for name in (generic, *others)
+    ]
+    return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
+
+
+def cyp3a_modulator(concept: object) -> tuple[str, Cyp3aModulator] | None:
+    """The one CYP3A inhibitor or inducer a medication concept names, by text (no code of
+    these drugs is checked); None when none, or more than one, is named, or when the text
+    also names a recognised anticancer drug (an ambiguous text identifies neither)."""
+    text = concept_text(concept)
+    if not text:
+        return None
+    normalised = _words(text)
+    found: list[str] = []
+    for name, generic in _cyp3a_index():
+        if name in normalised:
+            normalised = normalised.replace(name, " ")
+            if generic not in found:
+                found.append(generic)
+    if len(found) != 1 or drugs_named(text):
+        return None
+    return found[0], CYP3A_MODULATORS[found[0]][0]

@@ -165,17 +165,17 @@ def test_v06_ihc3_patient_view_then_zongertinib_selected(live_server: LiveServer
 
 def test_v07_sevabertinib_after_zongertinib_progression(live_server: LiveServer) -> None:
     cards = call(live_server, "v07_progression_on_zongertinib_order_select_sevabertinib")
-    topics = [rule_of(c) for c in cards]
-    # version 2: "no data" info, and the sevabertinib start card (answer (b)) is kept
-    # (gi-sevabertinib, renamed start-sevabertinib in version 2)
-    assert {"gi-sevabertinib", "start-sevabertinib"} & set(topics)
-    assert "seq-after-zongertinib" not in topics
+    assert [rule_of(c) for c in cards] == ["seq-tki-after-tki", "start-sevabertinib"]
+    assert "seq-after-zongertinib" not in [rule_of(c) for c in cards]
     card = only(cards, "seq-tki-after-tki")
     assert card["indicator"] == "info"
     assert "no data" in card["summary"]
     assert "were not in the labeled study population" in card["detail"]
     assert [a["type"] for a in actions(card)] == ["delete", "delete", "create"]
     assert not any(s.get("isRecommended") for s in card["suggestions"])
+    start = only(cards, "start-sevabertinib")  # 9.1: no longer silenced by seq-tki-after-tki
+    assert start["indicator"] == "info"
+    assert "20 mg twice daily with food" in start["summary"]
 
 
 def test_v08_no_molecular_results_carboplatin_selected(live_server: LiveServer) -> None:

@@ -1,8 +1,10 @@
 """The clinical rules: pure functions over the patient model (clinical-rules.md, section 6).
 
 One module per table of section 6: ``testing`` (6.1), ``sequencing`` (6.2), ``ild``
-(6.3), ``safety`` (6.4). Each rule is registered with its id, hooks, indicators,
-confidence and citation (``base.rule``); ``REGISTRY`` lists them in spec order.
+(6.3), ``safety`` (6.4); the new checks of version 2 (9.2) follow in ``tdm1``, ``adc``,
+``pregnancy``, ``interactions`` and ``sevabertinib``. Each rule is registered with its
+id, hooks, indicators, confidence and citation (``base.rule``); ``REGISTRY`` lists them
+in spec order.
 
 ``evaluate`` runs the enabled rules that serve the hook, then arranges the findings:
 superseded findings dropped (a critical hold of a drug silences reminders about it;
@@ -26,7 +28,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cds_service.rules import ild, safety, sequencing, testing
+from cds_service.rules import (
+    adc,
+    ild,
+    interactions,
+    pregnancy,
+    safety,
+    sequencing,
+    sevabertinib,
+    tdm1,
+    testing,
+)
 from cds_service.rules.base import (
     REGISTERED,
     CancelOrder,
@@ -56,8 +68,19 @@ __all__ = [
     "rules_for",
 ]
 
-_SPEC_ORDER = (testing, sequencing, ild, safety)
-"""The tables of section 6 in order: 6.1 testing, 6.2 sequencing, 6.3 ILD, 6.4 safety."""
+_SPEC_ORDER = (
+    testing,
+    sequencing,
+    ild,
+    safety,
+    tdm1,
+    adc,
+    pregnancy,
+    interactions,
+    sevabertinib,
+)
+"""The tables of section 6 in order (6.1 testing, 6.2 sequencing, 6.3 ILD, 6.4 safety), then
+the new checks of 9.2 by module."""
 
 
 def _in_spec_order() -> tuple[Rule, ...]:

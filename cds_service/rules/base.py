@@ -89,6 +89,7 @@ class Service(StrEnum):
     PULMONOLOGY = "Pulmonology referral"
     LIVER_PANEL = "Hepatic function panel"
     CBC = "Complete blood count with differential"
+    PREGNANCY_TEST = "Pregnancy test (serum hCG)"
 
 
 @dataclass(frozen=True, slots=True)

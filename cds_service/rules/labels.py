@@ -89,10 +89,50 @@ non-small-cell-lung-cancer). The 2025 approval after prior therapy says "FDA-app
 
 SEVABERTINIB_DOSE_MG: Final = 20.0
 """20 mg twice daily with food; reductions 10 mg twice daily, then 10 mg once daily [L]."""
+SEVABERTINIB_DOSE_LEVELS: Final = ((20.0, 2), (10.0, 2), (10.0, 1))
+"""(mg, doses a day): 20 mg twice daily, then 10 mg twice daily, then 10 mg once daily;
+permanently discontinue if 10 mg once daily is not tolerated (Hyrnuo US PI 2.2, 2.3) [L]."""
 
 # --- T-DM1: Kadcyla US prescribing information (not approved in NSCLC) -------------------------
 
+TDM1_START_MG_PER_KG: Final = 3.6
+"""3.6 mg/kg IV every 3 weeks; "do not administer at doses greater than 3.6 mg/kg" [L]."""
 TDM1_DOSE_LEVELS_MG_PER_KG: Final = (3.6, 3.0, 2.4)
+"""Start, first and second reduction; further reduction needed: discontinue; the dose is not
+re-escalated after a reduction (Kadcyla US PI section 2, Table 1) [L]."""
+TDM1_CYCLE_WEEKS: Final = 3
+
+# Kadcyla US PI section 2, Tables 2-5 [L] (read in mirrors of the US label, see the README)
+TDM1_TRANSAMINASE_GRADE3_ULN: Final = 5.0
+"""AST/ALT > 5 to <= 20 x ULN (grade 3): do not administer until grade <= 2 (<= 5 x ULN),
+then reduce one dose level [L]."""
+TDM1_TRANSAMINASE_GRADE4_ULN: Final = 20.0
+"""AST/ALT > 20 x ULN (grade 4): permanently discontinue [L]."""
+TDM1_BILIRUBIN_GRADE2_ULN: Final = 1.5
+"""Total bilirubin > 1.5 to <= 3 x ULN (grade 2): do not administer until grade <= 1
+(<= 1.5 x ULN), then same dose [L]."""
+TDM1_BILIRUBIN_GRADE3_ULN: Final = 3.0
+"""> 3 to <= 10 x ULN (grade 3): do not administer until grade <= 1, then one level down [L]."""
+TDM1_BILIRUBIN_GRADE4_ULN: Final = 10.0
+"""> 10 x ULN (grade 4): permanently discontinue [L]."""
+TDM1_HYS_TRANSAMINASE_ULN: Final = 3.0
+TDM1_HYS_BILIRUBIN_ULN: Final = 2.0
+"""Serum transaminases > 3 x ULN with total bilirubin > 2 x ULN: permanently discontinue [L]."""
+TDM1_LVEF_LOW_PERCENT: Final = 40.0
+"""LVEF < 40 %: do not administer; repeat within 3 weeks; discontinue if confirmed [L]."""
+TDM1_LVEF_BAND_HIGH_PERCENT: Final = 45.0
+"""LVEF 40 % to <= 45 %: with a decrease >= 10 points from baseline, do not administer and
+repeat within 3 weeks (not recovered to within 10 points: discontinue); with a decrease
+< 10 points, continue and repeat within 3 weeks. LVEF > 45 %: continue [L]."""
+TDM1_LVEF_DROP_POINTS: Final = 10.0
+
+# Platelets (x 10^9/L): CTCAE grades as both labels word them [L]
+PLATELETS_GRADE3_BELOW: Final = 50.0
+"""Grade 3: 25 to < 50 x 10^9/L."""
+PLATELETS_GRADE4_BELOW: Final = 25.0
+"""Grade 4: < 25 x 10^9/L."""
+PLATELETS_RESUME_AT: Final = 75.0
+"""Grade <= 1 (>= 75 x 10^9/L): the count to recover to before the next dose [L]."""
 
 # --- Response rates after a prior HER2 ADC, as labelled [L] ------------------------------------
 
@@ -128,6 +168,30 @@ def zongertinib_dose_for_weight(weight_kg: float) -> float:
     return ZONGERTINIB_DOSE_AT_OR_ABOVE_BAND_MG
 
 
+def sevabertinib_dosage(mg: float, per_day: int) -> DoseInstruction:
+    times = {1: "once", 2: "twice"}.get(per_day, f"{per_day} times")
+    return DoseInstruction(
+        dose=Dose(mg, DoseUnit.MG),
+        frequency=per_day,
+        period=1,
+        period_unit="d",
+        route="Oral",
+        text=f"{mg:g} mg orally {times} daily with food",
+        with_food=True,
+    )
+
+
+def tdm1_dosage(mg_per_kg: float) -> DoseInstruction:
+    return DoseInstruction(
+        dose=Dose(mg_per_kg, DoseUnit.MG_PER_KG),
+        frequency=1,
+        period=TDM1_CYCLE_WEEKS,
+        period_unit="wk",
+        route="Intravenous",
+        text=f"{mg_per_kg:g} mg/kg intravenously every {TDM1_CYCLE_WEEKS} weeks",
+    )
+
+
 SEVABERTINIB_DOSAGE: Final = DoseInstruction(
     dose=Dose(SEVABERTINIB_DOSE_MG, DoseUnit.MG),
     frequency=2,
@@ -150,6 +214,7 @@ DRUG_DISPLAY: Final[dict[Drug, str]] = {
     Drug.ZONGERTINIB: "zongertinib (Hernexeos)",
     Drug.SEVABERTINIB: "sevabertinib (Hyrnuo)",
     Drug.TRASTUZUMAB_EMTANSINE: "T-DM1 (ado-trastuzumab emtansine, Kadcyla)",
+    Drug.TRASTUZUMAB: "trastuzumab",
 }
 
 
@@ -211,10 +276,6 @@ HYRNUO_LABEL: Final = Citation(
     "Hyrnuo (sevabertinib) US prescribing information (SOHO-01)",
     _DAILYMED_SEARCH + "HYRNUO",
 )
-HYRNUO_LABEL_GI: Final = Citation(
-    "Hyrnuo (sevabertinib) US prescribing information: diarrhea",
-    _DAILYMED_SEARCH + "HYRNUO",
-)
 HYRNUO_LABEL_LIVER: Final = Citation(
     "Hyrnuo (sevabertinib) US prescribing information: hepatotoxicity",
     _DAILYMED_SEARCH + "HYRNUO",
@@ -242,4 +303,51 @@ EXPERT_COMMENTARY: Final = Citation("Expert commentary (2026), no prospective da
 NOT_HER2_AGENTS: Final = Citation(
     "US labels of amivantamab (Rybrevant) and mobocertinib (Exkivity, US withdrawal "
     "announced October 2023); poziotinib not approved (complete response letter, 2022)",
+)
+
+# --- Version 2 sources (clinical-rules.md 9.2); which mirror of each label was read is in the
+# README ("Clinical changes in version 2").
+
+KADCYLA_LABEL_DOSE: Final = Citation(
+    "Kadcyla US prescribing information, section 2: 3.6 mg/kg every 3 weeks, do not exceed "
+    "3.6 mg/kg; reductions 3 then 2.4 mg/kg (Table 1); no re-escalation",
+    _DAILYMED_SEARCH + "KADCYLA",
+)
+KADCYLA_LABEL_MODIFICATIONS: Final = Citation(
+    "Kadcyla US prescribing information, section 2: dose modifications (Tables 2-5: "
+    "transaminases, bilirubin, LVEF, thrombocytopenia; pulmonary toxicity) and boxed warning",
+    _DAILYMED_SEARCH + "KADCYLA",
+)
+HER2_ADC_NOT_INTERCHANGEABLE: Final = Citation(
+    "Enhertu US prescribing information, section 2.1 (do not substitute ENHERTU for or with "
+    "trastuzumab or ado-trastuzumab emtansine); Kadcyla boxed warning (do not substitute "
+    "KADCYLA for or with trastuzumab)",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+ENHERTU_LABEL_THROMBOCYTOPENIA: Final = Citation(
+    "Enhertu US prescribing information: thrombocytopenia dose modifications (as shown on the "
+    "Enhertu HCP site)",
+    "https://www.enhertuhcp.com/en/breast/manage-potential-risks/thrombocytopenia",
+)
+EMBRYO_FETAL_LABELS: Final = Citation(
+    "Enhertu and Kadcyla boxed warnings (embryo-fetal toxicity); Enhertu, Kadcyla, Hernexeos and "
+    "Hyrnuo US prescribing information, sections 5 and 8.3 (females and males of reproductive "
+    "potential)",
+    _DAILYMED_SEARCH + "ENHERTU",
+)
+HER2_TKI_INTERACTIONS: Final = Citation(
+    "Hernexeos and Hyrnuo US prescribing information, section 7 (drug interactions, not read); FDA "
+    "examples of CYP3A inhibitors and inducers",
+    "https://www.fda.gov/drugs/drug-interactions-labeling/"
+    "healthcare-professionals-fdas-examples-drugs-interact-cyp-enzymes-and-transporter-systems",
+)
+HYRNUO_LABEL_DOSE: Final = Citation(
+    "Hyrnuo (sevabertinib) US prescribing information, sections 2.2-2.3: 20 mg twice daily with "
+    "food; reductions 10 mg twice daily, then 10 mg once daily (Table 1)",
+    _DAILYMED_SEARCH + "HYRNUO",
+)
+HYRNUO_LABEL_START: Final = Citation(
+    "Hyrnuo (sevabertinib) US prescribing information: dosage (2.2) and warnings and "
+    "precautions (5)",
+    _DAILYMED_SEARCH + "HYRNUO",
 )

@@ -7,7 +7,8 @@
 | cardiac-lvef | PV, OS, SG | T-DXd / T-DM1 / zongertinib; low, missing or falling LVEF, or HF |
 | hepatic-tki | PV, OS, SG | zongertinib / sevabertinib with raised or missing liver tests [?] |
 | neutropenia-tdxd | OS, SG | T-DXd ordered with ANC below 1.0 x 10^9/L |
-| gi-sevabertinib | OS, SG | sevabertinib ordered |
+
+(`gi-sevabertinib` is replaced by `start-sevabertinib`, ``cds_service.rules.sevabertinib``.)
 
 Version 2 (clinical-rules.md 9.1, 9.3), with the choices made where the rows are open:
 
@@ -1045,32 +1046,3 @@ def _after_severe_neutropenia(
         order_refs=(order.reference,),
         drug=TDXD,
     )
-
-
-@rule(
-    "gi-sevabertinib",
-    title="Diarrhea with sevabertinib",
-    hooks=ORDERS,
-    indicators=(Indicator.INFO,),
-    confidence=(L,),
-    citation=labels.HYRNUO_LABEL_GI,
-    override_set=OverrideSet.SAFETY,
-)
-def gi_sevabertinib(s: Situation) -> Iterator[Conclusion]:
-    for order in s.orders_of(SEVA):
-        yield Conclusion(
-            indicator=Indicator.INFO,
-            summary="Sevabertinib: diarrhea is common and drives dose reduction; plan for it",
-            facts=(s.order_fact(order),),
-            guidance=(
-                "Diarrhea is the most common adverse reaction of sevabertinib and the main cause "
-                "of dose reduction. [L]",
-                "Prescribe an antidiarrheal and tell the patient when to start it and when to "
-                "call. [L]",
-                "Dose reductions: 10 mg twice daily, then 10 mg once daily; manage by grade per "
-                "the label. [L]",
-            ),
-            uncertainties=("The label's per-toxicity thresholds are not verified here. [?]",),
-            order_refs=(order.reference,),
-            drug=SEVA,
-        )

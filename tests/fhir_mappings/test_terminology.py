@@ -86,9 +86,23 @@ def test_drugs_by_normalised_name(text: str, drug: Drug) -> None:
     assert drug_by_name(text) is drug
 
 
-@pytest.mark.parametrize("text", ["trastuzumab", "Herceptin", "ondansetron", "dexamethasone"])
+@pytest.mark.parametrize("text", ["ondansetron", "dexamethasone", "atorvastatin"])
 def test_other_drugs_are_not_recognised(text: str) -> None:
     assert drug_by_name(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "drug"),
+    [
+        ("trastuzumab-anns (Kanjinti)", Drug.TRASTUZUMAB),
+        ("Herceptin 6 mg/kg", Drug.TRASTUZUMAB),
+        ("ado-trastuzumab emtansine", Drug.TRASTUZUMAB_EMTANSINE),
+        ("fam-trastuzumab deruxtecan-nxki", Drug.TRASTUZUMAB_DERUXTECAN),
+    ],
+)
+def test_trastuzumab_is_its_own_drug_and_the_longest_name_wins(text: str, drug: Drug) -> None:
+    """9.3: trastuzumab is recognised (class other); the ADC names are never trastuzumab."""
+    assert drug_by_name(text) is drug
 
 
 def test_verified_code_unverified_code_and_name() -> None:
@@ -144,7 +158,12 @@ def test_every_code_is_written_in_section_7_of_the_spec() -> None:
     section7 = text[text.index("## 7. Terminology") : text.index("## 8.")]
     if "**New codes**" in text:  # version 2: the new codes of section 9.3
         section7 += text[text.index("**New codes**") :]
-    codes = {code.code for code_set in ALL_CODE_SETS for code in code_set.codes}
+    codes = {
+        code.code
+        for code_set in ALL_CODE_SETS
+        for code in code_set.codes
+        if code.source == "clinical-rules.md section 7"
+    }
     codes |= {code.code for info in DRUGS.values() for code in info.codes}
     codes.discard("J70.3")  # written as the range "J70.2-J70.4"
     assert "J70.2-J70.4" in section7
@@ -157,9 +176,47 @@ def test_codes_tagged_unverified_in_the_spec_are_unverified_here() -> None:
     unverified = {
         code.code for code_set in ALL_CODE_SETS for code in code_set.codes if not code.verified
     }
-    assert unverified == {"LA26332-9", "26499-4", "59529006", "C79.32"}
+    assert unverified == {"LA26332-9", "26499-4", "59529006", "C79.32", "2118-8"}
     rx_unverified = {c.code for info in DRUGS.values() for c in info.codes if not c.verified}
     assert rx_unverified == {
         "40048", "2555", "68446", "56946", "72962", "1547545", "1597876", "1792776",
         "1919503", "1094833", "1721560", "1371041",
     }  # fmt: skip
+
+
+def test_version_2_codes_name_the_source_they_were_checked_against() -> None:
+    """9.3 codes: a checked code names its published source (a URL); an unchecked one says
+    it is unverified."""
+    from fhir_mappings.terminology import PLATELETS, PREGNANCY_TEST
+
+    for code_set in (PLATELETS, PREGNANCY_TEST):
+        for code in code_set.codes:
+            if code.verified:
+                assert "https://" in code.source or "HL7" in code.source, code.code
+            else:
+                assert "unverified" in code.source, code.code
+    assert [c.code for c in PLATELETS.codes] == ["777-3"]
+    assert [(c.code, c.verified) for c in PREGNANCY_TEST.codes] == [
+        ("2106-3", True),
+        ("2118-8", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("itraconazole 100 mg capsule", ("itraconazole", "strong CYP3A inhibitor")),
+        ("rifAMPin 300 mg", ("rifampin", "strong CYP3A inducer")),
+        ("Rifampicin", ("rifampin", "strong CYP3A inducer")),
+        ("diltiazem ER 180 mg", ("diltiazem", "moderate CYP3A inhibitor")),
+        ("modafinil", ("modafinil", "moderate CYP3A inducer")),
+        ("atorvastatin 20 mg", None),
+        ("itraconazole or fluconazole", None),  # two names: ambiguous, neither
+        ("carbamazepine with pemetrexed", None),  # names an anticancer drug too
+    ],
+)
+def test_cyp3a_modulators_by_name(text: str, expected: tuple[str, str] | None) -> None:
+    from fhir_mappings.terminology import cyp3a_modulator
+
+    found = cyp3a_modulator({"text": text})
+    assert (None if found is None else (found[0], found[1].value)) == expected

@@ -46,13 +46,13 @@ def concept(*codings: Json, text: str | None = None) -> Json:
     return value
 
 
-def patient() -> Json:
-    return {
-        "resourceType": "Patient",
-        "id": PATIENT_ID,
-        "gender": "female",
-        "birthDate": "1962-03-14",
-    }
+def patient(gender: str | None = "female", birth_date: str | None = "1962-03-14") -> Json:
+    resource: Json = {"resourceType": "Patient", "id": PATIENT_ID}
+    if gender is not None:
+        resource["gender"] = gender
+    if birth_date is not None:
+        resource["birthDate"] = birth_date
+    return resource
 
 
 # --- Conditions --------------------------------------------------------------------------
@@ -391,6 +391,45 @@ def temperature(celsius: float, when: str = "2026-11-19", ident: str = "temperat
     )
 
 
+def platelets(value: float, when: str = "2026-11-19", ident: str = "platelets") -> Json:
+    """LOINC 777-3 (checked in the US Core platelets example)."""
+    return quantity_observation(
+        ident,
+        concept(coding(LOINC, "777-3", "Platelets [#/volume] in Blood by Automated count")),
+        value,
+        "10*3/uL",
+        "10*3/uL",
+        when,
+    )
+
+
+def pregnancy_test(result: str, when: str = "2026-11-19") -> Json:
+    """Urine hCG, LOINC 2106-3 (checked in the HL7 IBCM pregnancy-test example)."""
+    return {
+        "resourceType": "Observation",
+        "id": "hcg",
+        "status": "final",
+        "code": concept(
+            coding(LOINC, "2106-3", "Choriogonadotropin (pregnancy test) [Presence] in Urine")
+        ),
+        "subject": SUBJECT,
+        "effectiveDateTime": when,
+        "valueCodeableConcept": concept(text=result),
+    }
+
+
+def hysterectomy(when: str = "2015-04-20") -> Json:
+    """A Procedure named by text only (no checked code)."""
+    return {
+        "resourceType": "Procedure",
+        "id": "hysterectomy",
+        "status": "completed",
+        "code": {"text": "Total abdominal hysterectomy"},
+        "subject": SUBJECT,
+        "performedDateTime": when,
+    }
+
+
 def progression(ident: str, when: str) -> Json:
     return {
         "resourceType": "Observation",
@@ -431,6 +470,9 @@ DRUG_CONCEPT: dict[str, Json] = {
     "amivantamab": concept(text="amivantamab-vmjw (Rybrevant) IV"),
     "osimertinib": concept(text="osimertinib (Tagrisso) 80 mg tablet"),
     "t-dm1": concept(text="ado-trastuzumab emtansine (Kadcyla)"),
+    "trastuzumab": concept(text="trastuzumab-anns (Kanjinti) IV"),
+    "itraconazole": concept(text="itraconazole 100 mg capsule"),
+    "rifampin": concept(text="rifAMPin 300 mg capsule"),
     "atorvastatin": concept(
         coding(RXNORM, "617310", "atorvastatin 20 MG Oral Tablet"), text="atorvastatin 20 mg tablet"
     ),
@@ -507,8 +549,12 @@ def draft_zongertinib(mg: float = 120, ident: str = "zong-draft") -> Json:
     return draft("zongertinib", ident, mg, "mg", (1, 1, "d"))
 
 
-def draft_sevabertinib(ident: str = "seva-draft") -> Json:
-    return draft("sevabertinib", ident, 20, "mg", (2, 1, "d"))
+def draft_sevabertinib(ident: str = "seva-draft", mg: float = 20, per_day: int = 2) -> Json:
+    return draft("sevabertinib", ident, mg, "mg", (per_day, 1, "d"))
+
+
+def draft_tdm1(ident: str = "tdm1-draft", mg_per_kg: float = 3.6) -> Json:
+    return draft("t-dm1", ident, mg_per_kg, "mg/kg", (1, 3, "wk"))
 
 
 def draft_oral_or_iv(drug: str, ident: str, dose: float | None = None, unit: str = "mg") -> Json:
@@ -537,9 +583,10 @@ def request(
     *,
     drafts: Sequence[Json] = (),
     selections: list[str] | None = None,
+    patient_resource: Json | None = None,
 ) -> Json:
     """A CDS Hooks request: ``resources`` sorted into the prefetch keys of discovery."""
-    prefetch: Json = {"patient": patient()}
+    prefetch: Json = {"patient": patient_resource or patient()}
     for key in PREFETCH_KEYS.values():
         prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "entry": []}
     for resource in resources:

@@ -213,6 +213,14 @@ PLATINUM_PATIENT = [DX, EXON20, *LABS, *PLATINUM]
 ON_TDXD = [DX, EXON20, *LABS, RECENT_CT, *PLATINUM, *TDXD_TWO_CYCLES]
 UNTREATED = [DX, EXON20, *LABS]
 
+AFTER_ZONGERTINIB = [DX, EXON20, *LABS, *ZONGERTINIB_PROGRESSED]
+"""Zongertinib stopped for progression 2026-10-30; T-DM1 is one of the next options."""
+TDM1_TWO_CYCLES = fhir.course("t-dm1", ["2026-10-13", "2026-11-03"], 3.6, "mg/kg")
+"""T-DM1 3.6 mg/kg from 2026-10-13 after zongertinib; two cycles given."""
+WOMAN_40 = fhir.patient("female", "1986-05-02")
+ITRACONAZOLE = fhir.prescription("itraconazole", "itraconazole-rx", start="2026-11-10", dose=200)
+"""Itraconazole (an FDA example of a strong CYP3A inhibitor), active."""
+
 GOLDEN_DEF: dict[str, Json] = {
     # 6.1 testing
     "test-broad-ngs__fires__no_molecular_results_patient_view": fhir.request(
@@ -657,10 +665,160 @@ GOLDEN_DEF: dict[str, Json] = {
     "neutropenia-tdxd__silent__anc_2_4": fhir.request(
         "g-anc-2", SG, ON_TDXD, drafts=[tdxd_order()]
     ),
-    "gi-sevabertinib__fires__sevabertinib_after_platinum": fhir.request(
+    # 9.2 new checks (version 2)
+    "dose-tdm1__fires__4_mg_per_kg_after_zongertinib": fhir.request(
+        "g-tdm1dose-1", SG, AFTER_ZONGERTINIB, drafts=[fhir.draft_tdm1(mg_per_kg=4.0)]
+    ),
+    "dose-tdm1__fires__reescalation_after_reduction": fhir.request(
+        "g-tdm1dose-2",
+        SG,
+        [*AFTER_ZONGERTINIB, *fhir.course("t-dm1", ["2026-10-13", "2026-11-03"], 3.0, "mg/kg")],
+        drafts=[fhir.draft_tdm1(mg_per_kg=3.6)],
+    ),
+    "dose-tdm1__silent__3_6_mg_per_kg_after_zongertinib": fhir.request(
+        "g-tdm1dose-3", SG, AFTER_ZONGERTINIB, drafts=[fhir.draft_tdm1()]
+    ),
+    "tdm1-safety__fires__ast_6x_uln_on_tdm1": fhir.request(
+        "g-tdm1-1",
+        SG,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60),
+            fhir.alt(35, "2026-11-18"),
+            fhir.ast(240, "2026-11-18"),
+            fhir.bilirubin(0.7, "2026-11-18"),
+            fhir.platelets(180),
+            *ZONGERTINIB_PROGRESSED,
+            *TDM1_TWO_CYCLES,
+        ],
+        drafts=[fhir.draft_tdm1()],
+    ),
+    "tdm1-safety__fires__patient_view_lvef_42_down_18_points": fhir.request(
+        "g-tdm1-2",
+        PV,
+        [
+            DX,
+            EXON20,
+            fhir.weight(72),
+            fhir.lvef(60, "2026-10-05", "lvef-baseline"),
+            fhir.lvef(42, "2026-11-17", "lvef-now"),
+            *fhir.liver_panel(),
+            fhir.platelets(180),
+            *ZONGERTINIB_PROGRESSED,
+            *TDM1_TWO_CYCLES,
+        ],
+    ),
+    "tdm1-safety__silent__on_tdm1_recent_normal_labs": fhir.request(
+        "g-tdm1-3",
+        SG,
+        [*AFTER_ZONGERTINIB, fhir.platelets(180), *TDM1_TWO_CYCLES],
+        drafts=[fhir.draft_tdm1()],
+    ),
+    "her2-adc-not-interchangeable__fires__tdm1_drafted_while_tdxd_active": fhir.request(
+        "g-subst-1", OS, [*ON_TDXD, fhir.platelets(180)], drafts=[fhir.draft_tdm1()]
+    ),
+    "her2-adc-not-interchangeable__fires__tdxd_and_trastuzumab_drafts": fhir.request(
+        "g-subst-2",
+        SG,
+        [*PLATINUM_PATIENT, RECENT_CT, fhir.platelets(180)],
+        drafts=[
+            tdxd_order(),
+            fhir.draft_oral_or_iv("trastuzumab", "trastuzumab-draft", 6, "mg/kg"),
+        ],
+    ),
+    "her2-adc-not-interchangeable__silent__tdm1_after_progression_on_tdxd": fhir.request(
+        "g-subst-3",
+        OS,
+        [
+            *PLATINUM_PATIENT,
+            *TDXD_TWO_CYCLES,
+            fhir.progression("progression-tdxd", "2026-11-16"),
+            fhir.platelets(180),
+        ],
+        drafts=[fhir.draft_tdm1()],
+    ),
+    "thrombocytopenia-tdxd__fires__platelets_40_since_last_dose": fhir.request(
+        "g-plt-1", SG, [*ON_TDXD, fhir.platelets(40)], drafts=[tdxd_order()]
+    ),
+    "thrombocytopenia-tdxd__fires__recovered_after_grade4": fhir.request(
+        "g-plt-2",
+        SG,
+        [
+            *ON_TDXD,
+            fhir.platelets(20, "2026-10-27", "platelets-nadir"),
+            fhir.platelets(110, "2026-11-19"),
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "thrombocytopenia-tdxd__silent__recovered_after_grade3": fhir.request(
+        "g-plt-3",
+        SG,
+        [
+            *ON_TDXD,
+            fhir.platelets(45, "2026-10-27", "platelets-nadir"),
+            fhir.platelets(110, "2026-11-19"),
+        ],
+        drafts=[tdxd_order()],
+    ),
+    "embryo-fetal__fires__woman_40_first_tdxd_no_pregnancy_test": fhir.request(
+        "g-ef-1",
+        SG,
+        [*PLATINUM_PATIENT, RECENT_CT],
+        drafts=[tdxd_order()],
+        patient_resource=WOMAN_40,
+    ),
+    "embryo-fetal__fires__man_first_zongertinib": fhir.request(
+        "g-ef-2",
+        OS,
+        UNTREATED,
+        drafts=[fhir.draft_zongertinib(120)],
+        patient_resource=fhir.patient("male", "1975-08-30"),
+    ),
+    "embryo-fetal__fires__sex_not_recorded_first_sevabertinib": fhir.request(
+        "g-ef-3",
+        OS,
+        PLATINUM_PATIENT,
+        drafts=[fhir.draft_sevabertinib()],
+        patient_resource=fhir.patient(None, None),
+    ),
+    "embryo-fetal__silent__woman_40_negative_pregnancy_test": fhir.request(
+        "g-ef-4",
+        SG,
+        [*PLATINUM_PATIENT, RECENT_CT, fhir.pregnancy_test("Negative")],
+        drafts=[tdxd_order()],
+        patient_resource=WOMAN_40,
+    ),
+    "embryo-fetal__silent__woman_40_after_hysterectomy": fhir.request(
+        "g-ef-5",
+        SG,
+        [*PLATINUM_PATIENT, RECENT_CT, fhir.hysterectomy()],
+        drafts=[tdxd_order()],
+        patient_resource=WOMAN_40,
+    ),
+    "embryo-fetal__silent__woman_64_next_tdxd_cycle": fhir.request(
+        "g-ef-6", SG, ON_TDXD, drafts=[tdxd_order()]
+    ),
+    "interaction-cyp3a-tki__fires__sevabertinib_with_itraconazole": fhir.request(
+        "g-cyp-1",
+        SG,
+        [*PLATINUM_PATIENT, ITRACONAZOLE],
+        drafts=[fhir.draft_sevabertinib()],
+    ),
+    "interaction-cyp3a-tki__fires__rifampin_drafted_patient_on_zongertinib": fhir.request(
+        "g-cyp-2",
+        OS,
+        [*UNTREATED, *ZONGERTINIB_ONGOING],
+        drafts=[fhir.draft_oral_or_iv("rifampin", "rifampin-draft", 600)],
+    ),
+    "interaction-cyp3a-tki__silent__zongertinib_with_itraconazole": fhir.request(
+        "g-cyp-3", SG, [*UNTREATED, ITRACONAZOLE], drafts=[fhir.draft_zongertinib(120)]
+    ),
+    "start-sevabertinib__fires__sevabertinib_after_platinum": fhir.request(
         "g-gi-1", SG, PLATINUM_PATIENT, drafts=[fhir.draft_sevabertinib()]
     ),
-    "gi-sevabertinib__silent__zongertinib_instead": fhir.request(
+    "start-sevabertinib__silent__zongertinib_instead": fhir.request(
         "g-gi-2", SG, UNTREATED, drafts=[fhir.draft_zongertinib(120)]
     ),
     # Version 2 (clinical-rules.md 9.1): ILD rows
@@ -890,6 +1048,12 @@ GOLDEN_DEF: dict[str, Json] = {
         SG,
         [*UNTREATED, *ZONGERTINIB_ONGOING],
         drafts=[fhir.draft_zongertinib(60)],
+    ),
+    "dose-sevabertinib__fires__20_mg_once_daily": fhir.request(
+        "g-sevadose-1", SG, PLATINUM_PATIENT, drafts=[fhir.draft_sevabertinib(per_day=1)]
+    ),
+    "dose-sevabertinib__silent__20_mg_twice_daily": fhir.request(
+        "g-sevadose-2", SG, PLATINUM_PATIENT, drafts=[fhir.draft_sevabertinib()]
     ),
     # No cards at all
     "none__silent__statin_order_sign_on_tdxd": fhir.request(

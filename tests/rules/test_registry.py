@@ -60,7 +60,15 @@ SPEC_RULES: dict[str, set[str]] = {
     "cardiac-lvef": ALL,
     "hepatic-tki": ALL,
     "neutropenia-tdxd": ORDERS,
-    "gi-sevabertinib": ORDERS,
+    # 9.2 new checks (version 2), by module: tdm1, adc, pregnancy, interactions, sevabertinib
+    "dose-tdm1": ORDERS,
+    "tdm1-safety": ALL,
+    "her2-adc-not-interchangeable": ORDERS,
+    "thrombocytopenia-tdxd": ORDERS,
+    "embryo-fetal": ORDERS,
+    "interaction-cyp3a-tki": ALL,
+    "start-sevabertinib": ORDERS,
+    "dose-sevabertinib": ORDERS,
 }
 
 
@@ -89,6 +97,9 @@ def test_rules_with_unverified_rows_are_tagged() -> None:
         "cardiac-lvef",
         "hepatic-tki",
         "neutropenia-tdxd",
+        "thrombocytopenia-tdxd",
+        "embryo-fetal",
+        "interaction-cyp3a-tki",
     ]
 
 

@@ -357,10 +357,11 @@ def test_cardiac_t_dxd_table_is_never_applied_to_t_dm1() -> None:
         measurements=(WEIGHT_72, BASELINE_60, lvef(44.0, ON_TDXD)),
         draft_orders=(order(Drug.TRASTUZUMAB_EMTANSINE, "k", dose=3.6),),
     )
-    [finding] = findings_of("cardiac-lvef", patient, SG)
-    assert finding.indicator is Indicator.WARNING
-    assert not finding.halts_drug
+    # T-DM1's own LVEF table speaks (tdm1-safety, which replaces cardiac-lvef here)
+    assert findings_of("cardiac-lvef", patient, SG) == []
+    [finding] = findings_of("tdm1-safety", patient, SG)
     assert "T-DXd" not in finding.summary
+    assert finding.indicator is Indicator.CRITICAL  # Kadcyla: 40-45 % with a fall >= 10 points
 
 
 def test_cardiac_zongertinib_40_50_with_a_10_19_drop_interrupts_unverified() -> None:
@@ -589,19 +590,3 @@ def test_neutropenia_silent_at_or_above_1(value: float) -> None:
 def test_neutropenia_silent_without_a_t_dxd_order() -> None:
     patient = on_tdxd_second_line(measurements=(WEIGHT_72, LVEF_60, anc(0.8)))
     assert "neutropenia-tdxd" not in rule_ids(patient, PV)
-
-
-# --- gi-sevabertinib ----------------------------------------------------------------------------
-
-
-def test_gi_sevabertinib_on_order() -> None:
-    patient = exon20_after_platinum(
-        draft_orders=(order(Drug.SEVABERTINIB, "s", dose=20, unit=DoseUnit.MG),)
-    )
-    [finding] = findings_of("gi-sevabertinib", patient, OS)
-    assert finding.indicator is Indicator.INFO
-
-
-def test_gi_sevabertinib_silent_for_zongertinib() -> None:
-    patient = untreated_exon20(draft_orders=(zongertinib_order(120),))
-    assert "gi-sevabertinib" not in rule_ids(patient, OS)

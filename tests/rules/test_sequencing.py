@@ -615,6 +615,7 @@ def test_tki_after_tki_is_info_no_data_and_offers_delete_or_t_dxd() -> None:
     ids = rule_ids(patient, OS)
     assert "seq-tki-after-tki" in ids
     assert "seq-after-zongertinib" not in ids
+    assert "start-sevabertinib" in ids  # 9.1: no longer replaced by seq-tki-after-tki
     [finding] = findings_of("seq-tki-after-tki", patient, OS)
     assert finding.indicator is Indicator.INFO
     assert "no data" in finding.summary

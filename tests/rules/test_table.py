@@ -25,7 +25,7 @@ def test_readme_rule_table_matches_the_registry() -> None:
 
 def test_table_lists_every_rule_once() -> None:
     rows = [line for line in rules_table().splitlines() if line.startswith("| `")]
-    assert len(rows) == 32
+    assert len(rows) == 39
     assert rows[0].startswith("| `test-broad-ngs` | PV, OS, SG | info / warning | [S] |")
     assert "| `hepatic-tki` | PV, OS, SG | info / warning / critical | [L][?] |" in "\n".join(rows)
 

@@ -1,0 +1,222 @@
+"""Facts for the version-2 checks (clinical-rules.md 9.2): the patient's sex and birth date,
+pregnancy tests, documented menopause / hysterectomy / bilateral oophorectomy, and the CYP3A
+inhibitors and inducers among the medications.
+
+Decisions (the safer reading where the record is silent):
+
+- **Sex and birth date** come from the Patient resource (``gender``, ``birthDate``). A
+  missing or unreadable Patient leaves both unknown; the embryo-fetal rule then says so and
+  still gives its advice, it never reads "unknown" as "male" or "not of reproductive age".
+- **Pregnancy tests** are Observations coded with the hCG codes of
+  ``terminology.PREGNANCY_TEST`` (or named so in the code's text, recorded as a text
+  match). The result is read from the value's text or coding display ("positive",
+  "detected", "negative", "not detected"); anything else is ``UNKNOWN`` (a test that was
+  done, result not read). Status ``registered`` / ``cancelled`` / ``entered-in-error``:
+  no result.
+- **Menopause, hysterectomy, bilateral oophorectomy** are recognised by text only (no code
+  checked: see ``terminology``) in a Condition's or Procedure's code, or an Observation's
+  value. A negated mention ("no hysterectomy") does not count. A Procedure ``not-done``
+  or a Condition that is refuted does not count.
+- **CYP3A inhibitors and inducers**: a medication resource whose drug is not an anticancer
+  drug is checked against ``terminology.cyp3a_modulator``; active as for the anticancer
+  drugs (an active or on-hold statement or order not ended by ``as_of``, or an
+  administration within the last 14 days).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from fhir_mappings.model import (
+    CoMedication,
+    Demographics,
+    MatchedBy,
+    PregnancyResult,
+    PregnancyTest,
+    ReproductiveStatus,
+    ReproductiveStatusKind,
+    Sex,
+)
+from fhir_mappings.parse import (
+    JsonObject,
+    Resource,
+    ResourceIndex,
+    as_object,
+    child,
+    choice_date,
+    objects,
+    parse_date,
+    period_end,
+    period_start,
+    string,
+)
+from fhir_mappings.terminology import (
+    BILATERAL_OOPHORECTOMY,
+    HYSTERECTOMY,
+    MENOPAUSE,
+    PREGNANCY_TEST,
+    CodeSet,
+    codings,
+    concept_text,
+    cyp3a_modulator,
+    match,
+    mentions,
+)
+
+PREGNANCY_TEST_CODES = frozenset(c.code for c in PREGNANCY_TEST.codes)
+_NO_RESULT = frozenset({"registered", "cancelled", "entered-in-error"})
+_SEX = {"female": Sex.FEMALE, "male": Sex.MALE, "other": Sex.OTHER}
+
+
+def read_demographics(resource: Resource) -> Demographics:
+    data = resource.data
+    gender = string(data, "gender")
+    return Demographics(
+        sex=_SEX.get(gender or "", Sex.UNKNOWN),
+        birth_date=parse_date(data.get("birthDate")),
+        sources=(resource.reference,),
+    )
+
+
+# --- pregnancy tests -------------------------------------------------------------------------
+
+
+def is_pregnancy_test(raw: JsonObject) -> bool:
+    """Cheap pre-filter on a raw Observation (code, then the code's text)."""
+    concept = raw.get("code")
+    if any(code in PREGNANCY_TEST_CODES for _, code in codings(concept)):
+        return True
+    text = concept_text(concept)
+    return bool(text) and PREGNANCY_TEST.match_text(text)
+
+
+def _result(data: JsonObject) -> PregnancyResult:
+    texts = [string(data, "valueString") or "", concept_text(data.get("valueCodeableConcept"))]
+    text = " ".join(t for t in texts if t)
+    if not text:
+        return PregnancyResult.UNKNOWN
+    if mentions(text, ("negative", "not detected", "undetected")):
+        return PregnancyResult.NEGATIVE
+    if mentions(text, ("positive", "detected")):
+        return PregnancyResult.POSITIVE
+    return PregnancyResult.UNKNOWN
+
+
+def read_pregnancy_test(resource: Resource) -> PregnancyTest | None:
+    data = resource.data
+    if string(data, "status") in _NO_RESULT:
+        return None
+    by = match(data.get("code"), PREGNANCY_TEST) or MatchedBy.TEXT
+    when = choice_date(data, "effective") or parse_date(data.get("issued"))
+    return PregnancyTest(_result(data), when, (resource.reference,), by)
+
+
+# --- menopause, hysterectomy, oophorectomy ---------------------------------------------------
+
+_STATUS_SETS: tuple[tuple[ReproductiveStatusKind, CodeSet], ...] = (
+    (ReproductiveStatusKind.MENOPAUSE, MENOPAUSE),
+    (ReproductiveStatusKind.HYSTERECTOMY, HYSTERECTOMY),
+    (ReproductiveStatusKind.BILATERAL_OOPHORECTOMY, BILATERAL_OOPHORECTOMY),
+)
+
+
+def _status_text(raw: JsonObject) -> str:
+    parts = [concept_text(raw.get("code"))]
+    if string(raw, "resourceType") == "Observation":
+        parts += [string(raw, "valueString") or "", concept_text(raw.get("valueCodeableConcept"))]
+    return " ; ".join(p for p in parts if p)
+
+
+def reproductive_kind(raw: JsonObject) -> ReproductiveStatusKind | None:
+    """Cheap pre-filter: which documented state a Condition / Procedure / Observation holds."""
+    text = _status_text(raw)
+    if not text:
+        return None
+    for kind, code_set in _STATUS_SETS:
+        if code_set.match_text(text) and mentions(text, code_set.texts):
+            return kind
+    return None
+
+
+def read_reproductive_status(
+    resource: Resource, kind: ReproductiveStatusKind
+) -> ReproductiveStatus | None:
+    data = resource.data
+    status = string(data, "status")
+    if status in ("not-done", "entered-in-error", "cancelled"):
+        return None
+    verification = concept_text(data.get("verificationStatus")).lower()
+    if "refuted" in verification or "entered-in-error" in verification:
+        return None
+    when = (
+        choice_date(data, "performed")
+        or choice_date(data, "onset")
+        or choice_date(data, "effective")
+        or parse_date(data.get("recordedDate"))
+    )
+    return ReproductiveStatus(kind, when, (resource.reference,), MatchedBy.TEXT)
+
+
+# --- CYP3A inhibitors and inducers -----------------------------------------------------------
+
+_EXCLUDED_STATUS = {
+    "MedicationStatement": frozenset({"entered-in-error", "not-taken", "intended", "stopped"}),
+    "MedicationRequest": frozenset({"entered-in-error", "cancelled", "draft", "stopped"}),
+    "MedicationAdministration": frozenset({"not-done", "entered-in-error"}),
+}
+_ADMINISTRATION_ACTIVE_DAYS = 14
+
+
+def co_medication_concept(data: JsonObject, index: ResourceIndex) -> JsonObject | None:
+    concept = as_object(data.get("medicationCodeableConcept"))
+    if concept is None:
+        medication = index.resolve(as_object(data.get("medicationReference")), data)
+        if medication is not None:
+            concept = as_object(medication.get("code"))
+    return concept
+
+
+def is_co_medication(raw: JsonObject, index: ResourceIndex) -> bool:
+    concept = co_medication_concept(raw, index)
+    return concept is not None and cyp3a_modulator(concept) is not None
+
+
+def read_co_medication(
+    resource: Resource, index: ResourceIndex, as_of: date
+) -> CoMedication | None:
+    data = resource.data
+    kind = resource.resource_type
+    if string(data, "status") in _EXCLUDED_STATUS.get(kind, frozenset()):
+        return None
+    concept = co_medication_concept(data, index)
+    found = cyp3a_modulator(concept) if concept is not None else None
+    if found is None:
+        return None
+    if kind == "MedicationAdministration":
+        when = choice_date(data, "effective")
+        active = when is not None and (
+            timedelta(0) <= as_of - when <= timedelta(days=_ADMINISTRATION_ACTIVE_DAYS)
+        )
+        start = when
+    else:
+        period = as_object(data.get("effectivePeriod"))
+        for dosage in objects(data.get("dosageInstruction")):
+            period = period or child(dosage, "timing", "repeat", "boundsPeriod")
+        end = period_end(period)
+        start = (
+            period_start(period)
+            or choice_date(data, "effective")
+            or parse_date(data.get("authoredOn"))
+        )
+        active = string(data, "status") in ("active", "on-hold") and (end is None or end >= as_of)
+    name, effect = found
+    return CoMedication(name, effect, active, start, (resource.reference,), MatchedBy.TEXT)
+
+
+def draft_co_medication(concept: JsonObject | None, reference: str) -> CoMedication | None:
+    """A draft order of a CYP3A inhibitor or inducer (active by definition: it is ordered)."""
+    found = cyp3a_modulator(concept) if concept is not None else None
+    if found is None:
+        return None
+    name, effect = found
+    return CoMedication(name, effect, True, None, (reference,), MatchedBy.TEXT)

@@ -391,7 +391,9 @@ def open_authenticator(settings: Settings) -> Authenticator | None:
     if not settings.authentication_required:
         return None  # the development profile without issuers: __main__ says so
     require_trusted_issuer(settings)
-    replay = open_replay_cache(settings.auth.replay_store_url or settings.feedback_database_url)
+    replay = open_replay_cache(
+        settings.auth.replay_store_url or settings.feedback_database_url, settings.stores
+    )
     try:
         authenticator = Authenticator(settings.auth, replay)
     except BaseException:

@@ -95,6 +95,9 @@ class ReplayCache(Protocol):
     def ping(self) -> bool:
         """True when the store answers within the timeouts (for /readyz); never raises."""
 
+    def migrate(self) -> None:
+        """Bring an SQL store's schema to the current revision. Raises ReplayStoreUnavailable."""
+
     def close(self) -> None: ...
 
 

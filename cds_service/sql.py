@@ -284,7 +284,10 @@ class Database:
         """Bring the schema to the current revision now (the deploy command)."""
         engine = self._engine_here()
         with _WATCHDOG.guard(max(60.0, self._settings.statement_timeout_s)):
-            self._upgrade(engine)
+            try:
+                self._upgrade(engine)
+            except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+                raise self._owner.unavailable(error) from error
         self._migrated = True
 
     def close(self) -> None:

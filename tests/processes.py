@@ -8,9 +8,11 @@ nothing, as a hung server does.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -108,6 +110,67 @@ class RedisServer(Process):
             client.close()
 
 
+NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx")
+
+
+def nginx_executable() -> str | None:
+    for candidate in NGINX_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+class Nginx(Process):
+    """nginx with the shipped ``deploy/nginx.conf``, rewritten for a private instance.
+
+    Only the lines marked "rewritten by the topology test" change: the listening
+    address, the upstream servers, the pid file, temp directories and the error
+    bodies' directory (the shipped ``deploy/errors``), and the user (the current one:
+    ignored by nginx unless it runs as root). Everything else is served as shipped.
+    """
+
+    CONFIG = ROOT / "deploy" / "nginx.conf"
+
+    def __init__(self, executable: str, directory: Path, upstreams: list[int]) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        servers = "\n".join(
+            f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=5s;" for port in upstreams
+        )
+        replacements = {
+            "user www-data;": f"user {getpass.getuser()};",
+            "pid /run/nginx.pid;": f"pid {directory / 'nginx.pid'};",
+            "/var/lib/nginx/": f"{directory}/",
+            "        server cds:8080 max_fails=1 fail_timeout=5s;": servers,
+            "listen 8080;": f"listen 127.0.0.1:{self.port};",
+            "alias /usr/share/cds-nginx/errors/;": f"alias {ROOT / 'deploy' / 'errors'}/;",
+        }
+        config = self.CONFIG.read_text(encoding="utf-8")
+        for old, new in replacements.items():
+            assert old in config, f"deploy/nginx.conf no longer has {old!r}"
+            config = config.replace(old, new)
+        path = directory / "nginx.conf"
+        path.write_text(config, encoding="utf-8")
+        self.log = directory / "nginx.log"
+        with self.log.open("wb") as output:
+            self.process = subprocess.Popen(
+                [executable, "-p", str(directory), "-c", str(path), "-g", "daemon off;"],
+                stdout=output,
+                stderr=output,
+            )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    pytest.fail(f"nginx did not start: {self.log.read_text()}")
+                time.sleep(0.05)
+
+
 class Gunicorn(Process):
     """The production entry (``gunicorn.conf.py``, ``cds_service.wsgi:app``) on a free port."""
 
@@ -131,7 +194,13 @@ class Gunicorn(Process):
                 env={**env, "PORT": str(self.port)},
                 stdout=output,
                 stderr=output,
+                start_new_session=True,  # its own process group: kill_instance ends all of it
             )
+
+    def kill_instance(self) -> None:
+        """SIGKILL to the master and its workers at once (the group this object started)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def wait_until_answering(self, timeout_s: float = 30) -> None:
         """Until a worker answers HTTP at all (any status: its stores may be down)."""

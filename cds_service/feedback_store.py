@@ -51,6 +51,7 @@ the cards already queued, so feedback right after a hook still finds its rule.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -170,6 +171,8 @@ ISSUED_CARD_RETENTION = timedelta(days=30)
 feedback row keeps its rule id once recorded. Older rows are deleted, at most every
 ``PURGE_EVERY_S``, by the next hook call that remembers cards."""
 PURGE_EVERY_S = 300.0
+EXIT_FLUSH_S = 2.0
+"""How long an exiting process waits for its queued issued cards to be written."""
 
 _INSERT_FEEDBACK = """
     INSERT INTO cds_feedback (
@@ -277,6 +280,8 @@ class _IssuedCardsWriter:
                 threading.Thread(
                     target=self._loop, args=(self._queue,), name="cds-issued-cards", daemon=True
                 ).start()
+                # A worker that exits (gunicorn's graceful stop) writes what it holds first.
+                atexit.register(self.flush, EXIT_FLUSH_S)
             pending = self._queue
         try:
             pending.put_nowait(batch)

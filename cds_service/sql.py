@@ -15,8 +15,9 @@ Bounded waits
     the server-side timeout to raise, so a watchdog thread also bounds each
     operation: past ``statement_timeout_s`` it shuts the socket of the
     connection the operation uses, the driver fails at once and the pool
-    discards the connection. An operation therefore waits at most the connect
-    timeout (when it must open a connection) plus the statement timeout.
+    discards the connection (and opens no other for that operation). An
+    operation therefore waits at most the connect timeout (when it must open a
+    connection) plus the statement timeout.
 Errors
     Any database error (or the watchdog) becomes the owner's 503 error with a
     generic message; the database's own message goes to the owner's log only.
@@ -192,6 +193,11 @@ class _Watchdog:
 
 _WATCHDOG = _Watchdog()
 _current = threading.local()
+
+
+def _current_guard_fired() -> bool:
+    guard: _Guard | None = getattr(_current, "guard", None)
+    return guard is not None and guard.fired
 
 
 def _attach_to_current_guard(dbapi_connection: object) -> None:
@@ -381,6 +387,8 @@ class Database:
         statement_ms = math.ceil(settings.statement_timeout_s * 1000)
 
         def connect() -> psycopg.Connection[tuple[Any, ...]]:
+            if _current_guard_fired():  # e.g. the pre-ping was cut: no new connection now
+                raise psycopg.OperationalError("store operation timed out")
             connection = psycopg.connect(str(url), **options)
             _attach_to_current_guard(connection)
             try:

@@ -242,6 +242,8 @@ class Database:
         self._pid = os.getpid()
         self._closed = False
         self._migrated = not settings.auto_migrate
+        self._serial = contextlib.nullcontext() if location != ":memory:" else threading.Lock()
+        """SQLite in memory is one connection (StaticPool): one operation at a time."""
 
     # The interface
 
@@ -257,7 +259,7 @@ class Database:
         Raises the owner's 503 error when the database cannot answer in time.
         """
         engine = self._engine_here()
-        with _WATCHDOG.guard(self._settings.statement_timeout_s) as guard:
+        with self._serial, _WATCHDOG.guard(self._settings.statement_timeout_s) as guard:
             try:
                 if not self._migrated:
                     self._upgrade(engine)

@@ -496,3 +496,17 @@ def test_accepted_suggestions_are_a_json_array_in_the_table(
     store.record(SERVICE, [accepted("card-tdxd", "sugg-b", "sugg-a", "sugg-a")])
     (row,) = raw_contents(store_url)["cds_feedback"]
     assert json.loads(row["accepted_suggestion_ids"]) == ["sugg-a", "sugg-b"]
+
+
+def test_an_in_memory_store_serves_threads_one_at_a_time() -> None:
+    """``sqlite:///:memory:`` is one connection: operations from threads take turns."""
+    store = open_feedback_store("sqlite:///:memory:")
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            stored = list(
+                pool.map(lambda n: store.record(SERVICE, [overridden(f"card-{n}")]), range(40))
+            )
+        assert stored == [1] * 40
+        assert len(store.feedback_rows()) == 40
+    finally:
+        store.close()

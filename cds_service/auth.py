@@ -331,6 +331,10 @@ class Authenticator:
             tenant=tenant if isinstance(tenant, str) else None,
         )
 
+    def replay_store_answers(self) -> bool:
+        """True when the replay store answers within its timeouts (readiness); never raises."""
+        return self._replay.ping()
+
     def close(self) -> None:
         self._session.close()
         self._replay.close()

@@ -299,3 +299,24 @@ def test_gunicorn_workers_boot_with_every_store_down_and_serve_once_they_are_bac
                 proxy.kill()
     log = (tmp_path / "gunicorn.log").read_text()
     assert "Worker failed to boot" not in log
+
+
+def test_the_authenticator_reports_whether_its_replay_store_answers(tmp_path: Path) -> None:
+    """For readiness: the replay store's own ping, bounded by the store timeouts."""
+    from cds_service.auth import Authenticator
+    from cds_service.settings import AuthSettings, IssuerSettings
+
+    signer = Signer(EC_ISSUER, "ec-1", "ES384", es384_key())
+    server = RedisServer(tmp_path / "redis")
+    issuer = IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps(jwks(signer)))
+    auth = AuthSettings(issuers=(issuer,))
+    authenticator = Authenticator(auth, open_replay_cache(server.url, TIMEOUTS))
+    try:
+        assert authenticator.replay_store_answers() is True
+        server.freeze()
+        started = time.monotonic()
+        assert authenticator.replay_store_answers() is False
+        assert time.monotonic() - started < TIMEOUTS.statement_timeout_s + 1.0
+    finally:
+        server.kill()
+        authenticator.close()

@@ -107,7 +107,7 @@ def test_a_frozen_postgres_costs_at_most_the_timeouts_and_is_used_again_once_bac
         assert isinstance(error, FeedbackStoreUnavailable)
         assert error.status == 503
         # A pooled connection: its ping is cut at the statement timeout, no new one is tried.
-        assert elapsed < TIMEOUTS.statement_timeout_s + 1.0, elapsed
+        assert elapsed < TIMEOUTS.statement_timeout_s + 1.5, elapsed
         elapsed, _ = timed(store.ping)
         assert store.ping() is False
         assert elapsed < BOUND_S, elapsed
@@ -116,7 +116,7 @@ def test_a_frozen_postgres_costs_at_most_the_timeouts_and_is_used_again_once_bac
         started = time.monotonic()
         for n in range(20):
             store.remember_cards(SERVICE, [(f"card-{n}", "rule")])
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 1.0  # one wait on the database would be 1 s
         assert store.issued_cards_dropped >= 20 - 10 - 1  # 10 queued, 1 being written
         assert "issued cards not recorded" in caplog.text
 
@@ -161,28 +161,30 @@ def test_the_app_boots_without_its_database_and_hook_calls_do_not_wait_on_it(
     """Feedback gets a 503 OperationOutcome; the hook answers at once, its cards dropped."""
     url, proxy = postgres_behind_proxy
     proxy.freeze()
+    stores = replace(TIMEOUTS, statement_timeout_s=3.0)  # a wait on it would show
     settings = Settings(
         profile=Profile.DEVELOPMENT,
         feedback_database_url=url,
-        stores=TIMEOUTS,
+        stores=stores,
         fhir_request_timeout_s=2.0,
         fhir_deadline_s=3.0,
     )
     app = create_app(settings, today=lambda: FIXED_TODAY)  # no connection made: boots
     client: FlaskClient = app.test_client()
     try:
-        started = time.monotonic()
         for _ in range(3):
+            started = time.monotonic()
             hook = client.post(f"/cds-services/{SERVICE}", json=spec_example("patient-view"))
             assert hook.status_code == 200
-        assert time.monotonic() - started < 1.5  # the hooks never waited on the database
+            assert time.monotonic() - started < 1.5  # never the 3 s of a wait on the database
 
         started = time.monotonic()
         feedback = client.post(
             f"/cds-services/{SERVICE}/feedback",
             json={"feedback": [feedback_item("card-x").model_dump(mode="json")]},
         )
-        assert time.monotonic() - started < BOUND_S + TIMEOUTS.statement_timeout_s
+        # Waits for the queued cards (at most 3 s), then its own write (at most 2 + 3 s).
+        assert time.monotonic() - started < 2 * stores.statement_timeout_s + 2.0 + 1.5
         assert feedback.status_code == 503
         outcome = feedback.get_json()
         assert outcome["resourceType"] == "OperationOutcome"
@@ -206,7 +208,7 @@ def test_a_frozen_or_stopped_redis_fails_closed_within_the_timeouts(tmp_path: Pa
         elapsed, error = timed(cache.first_use, EC_ISSUER, "jti-2", time.time() + 60)
         assert isinstance(error, ReplayStoreUnavailable)
         assert error.status == 503
-        assert elapsed < TIMEOUTS.statement_timeout_s + 1.0, elapsed
+        assert elapsed < TIMEOUTS.statement_timeout_s + 1.5, elapsed
         assert cache.ping() is False
 
         server.thaw()
@@ -316,7 +318,7 @@ def test_the_authenticator_reports_whether_its_replay_store_answers(tmp_path: Pa
         server.freeze()
         started = time.monotonic()
         assert authenticator.replay_store_answers() is False
-        assert time.monotonic() - started < TIMEOUTS.statement_timeout_s + 1.0
+        assert time.monotonic() - started < TIMEOUTS.statement_timeout_s + 1.5
     finally:
         server.kill()
         authenticator.close()

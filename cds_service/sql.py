@@ -291,11 +291,10 @@ class Database:
     def migrate(self) -> None:
         """Bring the schema to the current revision now (the deploy command)."""
         engine = self._engine_here()
-        with _WATCHDOG.guard(max(60.0, self._settings.statement_timeout_s)):
-            try:
-                self._upgrade(engine)
-            except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
-                raise self._owner.unavailable(error) from error
+        try:
+            self._upgrade(engine, bounded=False)  # an index on a large table takes its time
+        except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+            raise self._owner.unavailable(error) from error
         self._migrated = True
 
     def close(self) -> None:
@@ -421,14 +420,27 @@ class Database:
 
     # Migrations
 
-    def _upgrade(self, engine: Engine) -> None:
-        """Alembic ``upgrade head`` on one connection, one process at a time."""
-        with engine.connect() as connection, self._migration_lock(connection):
-            config = Config()
-            config.set_main_option("script_location", self._migrations)
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
+    def _upgrade(self, engine: Engine, *, bounded: bool = True) -> None:
+        """Alembic ``upgrade head`` on one connection, one process at a time.
+
+        ``bounded``: within the statement timeout (a process's first use); else
+        without (the deploy command; the connection is then discarded, not pooled).
+        """
+        with engine.connect() as connection:
+            if not bounded and self.dialect == "postgresql":
+                connection.exec_driver_sql("SET statement_timeout = 0")
+                connection.exec_driver_sql("SET lock_timeout = 0")
+                connection.commit()
+            try:
+                with self._migration_lock(connection):
+                    config = Config()
+                    config.set_main_option("script_location", self._migrations)
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                    connection.commit()
+            finally:
+                if not bounded and self.dialect == "postgresql":
+                    connection.invalidate()
 
     @contextlib.contextmanager
     def _migration_lock(self, connection: Connection) -> Iterator[None]:

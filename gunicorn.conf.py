@@ -1,4 +1,16 @@
-"""gunicorn settings for the production entry (Dockerfile)."""
+"""gunicorn settings for the production entry (Dockerfile; behind nginx, deploy/nginx.conf).
+
+``WEB_CONCURRENCY`` worker processes (default 4) x ``GUNICORN_THREADS`` threads each
+(default 4) serve at most WEB_CONCURRENCY x GUNICORN_THREADS calls at once; about 2
+workers per core, and more threads when calls wait on the FHIR server.
+
+Timeouts. A gthread worker's ``timeout`` is a heartbeat of its main loop, which keeps
+beating while a request thread is stuck: gunicorn never times out a request. So every
+wait inside a call has its own bound: the FHIR server (CDS_FHIR_TIMEOUT_S per request,
+CDS_FHIR_DEADLINE_S per call) and the stores (CDS_STORE_CONNECT_TIMEOUT_S plus
+CDS_STORE_STATEMENT_TIMEOUT_S per operation); nginx's proxy_read_timeout (15 s) is set
+above their sum. Slow clients are nginx's to hold: it passes on only complete requests.
+"""
 
 import os
 
@@ -6,8 +18,16 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
-timeout = 30
-graceful_timeout = 20
-keepalive = 5
+timeout = 30  # a worker whose main loop is stuck this long is killed and replaced
+graceful_timeout = 20  # on SIGTERM, calls in flight get this long to finish
+keepalive = 5  # idle keep-alive connections from nginx (its upstream keepalive_timeout: 4 s)
+# At or above nginx's limits (header lines 16 KB, request line 8 KB: deploy/nginx.conf),
+# so that nginx, which answers with an OperationOutcome, is the one to refuse them.
+limit_request_line = 8190  # gunicorn's maximum
+limit_request_field_size = 16384
+limit_request_fields = 100
+# The heartbeat file on a memory file system: a slow disk never looks like a stuck worker.
+_SHM = "/dev/shm"  # noqa: S108 (gunicorn makes its file there with mkstemp)
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 accesslog = None  # the app writes its own structured access record, without payloads
 preload_app = False

@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         today=today,
         authenticator=open_authenticator(settings),  # first: refuses start-up without issuers
         resolver=PrefetchResolver(settings),
-        store=open_feedback_store(settings.feedback_database_url),
+        store=open_feedback_store(settings.feedback_database_url, settings.stores),
     )
     app.register_blueprint(api)
     app.register_error_handler(errors.ServiceError, _service_error)

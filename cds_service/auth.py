@@ -331,6 +331,10 @@ class Authenticator:
             tenant=tenant if isinstance(tenant, str) else None,
         )
 
+    def replay_store_answers(self) -> bool:
+        """True when the replay store answers within its timeouts (readiness); never raises."""
+        return self._replay.ping()
+
     def close(self) -> None:
         self._session.close()
         self._replay.close()
@@ -391,7 +395,9 @@ def open_authenticator(settings: Settings) -> Authenticator | None:
     if not settings.authentication_required:
         return None  # the development profile without issuers: __main__ says so
     require_trusted_issuer(settings)
-    replay = open_replay_cache(settings.auth.replay_store_url or settings.feedback_database_url)
+    replay = open_replay_cache(
+        settings.auth.replay_store_url or settings.feedback_database_url, settings.stores
+    )
     try:
         authenticator = Authenticator(settings.auth, replay)
     except BaseException:

@@ -28,63 +28,70 @@ counts only new rows.
 Backends, chosen by URL (``open_feedback_store``):
 
 ``sqlite:///relative/path`` (to the working directory), ``sqlite:////abs/path``
-    stdlib ``sqlite3``. ``synchronous=FULL`` for feedback (fsync at every
-    commit), ``NORMAL`` for issued cards (durable at the next checkpoint; a
-    power cut can lose the last few issued cards, which only costs the rule id
-    of their later feedback).
+    ``synchronous=FULL`` for feedback (fsync at every commit), ``NORMAL`` for
+    issued cards (durable at the next checkpoint; a power cut can lose the
+    last few issued cards, which only costs the rule id of their later
+    feedback).
 ``postgresql://...`` (or ``postgres://``)
     psycopg 3. Issued cards are committed with ``synchronous_commit = off``,
     the same trade as SQLite's NORMAL.
 
-Connections (one per store, shared by threads under a lock, reopened after a
-fork; WAL and busy timeout for SQLite; reconnect-and-retry-once for PostgreSQL,
-which is why every operation is idempotent) are ``cds_service.sql``'s.
+Connections, timeouts, the schema's migrations (``cds_service/migrations/feedback``)
+are ``cds_service.sql``'s: nothing connects before the first operation, so a
+worker boots while the database is down, and feedback then gets a 503.
+
+Hook calls never wait on this store. ``remember_cards`` only puts the cards on a
+bounded queue (``StoreSettings.issued_cards_queue``) that one background thread
+per process writes; when the queue is full (the database slow or down) or a
+write fails, the cards are dropped with a log line "issued cards not recorded"
+and counted in ``issued_cards_dropped`` (their feedback then has no rule id).
+``record`` and ``feedback_rows`` first wait (at most the statement timeout) for
+the cards already queued, so feedback right after a hook still finds its rule.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import json
 import logging
+import os
+import queue
 import re
-import sqlite3
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import Connection, text
 
 from cds_service.errors import ConfigurationError, ServiceUnavailable
+from cds_service.settings import StoreSettings
 from cds_service.sql import (
+    Database,
     Owner,
-    PgConnection,
-    PostgresConnector,
-    SqliteConnector,
     check_postgres_url,
     describe_postgres_url,
     enable_wal,
     sqlite_path,
-    sqlite_placeholders,
 )
 from cds_service.wire import FeedbackItem, Outcome
 
 __all__ = [
-    "SCHEMA",
     "FeedbackRecord",
     "FeedbackStore",
     "FeedbackStoreUnavailable",
-    "PostgresFeedbackStore",
-    "SqliteFeedbackStore",
+    "SqlFeedbackStore",
     "describe_postgres_url",
     "enable_wal",
     "open_feedback_store",
 ]
 
 logger = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
 
 
 class FeedbackStoreUnavailable(ServiceUnavailable):
@@ -108,8 +115,8 @@ class FeedbackStore(Protocol):
     def remember_cards(self, service_id: str, cards: Sequence[tuple[str, str]]) -> None:
         """Record (card uuid, rule id) of cards sent by ``service_id``; idempotent.
 
-        Best effort: a database failure is logged, never raised, so that a hook
-        response never fails for want of feedback storage.
+        Never waits on the database and never raises: the cards are queued for
+        a background writer, or dropped with a log line when it cannot keep up.
         """
 
     def record(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
@@ -119,7 +126,14 @@ class FeedbackStore(Protocol):
         """Every stored feedback record, oldest first (reports and tests)."""
 
     def ping(self) -> bool:
-        """True when the database answers (for /healthz); never raises."""
+        """True when the database answers within the timeouts (/healthz, /readyz); never raises."""
+
+    def migrate(self) -> None:
+        """Bring the schema to the current revision. Raises FeedbackStoreUnavailable."""
+
+    @property
+    def issued_cards_dropped(self) -> int:
+        """Cards this process dropped instead of remembering them (queue full, database down)."""
 
     def close(self) -> None: ...
 
@@ -144,48 +158,21 @@ class FeedbackRecord:
 
 # --- One schema, one set of statements, for both backends ---------------------------------
 
-SCHEMA: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS cds_issued_card (
-        service_id  TEXT NOT NULL,
-        card_uuid   TEXT NOT NULL,
-        rule_id     TEXT NOT NULL,
-        issued_at   {timestamp} NOT NULL,
-        PRIMARY KEY (service_id, card_uuid)
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS cds_feedback (
-        feedback_key             TEXT PRIMARY KEY,
-        service_id               TEXT NOT NULL,
-        card_uuid                TEXT NOT NULL,
-        rule_id                  TEXT,
-        outcome                  TEXT NOT NULL CHECK (outcome IN ('accepted', 'overridden')),
-        accepted_suggestion_ids  TEXT NOT NULL,
-        override_system          TEXT,
-        override_code            TEXT,
-        override_display         TEXT,
-        user_comment_given       BOOLEAN NOT NULL,
-        outcome_timestamp        {timestamp} NOT NULL,
-        received_at              {timestamp} NOT NULL
-    )
-    """,
-)
-"""DDL with ``{timestamp}`` standing for the backend's timestamp type."""
-
 _INSERT_ISSUED_CARD = """
     INSERT INTO cds_issued_card (service_id, card_uuid, rule_id, issued_at)
-    VALUES (%(service_id)s, %(card_uuid)s, %(rule_id)s, %(issued_at)s)
+    VALUES (:service_id, :card_uuid, :rule_id, :issued_at)
     ON CONFLICT (service_id, card_uuid) DO NOTHING
 """
 
-_PURGE_ISSUED_CARDS = "DELETE FROM cds_issued_card WHERE issued_at < %(cutoff)s"
+_PURGE_ISSUED_CARDS = "DELETE FROM cds_issued_card WHERE issued_at < :cutoff"
 
 ISSUED_CARD_RETENTION = timedelta(days=30)
 """How long an issued card is remembered: feedback comes within minutes or days, and a
 feedback row keeps its rule id once recorded. Older rows are deleted, at most every
 ``PURGE_EVERY_S``, by the next hook call that remembers cards."""
 PURGE_EVERY_S = 300.0
+EXIT_FLUSH_S = 2.0
+"""How long an exiting process waits for its queued issued cards to be written."""
 
 _INSERT_FEEDBACK = """
     INSERT INTO cds_feedback (
@@ -193,12 +180,12 @@ _INSERT_FEEDBACK = """
         override_system, override_code, override_display, user_comment_given,
         outcome_timestamp, received_at
     ) VALUES (
-        %(key)s, %(service_id)s, %(card_uuid)s,
+        :key, :service_id, :card_uuid,
         (SELECT rule_id FROM cds_issued_card
-          WHERE service_id = %(service_id)s AND card_uuid = %(card_uuid)s),
-        %(outcome)s, %(accepted_suggestion_ids)s,
-        %(override_system)s, %(override_code)s, %(override_display)s, %(user_comment_given)s,
-        %(outcome_timestamp)s, %(received_at)s
+          WHERE service_id = :service_id AND card_uuid = :card_uuid),
+        :outcome, :accepted_suggestion_ids,
+        :override_system, :override_code, :override_display, :user_comment_given,
+        :outcome_timestamp, :received_at
     )
     ON CONFLICT (feedback_key) DO NOTHING
 """
@@ -213,17 +200,6 @@ _SELECT_FEEDBACK = """
         ON c.service_id = f.service_id AND c.card_uuid = f.card_uuid
      ORDER BY f.received_at, f.feedback_key
 """
-
-_PING = "SELECT count(*) FROM cds_feedback WHERE 1 = 0"
-
-
-class _Durability(Enum):
-    READ = "read"
-    RELAXED = "relaxed"
-    """Issued cards: losing the last few on a power cut only costs rule ids."""
-    FULL = "full"
-    """Feedback: on disk before ``record`` returns."""
-
 
 # --- What gets stored --------------------------------------------------------------------
 
@@ -275,79 +251,165 @@ def _feedback_key(params: Mapping[str, Any]) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-# --- The shared store --------------------------------------------------------------------
+# --- The store -----------------------------------------------------------------------------
 
 
-class _Transaction(Protocol):
-    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
-        """Run one statement; return its row count."""
-
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None: ...
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]: ...
+@dataclass(frozen=True, slots=True)
+class _IssuedCards:
+    service_id: str
+    rows: list[dict[str, Any]]
+    purge_cutoff: object | None
 
 
-class _SqlStore:
-    """The operations, written once; subclasses supply dialect and transactions."""
+class _IssuedCardsWriter:
+    """A bounded queue of issued cards and the one thread (per process) that writes them."""
 
-    timestamp_type: str
-    _db: SqliteConnector | PostgresConnector
-    _purged_at: float = float("-inf")
-    """``time.monotonic()`` of the last purge of old issued cards, in this process."""
+    def __init__(self, store: SqlFeedbackStore, capacity: int) -> None:
+        self._store = store
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._queue: queue.Queue[_IssuedCards | None] = queue.Queue(capacity)
+        self.dropped = 0
 
-    # Backend hooks
-    def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
-        raise NotImplementedError
+    def submit(self, batch: _IssuedCards) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked child: a thread of its own
+                self._pid = os.getpid()
+                self._queue = queue.Queue(self._capacity)
+                threading.Thread(
+                    target=self._loop, args=(self._queue,), name="cds-issued-cards", daemon=True
+                ).start()
+                # A worker that exits (gunicorn's graceful stop) writes what it holds first.
+                atexit.register(self.flush, EXIT_FLUSH_S)
+            pending = self._queue
+        try:
+            pending.put_nowait(batch)
+        except queue.Full:
+            self.drop(batch, f"more than {self._capacity} hook responses waiting")
 
-    def _sql(self, statement: str) -> str:
-        return statement
+    def drop(self, batch: _IssuedCards, reason: str) -> None:
+        with self._lock:
+            self.dropped += len(batch.rows)
+            total = self.dropped
+        logger.warning(
+            "issued cards not recorded: %s",
+            reason,
+            extra={
+                "fields": {
+                    "serviceId": batch.service_id,
+                    "cards": len(batch.rows),
+                    "droppedTotal": total,
+                }
+            },
+        )
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until every queued batch is written or dropped; False past ``timeout_s``."""
+        if self._pid != os.getpid():
+            return True
+        pending = self._queue
+        deadline = time.monotonic() + timeout_s
+        with pending.all_tasks_done:
+            while pending.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                pending.all_tasks_done.wait(remaining)
+        return True
+
+    def stop(self, timeout_s: float) -> None:
+        if self._pid == os.getpid():
+            self.flush(timeout_s)
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+
+    def _loop(self, pending: queue.Queue[_IssuedCards | None]) -> None:
+        while True:
+            batch = pending.get()
+            try:
+                if batch is None:
+                    return
+                try:
+                    self._store.write_issued_cards(batch)
+                except FeedbackStoreUnavailable as error:
+                    self.drop(batch, error.diagnostics)
+            finally:
+                pending.task_done()
+
+
+class SqlFeedbackStore:
+    """The operations, written once for SQLite and PostgreSQL."""
+
+    def __init__(
+        self,
+        dialect: Literal["sqlite", "postgresql"],
+        location: Path | str,
+        settings: StoreSettings,
+    ) -> None:
+        self._db = Database(
+            dialect=dialect,
+            location=location,
+            owner=_OWNER,
+            settings=settings,
+            migrations="cds_service:migrations/feedback",
+        )
+        self._settings = settings
+        self._text_times = dialect == "sqlite"
+        self._writer = _IssuedCardsWriter(self, settings.issued_cards_queue)
+        self._closed = False
+        self._purged_at = float("-inf")
+        """``time.monotonic()`` of the last purge of old issued cards, in this process."""
 
     def _encode_time(self, moment: datetime) -> object:
+        if self._text_times:  # ISO 8601 in UTC, fixed width: sorts as time does
+            return _utc(moment).isoformat(timespec="microseconds")
         return moment
 
     def _decode_time(self, value: Any) -> datetime:
-        return _utc(value)
-
-    def close(self) -> None:
-        self._db.close()
-
-    # Schema
-    def _schema_statements(self) -> list[str]:
-        return [ddl.format(timestamp=self.timestamp_type) for ddl in SCHEMA]
+        return _utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
     # The interface
+
+    @property
+    def issued_cards_dropped(self) -> int:
+        return self._writer.dropped
+
     def remember_cards(self, service_id: str, cards: Sequence[tuple[str, str]]) -> None:
         if not cards:
             return
-        issued_at = self._encode_time(datetime.now(UTC))
+        now = datetime.now(UTC)
+        issued_at = self._encode_time(now)
         # Sorted, so that concurrent transactions lock rows in one order (no deadlock).
         rows = [
             {"service_id": service_id, "card_uuid": uuid, "rule_id": rule, "issued_at": issued_at}
             for uuid, rule in sorted(set(cards))
         ]
-        statement = self._sql(_INSERT_ISSUED_CARD)
         purge = time.monotonic() - self._purged_at >= PURGE_EVERY_S
-        cutoff = {"cutoff": self._encode_time(datetime.now(UTC) - ISSUED_CARD_RETENTION)}
+        if purge:
+            self._purged_at = time.monotonic()
+        batch = _IssuedCards(
+            service_id, rows, self._encode_time(now - ISSUED_CARD_RETENTION) if purge else None
+        )
+        if self._closed:
+            self._writer.drop(batch, "Feedback store is closed")
+            return
+        self._writer.submit(batch)
 
-        def insert(tx: _Transaction) -> None:
-            if purge:
-                tx.execute(self._sql(_PURGE_ISSUED_CARDS), cutoff)
-            tx.executemany(statement, rows)
+    def write_issued_cards(self, batch: _IssuedCards) -> None:
+        """The background writer's operation."""
 
-        try:
-            self._run(insert, _Durability.RELAXED)
-            if purge:
-                self._purged_at = time.monotonic()
-        except FeedbackStoreUnavailable as error:
-            logger.warning(
-                "issued cards not recorded: %s",
-                error.diagnostics,
-                extra={"fields": {"serviceId": service_id, "cards": len(rows)}},
-            )
+        def insert(connection: Connection) -> None:
+            if batch.purge_cutoff is not None:
+                connection.execute(text(_PURGE_ISSUED_CARDS), {"cutoff": batch.purge_cutoff})
+            connection.execute(text(_INSERT_ISSUED_CARD), batch.rows)
+
+        self._db.run(insert, write=True, relaxed=True)
 
     def record(self, service_id: str, items: Sequence[FeedbackItem]) -> int:
         if not items:
             return 0
+        self._writer.flush(self._settings.statement_timeout_s)  # their cards' rule ids first
         received_at = self._encode_time(datetime.now(UTC))
         rows: dict[str, dict[str, Any]] = {}
         for item in items:
@@ -356,16 +418,16 @@ class _SqlStore:
             params["received_at"] = received_at
             rows.setdefault(params["key"], params)
         ordered = [rows[key] for key in sorted(rows)]  # one lock order across transactions
-        statement = self._sql(_INSERT_FEEDBACK)
+        statement = text(_INSERT_FEEDBACK)
 
-        def insert(tx: _Transaction) -> int:
-            return sum(tx.execute(statement, row) for row in ordered)
+        def insert(connection: Connection) -> int:
+            return sum(connection.execute(statement, row).rowcount for row in ordered)
 
-        return self._run(insert, _Durability.FULL)
+        return self._db.run(insert, write=True)
 
     def feedback_rows(self) -> list[FeedbackRecord]:
-        statement = self._sql(_SELECT_FEEDBACK)
-        rows = self._run(lambda tx: tx.query(statement), _Durability.READ)
+        self._writer.flush(self._settings.statement_timeout_s)
+        rows = self._db.run(lambda connection: connection.execute(text(_SELECT_FEEDBACK)).all())
         return [
             FeedbackRecord(
                 key=key,
@@ -398,119 +460,40 @@ class _SqlStore:
         ]
 
     def ping(self) -> bool:
-        try:
-            self._run(lambda tx: tx.query(_PING), _Durability.READ)
-        except FeedbackStoreUnavailable:
-            return False
-        return True
+        return self._db.ping()
 
+    def migrate(self) -> None:
+        self._db.migrate()
 
-# --- SQLite ------------------------------------------------------------------------------
-
-
-class _SqliteTransaction:
-    def __init__(self, connection: sqlite3.Connection) -> None:
-        self._connection = connection
-
-    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
-        return self._connection.execute(sql, params).rowcount
-
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self._connection.executemany(sql, rows)
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return self._connection.execute(sql).fetchall()
-
-
-class SqliteFeedbackStore(_SqlStore):
-    timestamp_type = "TEXT"  # ISO 8601 in UTC, fixed width: sorts as time does
-    _db: SqliteConnector
-    _SYNCHRONOUS: Mapping[_Durability, Literal["FULL", "NORMAL"] | None] = {
-        _Durability.READ: None,
-        _Durability.RELAXED: "NORMAL",
-        _Durability.FULL: "FULL",
-    }
-
-    def __init__(self, path: Path | str) -> None:
-        self._db = SqliteConnector(path, _OWNER)
-        self._run(self._create_schema, _Durability.FULL)
-        logger.info("feedback store: SQLite at %s", path)
-
-    def _sql(self, statement: str) -> str:
-        return sqlite_placeholders(statement)
-
-    def _encode_time(self, moment: datetime) -> object:
-        return _utc(moment).isoformat(timespec="microseconds")
-
-    def _decode_time(self, value: Any) -> datetime:
-        return _utc(datetime.fromisoformat(value))
-
-    def _create_schema(self, tx: _Transaction) -> None:
-        for ddl in self._schema_statements():
-            tx.query(ddl)
-
-    def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
-        return self._db.run(
-            lambda connection: operation(_SqliteTransaction(connection)),
-            synchronous=self._SYNCHRONOUS[durability],
-        )
-
-
-# --- PostgreSQL --------------------------------------------------------------------------
-
-
-class _PostgresTransaction:
-    def __init__(self, connection: PgConnection) -> None:
-        self._connection = connection
-
-    def execute(self, sql: str, params: Mapping[str, Any]) -> int:
-        return self._connection.execute(sql, params).rowcount
-
-    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        with self._connection.cursor() as cursor:
-            cursor.executemany(sql, rows)
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        return self._connection.execute(sql).fetchall()
-
-
-class PostgresFeedbackStore(_SqlStore):
-    timestamp_type = "TIMESTAMPTZ"
-    _db: PostgresConnector
-
-    def __init__(self, url: str) -> None:
-        self._db = PostgresConnector(url, _OWNER)
-        self._db.create_schema(b"cds_feedback schema", self._schema_statements())
-        logger.info("feedback store: PostgreSQL at %s", describe_postgres_url(url))
-
-    def _run(self, operation: Callable[[_Transaction], _T], durability: _Durability) -> _T:
-        def transaction(connection: PgConnection) -> _T:
-            with connection.transaction():
-                if durability is _Durability.RELAXED:
-                    connection.execute(b"SET LOCAL synchronous_commit = off")
-                return operation(_PostgresTransaction(connection))
-
-        return self._db.run(transaction)
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._writer.stop(self._settings.statement_timeout_s)
+        self._db.close()
 
 
 # --- Opening by URL ----------------------------------------------------------------------
 
 
-def open_feedback_store(url: str) -> FeedbackStore:
+def open_feedback_store(url: str, settings: StoreSettings | None = None) -> FeedbackStore:
     """Open (creating the schema if needed) the store ``url`` names.
 
     ``sqlite:///relative/to/cwd.sqlite3``, ``sqlite:////absolute/path.sqlite3``,
     ``sqlite:///:memory:`` (one process only), ``postgresql://user@host:port/db``.
     Raises ConfigurationError for an unsupported or malformed URL (or an SQLite
-    directory that cannot be created), FeedbackStoreUnavailable when the
-    database cannot be opened.
+    directory that cannot be created); never connects (see the module docstring).
     """
+    settings = settings or StoreSettings()
     scheme, separator, _ = url.partition("://")
     scheme = scheme.lower() if separator and re.fullmatch(r"[A-Za-z][\w+.-]*", scheme) else ""
     if scheme == "sqlite":
-        return SqliteFeedbackStore(sqlite_path(url, _OWNER.database))
+        path = sqlite_path(url, _OWNER.database)
+        logger.info("feedback store: SQLite at %s", path)
+        return SqlFeedbackStore("sqlite", path, settings)
     if scheme in {"postgresql", "postgres"}:
-        return PostgresFeedbackStore(check_postgres_url(url, _OWNER.database))
+        checked = check_postgres_url(url, _OWNER.database)
+        logger.info("feedback store: PostgreSQL at %s", describe_postgres_url(checked))
+        return SqlFeedbackStore("postgresql", checked, settings)
     raise ConfigurationError(
         "The feedback database URL must start with sqlite:/// or postgresql://, "
         + (f"not {scheme}://" if scheme else "and this one has no scheme")

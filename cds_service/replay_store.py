@@ -11,7 +11,8 @@ Backends, chosen by URL (``open_replay_cache``), with the feedback store's
 URL conventions; by default the feedback database itself:
 
 ``sqlite:///relative/path`` (to the working directory), ``sqlite:////abs/path``
-    Table ``cds_seen_jti`` (primary key ``jti_key``). One statement,
+    Table ``cds_seen_jti`` (primary key ``jti_key``; schema history in
+    ``cds_service/migrations/replay``). One statement,
     ``INSERT ... ON CONFLICT (jti_key) DO UPDATE ... WHERE expires_at <= now``:
     it inserts, or takes over an expired record, or changes nothing; the row
     count says which. WAL journal and ``busy_timeout`` so that worker
@@ -24,8 +25,13 @@ URL conventions; by default the feedback database itself:
 ``redis://host:port/db`` (or ``rediss://``)
     ``SET cds:jti:<key> 1 NX EX <seconds left>``: Redis expires the key itself.
 
-A store that cannot be reached fails closed: the request is refused with 503
-(``ReplayStoreUnavailable``), never let through unchecked.
+Nothing connects when the cache is made (a worker boots while the store is
+down); connections are opened at first use and re-opened after failures, with
+the connect, statement (socket) and keepalive timeouts of ``StoreSettings``
+(SQL: ``cds_service.sql``; Redis: socket timeouts, no retries, so a call waits
+at most the connect plus the statement timeout). A store that cannot be
+reached fails closed: the request is refused with 503 (``ReplayStoreUnavailable``),
+never let through unchecked.
 """
 
 from __future__ import annotations
@@ -34,25 +40,25 @@ import hashlib
 import json
 import logging
 import math
-import sqlite3
+import socket
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from sqlalchemy import Connection, text
 
 from cds_service.errors import ConfigurationError, ServiceError
+from cds_service.settings import StoreSettings
 from cds_service.sql import (
-    CONNECT_TIMEOUT_S,
+    Database,
     Owner,
-    PgConnection,
-    PostgresConnector,
-    SqliteConnector,
     check_postgres_url,
     describe_postgres_url,
     sqlite_path,
-    sqlite_placeholders,
 )
 
 __all__ = ["ReplayCache", "ReplayStoreUnavailable", "open_replay_cache", "replay_key"]
@@ -86,6 +92,12 @@ class ReplayCache(Protocol):
         Raises ReplayStoreUnavailable when the store cannot answer.
         """
 
+    def ping(self) -> bool:
+        """True when the store answers within the timeouts (for /readyz); never raises."""
+
+    def migrate(self) -> None:
+        """Bring an SQL store's schema to the current revision. Raises ReplayStoreUnavailable."""
+
     def close(self) -> None: ...
 
 
@@ -96,83 +108,57 @@ def replay_key(issuer: str, jti: str) -> str:
 
 # --- SQL (SQLite and PostgreSQL) ---------------------------------------------------------
 
-_CREATE = """
-    CREATE TABLE IF NOT EXISTS cds_seen_jti (
-        jti_key     TEXT PRIMARY KEY,
-        expires_at  DOUBLE PRECISION NOT NULL
-    )
-"""
-
 _FIRST_USE = """
-    INSERT INTO cds_seen_jti (jti_key, expires_at) VALUES (%(key)s, %(expires_at)s)
+    INSERT INTO cds_seen_jti (jti_key, expires_at) VALUES (:key, :expires_at)
     ON CONFLICT (jti_key) DO UPDATE SET expires_at = excluded.expires_at
-    WHERE cds_seen_jti.expires_at <= %(now)s
+    WHERE cds_seen_jti.expires_at <= :now
 """
 
-_PURGE = "DELETE FROM cds_seen_jti WHERE expires_at <= %(now)s"
+_PURGE = "DELETE FROM cds_seen_jti WHERE expires_at <= :now"
 
 
-class _SqlReplayCache:
-    """The statements and the purge timing are shared; the connector is the backend's."""
+class SqlReplayCache:
+    """SQLite or PostgreSQL; expired ids purged at most every ``PURGE_EVERY_S`` per process."""
 
-    _db: SqliteConnector | PostgresConnector
-
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        dialect: Literal["sqlite", "postgresql"],
+        location: Path | str,
+        settings: StoreSettings | None = None,
+    ) -> None:
+        self._db = Database(
+            dialect=dialect,
+            location=location,
+            owner=_OWNER,
+            settings=settings or StoreSettings(),
+            migrations="cds_service:migrations/replay",
+        )
         self._purged_at = 0.0
 
-    def _statements(self, key: str, expires_at: float) -> list[tuple[str, dict[str, Any]]]:
+    def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
+        key = replay_key(issuer, jti)
         now = time.time()
-        statements: list[tuple[str, dict[str, Any]]] = []
-        if now - self._purged_at >= PURGE_EVERY_S:
-            statements.append((_PURGE, {"now": now}))
+        purge = now - self._purged_at >= PURGE_EVERY_S
+
+        def record(connection: Connection) -> int:
+            if purge:
+                connection.execute(text(_PURGE), {"now": now})
+            params = {"key": key, "expires_at": expires_at, "now": now}
+            return connection.execute(text(_FIRST_USE), params).rowcount
+
+        changed = self._db.run(record, write=True, relaxed=True)
+        if purge:
             self._purged_at = now
-        statements.append((_FIRST_USE, {"key": key, "expires_at": expires_at, "now": now}))
-        return statements
+        return changed == 1
+
+    def ping(self) -> bool:
+        return self._db.ping()
+
+    def migrate(self) -> None:
+        self._db.migrate()
 
     def close(self) -> None:
         self._db.close()
-
-
-class SqliteReplayCache(_SqlReplayCache):
-    _db: SqliteConnector
-
-    def __init__(self, path: Path | str) -> None:
-        super().__init__()
-        self._db = SqliteConnector(path, _OWNER)
-        self._db.run(lambda connection: connection.execute(_CREATE), synchronous="NORMAL")
-        logger.info("replay store: SQLite at %s", path)
-
-    def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
-        key = replay_key(issuer, jti)
-
-        def record(connection: sqlite3.Connection) -> int:
-            changed = 0
-            for statement, params in self._statements(key, expires_at):
-                changed = connection.execute(sqlite_placeholders(statement), params).rowcount
-            return changed
-
-        return self._db.run(record, synchronous="NORMAL") == 1
-
-
-class PostgresReplayCache(_SqlReplayCache):
-    _db: PostgresConnector
-
-    def __init__(self, url: str) -> None:
-        super().__init__()
-        self._db = PostgresConnector(url, _OWNER)
-        self._db.create_schema(b"cds_seen_jti schema", [_CREATE])
-        logger.info("replay store: PostgreSQL at %s", describe_postgres_url(url))
-
-    def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
-        key = replay_key(issuer, jti)
-
-        def record(connection: PgConnection) -> int:  # autocommit: one statement at a time
-            changed = 0
-            for statement, params in self._statements(key, expires_at):
-                changed = connection.execute(statement, params).rowcount
-            return changed
-
-        return self._db.run(record) == 1
 
 
 # --- Redis -------------------------------------------------------------------------------
@@ -181,16 +167,23 @@ class PostgresReplayCache(_SqlReplayCache):
 class RedisReplayCache:
     PREFIX = "cds:jti:"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, settings: StoreSettings | None = None) -> None:
+        settings = settings or StoreSettings()
         self._where = _describe_redis_url(url)
+        keepalive = max(1, round(settings.keepalive_s))
         self._client: redis.Redis = redis.Redis.from_url(
-            url, socket_timeout=CONNECT_TIMEOUT_S, socket_connect_timeout=CONNECT_TIMEOUT_S
+            url,
+            socket_timeout=settings.statement_timeout_s,
+            socket_connect_timeout=settings.connect_timeout_s,
+            socket_keepalive=True,
+            socket_keepalive_options={
+                socket.TCP_KEEPIDLE: keepalive,
+                socket.TCP_KEEPINTVL: max(1, keepalive // 3),
+                socket.TCP_KEEPCNT: 3,
+            },
+            health_check_interval=max(1, keepalive),
+            retry=Retry(NoBackoff(), 0),  # the caller gets its 503 now, not after backoffs
         )
-        try:
-            self._client.ping()
-        except redis.RedisError as error:
-            self._client.close()
-            raise _OWNER.unavailable(error) from error
         logger.info("replay store: Redis at %s", self._where)
 
     def first_use(self, issuer: str, jti: str, expires_at: float) -> bool:
@@ -202,6 +195,15 @@ class RedisReplayCache:
         except redis.RedisError as error:
             raise _OWNER.unavailable(error) from error
         return bool(stored)
+
+    def ping(self) -> bool:
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def migrate(self) -> None:
+        """Nothing to migrate: keys expire by themselves."""
 
     def close(self) -> None:
         self._client.close()
@@ -216,19 +218,22 @@ def _describe_redis_url(url: str) -> str:
 # --- Opening by URL ----------------------------------------------------------------------
 
 
-def open_replay_cache(url: str) -> ReplayCache:
-    """Open (creating the table if needed) the replay store ``url`` names.
+def open_replay_cache(url: str, settings: StoreSettings | None = None) -> ReplayCache:
+    """The replay store ``url`` names; nothing is connected yet (see the module docstring).
 
-    Raises ConfigurationError for an unsupported or malformed URL,
-    ReplayStoreUnavailable when the store cannot be reached.
+    Raises ConfigurationError for an unsupported or malformed URL.
     """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "sqlite":
-        return SqliteReplayCache(sqlite_path(url, _OWNER.database))
+        path = sqlite_path(url, _OWNER.database)
+        logger.info("replay store: SQLite at %s", path)
+        return SqlReplayCache("sqlite", path, settings)
     if scheme in {"postgresql", "postgres"}:
-        return PostgresReplayCache(check_postgres_url(url, _OWNER.database))
+        checked = check_postgres_url(url, _OWNER.database)
+        logger.info("replay store: PostgreSQL at %s", describe_postgres_url(checked))
+        return SqlReplayCache("postgresql", checked, settings)
     if scheme in {"redis", "rediss"}:
-        return RedisReplayCache(url)
+        return RedisReplayCache(url, settings)
     raise ConfigurationError(
         "The replay store URL (CDS_REPLAY_STORE_URL) must start with sqlite:///, "
         f"postgresql:// or redis://, not {scheme + '://' if scheme else 'a bare path'}"

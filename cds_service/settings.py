@@ -152,6 +152,27 @@ class ClinicalSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """How the stores (feedback database, replay store) connect; see README, Operations."""
+
+    connect_timeout_s: float = 3.0
+    """Opening one connection (PostgreSQL, Redis). psycopg waits at least 2 s."""
+    statement_timeout_s: float = 3.0
+    """One store operation: PostgreSQL's statement_timeout, a client-side watchdog that
+    cuts a connection whose server stops answering, SQLite's busy wait, Redis's socket
+    timeout."""
+    keepalive_s: float = 30.0
+    """TCP keepalive idle time of store connections (then 3 probes, keepalive_s / 3 apart)."""
+    pool_size: int = 4
+    """Connections kept per process and database (as many again may be opened at peaks)."""
+    auto_migrate: bool = True
+    """Bring the schema to the current revision at a process's first use of a database.
+    Off: only ``python -m cds_service migrate`` does (a deploy step)."""
+    issued_cards_queue: int = 1000
+    """Hook responses waiting to have their cards remembered; past it they are dropped."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     profile: Profile = Profile.PRODUCTION
     host: str = "127.0.0.1"
@@ -172,6 +193,7 @@ class Settings:
     log_level: str = "INFO"
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    stores: StoreSettings = field(default_factory=StoreSettings)
 
     @property
     def is_development(self) -> bool:
@@ -278,7 +300,24 @@ class Settings:
             log_level=env.text("CDS_LOG_LEVEL", defaults.log_level).upper(),
             clinical=clinical,
             auth=_auth_settings(env),
+            stores=_store_settings(env),
         )
+
+
+def _store_settings(env: _Env) -> StoreSettings:
+    defaults = StoreSettings()
+    return StoreSettings(
+        connect_timeout_s=env.number("CDS_STORE_CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
+        statement_timeout_s=env.number(
+            "CDS_STORE_STATEMENT_TIMEOUT_S", defaults.statement_timeout_s
+        ),
+        keepalive_s=env.number("CDS_STORE_KEEPALIVE_S", defaults.keepalive_s),
+        pool_size=max(1, env.integer("CDS_STORE_POOL_SIZE", defaults.pool_size)),
+        auto_migrate=env.boolean("CDS_STORE_AUTO_MIGRATE", default=defaults.auto_migrate),
+        issued_cards_queue=max(
+            1, env.integer("CDS_ISSUED_CARDS_QUEUE", defaults.issued_cards_queue)
+        ),
+    )
 
 
 def _auth_settings(env: _Env) -> AuthSettings:

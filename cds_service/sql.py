@@ -1,74 +1,93 @@
-"""Connections to the stores' SQL databases, SQLite and PostgreSQL; the SQL is the stores' own.
+"""The stores' SQL databases, SQLite and PostgreSQL, through SQLAlchemy Core and Alembic.
 
-A store (the feedback store, the replay cache) holds one connector, which holds
-one connection. What a connector guarantees:
+A store (the feedback store, the replay cache) holds one ``Database``. What it
+guarantees:
 
-Threads
-    ``run`` and ``close`` are serialised by the connector's lock, so one
-    connection serves every thread. SQLite admits one writer at a time anyway:
-    per-thread connections would buy nothing but more file handles.
-Forks
-    A connection is used only by the process that opened it. After a fork
-    (gunicorn with ``preload_app``) the child opens its own; the parent's is
-    kept referenced, never used nor closed there (closing it would end the
-    parent's PostgreSQL session; SQLite forbids carrying a connection across a
-    fork). ``close`` closes only a connection its own process opened.
-Closing
-    After ``close``, ``run`` raises the owner's error: "<Label> is closed".
+Lazy, re-opened connections
+    Nothing connects when a store is made: a worker boots whether or not its
+    database answers. The first operation opens the engine's pool; a pooled
+    connection is pinged before use (``pool_pre_ping``) and replaced when dead,
+    so a database that comes back is used again without a restart.
+Bounded waits
+    Every connection has a connect timeout, TCP keepalives and, on
+    PostgreSQL, a ``statement_timeout`` (``StoreSettings``). A server that
+    stops answering altogether (frozen, network partition) gives no error for
+    the server-side timeout to raise, so a watchdog thread also bounds each
+    operation: past ``statement_timeout_s`` it shuts the socket of the
+    connection the operation uses, the driver fails at once and the pool
+    discards the connection (and opens no other for that operation). An
+    operation therefore waits at most the connect timeout (when it must open a
+    connection) plus the statement timeout.
 Errors
-    A database error becomes the owner's 503 error with a generic message; the
-    database's own message goes to the owner's log only.
+    Any database error (or the watchdog) becomes the owner's 503 error with a
+    generic message; the database's own message goes to the owner's log only.
+Schema
+    Versioned by Alembic (``cds_service/migrations/<store>/``), one version
+    table per store. ``migrate`` brings a database to the current revision;
+    with ``StoreSettings.auto_migrate`` each process does so at its first use
+    of the database (under a PostgreSQL advisory lock, or SQLite's write lock,
+    so that workers starting together do not race); without it, the deploy
+    runs ``python -m cds_service migrate``.
+Forks
+    After a fork (gunicorn with ``preload_app``) the child replaces the pool
+    without closing the parent's connections (SQLAlchemy's
+    ``dispose(close=False)``).
 SQLite
     The file's directory is created (ConfigurationError if it cannot be). WAL
     journal, so that readers never block the writer (the switch is retried
-    while another process holds the lock: see ``enable_wal``), and
-    ``busy_timeout``, so that worker processes share the file. Each ``run`` is
-    one transaction, rolled back on failure: ``BEGIN IMMEDIATE`` for a write
-    (the write lock is taken up front, where busy_timeout applies) with
-    ``PRAGMA synchronous`` as the caller asks, ``FULL`` (fsync at every
-    commit) or ``NORMAL`` (durable at the next checkpoint: a power cut can
-    lose the last few commits, a process crash cannot); ``BEGIN`` for a read.
+    while another process holds the lock: ``enable_wal``), and
+    ``busy_timeout`` (the statement timeout), so that worker processes share
+    the file. A write is ``BEGIN IMMEDIATE`` (the write lock taken up front,
+    where busy_timeout applies) at ``PRAGMA synchronous`` ``FULL`` (fsync at
+    every commit) or ``NORMAL`` (``relaxed``: durable at the next checkpoint;
+    a power cut can lose the last few commits, a process crash cannot).
 PostgreSQL
-    psycopg 3 in autocommit mode (operations open their own transactions),
-    ``CONNECT_TIMEOUT_S`` unless the URL sets ``connect_timeout``. When the
-    connection turns out broken, ``run`` reconnects and runs the operation once
-    more, so operations must be idempotent.
+    psycopg 3, the URL passed to libpq as it is. ``relaxed`` writes commit
+    with ``synchronous_commit = off``, the same trade as SQLite's NORMAL.
 
-Statements are written with psycopg's ``%(name)s`` parameters;
-``sqlite_placeholders`` turns them into SQLite's ``:name``.
+Statements are ``sqlalchemy.text`` with ``:name`` parameters, the same for both.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import heapq
+import itertools
 import logging
+import math
 import os
-import re
+import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import psycopg
+from alembic import command
+from alembic.config import Config
 from psycopg.conninfo import conninfo_to_dict
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
 
 from cds_service.errors import ConfigurationError, ServiceError
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
-"""How long a writer waits for another process's write lock before failing."""
-CONNECT_TIMEOUT_S = 5
+from cds_service.settings import StoreSettings
 
 _T = TypeVar("_T")
-PgConnection = psycopg.Connection[tuple[Any, ...]]
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+"""How long ``enable_wal`` retries the switch to WAL while another process holds the lock."""
 
 
 @dataclass(frozen=True, slots=True)
 class Owner:
-    """The store a connector serves: its words in messages, its 503 error, its logger."""
+    """The store a database serves: its words in messages, its 503 error, its logger."""
 
     label: str
     """In logs, and capitalised in "<Label> is closed": "feedback store"."""
@@ -84,44 +103,371 @@ class Owner:
         return self.error(self.unavailable_message)
 
 
-class _Closable(Protocol):
-    def close(self) -> None: ...
+# --- The watchdog --------------------------------------------------------------------------
 
 
-_C = TypeVar("_C", bound=_Closable)
+class _Guard:
+    """One operation's deadline, and the connection it is using."""
 
-
-class _Connector(Generic[_C]):
-    def __init__(self, owner: Owner) -> None:
-        self._owner = owner
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self.done = False
         self._lock = threading.Lock()
-        self._closed = False
-        self._connection: _C | None = None
+        self._connection: object | None = None
+
+    def attach(self, dbapi_connection: object) -> None:
+        with self._lock:
+            self._connection = dbapi_connection
+            if not self.fired:
+                return
+        _cut(dbapi_connection)
+
+    def fire(self) -> None:
+        with self._lock:
+            if self.done:
+                return
+            self.fired = True
+            connection = self._connection
+        if connection is not None:
+            _cut(connection)
+
+
+def _cut(dbapi_connection: object) -> None:
+    """Shut the connection's socket down: a read blocked on it returns at once."""
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if not callable(fileno):
+        return  # SQLite: a local file, bounded by its busy timeout
+    try:
+        duplicate = os.dup(fileno())
+    except (OSError, psycopg.Error):
+        return
+    with contextlib.suppress(OSError), socket.socket(fileno=duplicate) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Watchdog:
+    """One thread per process firing guards whose deadline passed."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._heap: list[tuple[float, int, _Guard]] = []
+        self._sequence = itertools.count()
+        self._pid = 0
+
+    @contextlib.contextmanager
+    def guard(self, seconds: float) -> Iterator[_Guard]:
+        guard = _Guard(time.monotonic() + seconds)
+        with self._condition:
+            if self._pid != os.getpid():  # first use, or a forked child: no thread here yet
+                self._pid = os.getpid()
+                self._heap = []
+                threading.Thread(target=self._loop, name="cds-store-watchdog", daemon=True).start()
+            heapq.heappush(self._heap, (guard.deadline, next(self._sequence), guard))
+            self._condition.notify()
+        previous = getattr(_current, "guard", None)
+        _current.guard = guard
+        try:
+            yield guard
+        finally:
+            _current.guard = previous
+            with guard._lock:
+                guard.done = True
+
+    def _loop(self) -> None:
+        while True:
+            due: list[_Guard] = []
+            with self._condition:
+                now = time.monotonic()
+                while self._heap and (self._heap[0][0] <= now or self._heap[0][2].done):
+                    guard = heapq.heappop(self._heap)[2]
+                    if not guard.done:
+                        due.append(guard)
+                if not due:
+                    wait = self._heap[0][0] - now if self._heap else None
+                    self._condition.wait(wait)
+                    continue
+            for guard in due:
+                guard.fire()
+
+
+_WATCHDOG = _Watchdog()
+_current = threading.local()
+
+
+def _current_guard_fired() -> bool:
+    guard: _Guard | None = getattr(_current, "guard", None)
+    return guard is not None and guard.fired
+
+
+def _attach_to_current_guard(dbapi_connection: object) -> None:
+    guard: _Guard | None = getattr(_current, "guard", None)
+    if guard is not None:
+        guard.attach(dbapi_connection)
+
+
+# --- Databases -----------------------------------------------------------------------------
+
+
+class Database:
+    """One database of one store: an engine made at first use, migrated, guarded."""
+
+    def __init__(
+        self,
+        *,
+        dialect: Literal["sqlite", "postgresql"],
+        location: Path | str,
+        owner: Owner,
+        settings: StoreSettings,
+        migrations: str,
+    ) -> None:
+        """``location``: the SQLite file (or ":memory:") or the libpq URL.
+
+        ``migrations``: the Alembic script location, "cds_service:migrations/<store>".
+        """
+        if dialect == "sqlite" and isinstance(location, Path):
+            try:
+                location.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise ConfigurationError(
+                    f"Cannot create the {owner.database} directory {location.parent}: {error}"
+                ) from None
+        self.dialect = dialect
+        self._location = location
+        self._owner = owner
+        self._settings = settings
+        self._migrations = migrations
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
         self._pid = os.getpid()
-        self._inherited: list[_C] = []
+        self._closed = False
+        self._migrated = not settings.auto_migrate
+        self._serial = contextlib.nullcontext() if location != ":memory:" else threading.Lock()
+        """SQLite in memory is one connection (StaticPool): one operation at a time."""
 
-    def _current(self) -> _C | None:
-        """This process's connection, if any (a parent's is set aside); raises once closed."""
-        if self._closed:
-            raise self._owner.error(f"{self._owner.label.capitalize()} is closed")
-        if self._connection is not None and self._pid != os.getpid():
-            self._inherited.append(self._connection)
-            self._connection = None
-        return self._connection
+    # The interface
 
-    def _opened(self, connection: _C) -> _C:
-        self._connection, self._pid = connection, os.getpid()
-        return connection
+    def run(
+        self,
+        operation: Callable[[Connection], _T],
+        *,
+        write: bool = False,
+        relaxed: bool = False,
+    ) -> _T:
+        """``operation`` in one transaction: a write (``relaxed`` or fully durable) or a read.
+
+        Raises the owner's 503 error when the database cannot answer in time.
+        """
+        engine = self._engine_here()
+        with self._serial, _WATCHDOG.guard(self._settings.statement_timeout_s) as guard:
+            try:
+                if not self._migrated:
+                    self._upgrade(engine)
+                    self._migrated = True
+                with engine.connect() as connection:
+                    connection.execution_options(cds_write=write, cds_relaxed=relaxed)
+                    with connection.begin():
+                        if relaxed and self.dialect == "postgresql":
+                            connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                        return operation(connection)
+            except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+                if guard.fired:
+                    self._owner.logger.error(
+                        "%s: no answer within %ss; connection cut",
+                        self._owner.label,
+                        self._settings.statement_timeout_s,
+                    )
+                    raise self._owner.error(self._owner.unavailable_message) from error
+                raise self._owner.unavailable(error) from error
+
+    def ping(self) -> bool:
+        """True when the database answers within the timeouts; never raises."""
+        try:
+            self.run(lambda connection: connection.exec_driver_sql("SELECT 1").scalar())
+        except ServiceError:
+            return False
+        return True
+
+    def migrate(self) -> None:
+        """Bring the schema to the current revision now (the deploy command)."""
+        engine = self._engine_here()
+        try:
+            self._upgrade(engine, bounded=False)  # an index on a large table takes its time
+        except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+            raise self._owner.unavailable(error) from error
+        self._migrated = True
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            if self._connection is not None and self._pid == os.getpid():
-                self._connection.close()
-            self._connection = None
+            if self._engine is not None and self._pid == os.getpid():
+                self._engine.dispose()
+            self._engine = None
+
+    # Engines
+
+    def _engine_here(self) -> Engine:
+        with self._lock:
+            if self._closed:
+                raise self._owner.error(f"{self._owner.label.capitalize()} is closed")
+            if self._engine is not None and self._pid != os.getpid():
+                self._engine.dispose(close=False)  # the parent's connections stay the parent's
+                self._pid = os.getpid()
+            if self._engine is None:
+                self._engine = (
+                    self._sqlite_engine() if self.dialect == "sqlite" else self._postgres_engine()
+                )
+                self._pid = os.getpid()
+            return self._engine
+
+    def _pool_options(self) -> dict[str, Any]:
+        return {
+            "pool_pre_ping": True,
+            "pool_size": self._settings.pool_size,
+            "max_overflow": self._settings.pool_size,
+            "pool_timeout": self._settings.statement_timeout_s,
+            "pool_recycle": 3600,
+        }
+
+    def _sqlite_engine(self) -> Engine:
+        path = self._location
+        busy_s = self._settings.statement_timeout_s
+
+        def connect() -> sqlite3.Connection:
+            connection = sqlite3.connect(
+                path,
+                timeout=busy_s,
+                isolation_level=None,  # transactions are explicit: see _begin
+                check_same_thread=False,  # pooled: used by one thread at a time
+            )
+            try:
+                connection.execute(f"PRAGMA busy_timeout = {math.ceil(busy_s * 1000)}")
+                mode = enable_wal(connection)
+            except sqlite3.Error:
+                connection.close()
+                raise
+            if mode != "wal" and path != ":memory:":
+                self._owner.logger.warning(
+                    "%s: SQLite journal mode is %s, not WAL", self._owner.label, mode
+                )
+            return connection
+
+        if path == ":memory:":
+            engine = create_engine("sqlite+pysqlite://", creator=connect, poolclass=StaticPool)
+        else:
+            engine = create_engine(
+                "sqlite+pysqlite://", creator=connect, poolclass=QueuePool, **self._pool_options()
+            )
+
+        @event.listens_for(engine, "begin")
+        def begin(connection: Connection) -> None:
+            options = connection.get_execution_options()
+            write = bool(options.get("cds_write"))
+            if write:
+                wanted = "NORMAL" if options.get("cds_relaxed") else "FULL"
+                info = connection.connection.info  # lives as long as the DBAPI connection
+                if info.get("synchronous") != wanted:
+                    connection.exec_driver_sql(f"PRAGMA synchronous = {wanted}")
+                    info["synchronous"] = wanted
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _postgres_engine(self) -> Engine:
+        url = self._location
+        settings = self._settings
+        options: dict[str, Any] = {
+            "keepalives": 1,
+            "keepalives_idle": max(1, round(settings.keepalive_s)),
+            "keepalives_interval": max(1, round(settings.keepalive_s / 3)),
+            "keepalives_count": 3,
+            "tcp_user_timeout": math.ceil(settings.statement_timeout_s * 1000),
+        }
+        if "connect_timeout" not in conninfo_to_dict(str(url)):
+            options["connect_timeout"] = max(1, math.ceil(settings.connect_timeout_s))
+        statement_ms = math.ceil(settings.statement_timeout_s * 1000)
+
+        def connect() -> psycopg.Connection[tuple[Any, ...]]:
+            if _current_guard_fired():  # e.g. the pre-ping was cut: no new connection now
+                raise psycopg.OperationalError("store operation timed out")
+            connection = psycopg.connect(str(url), **options)
+            _attach_to_current_guard(connection)
+            try:
+                connection.execute(f"SET statement_timeout = {statement_ms}")
+                connection.execute(f"SET idle_in_transaction_session_timeout = {statement_ms * 2}")
+                connection.execute(f"SET lock_timeout = {statement_ms}")
+                connection.commit()
+            except psycopg.Error:
+                connection.close()
+                raise
+            return connection
+
+        engine = create_engine("postgresql+psycopg://", creator=connect, **self._pool_options())
+        original_ping = engine.dialect.do_ping
+
+        def guarded_ping(dbapi_connection: Any) -> bool:
+            _attach_to_current_guard(dbapi_connection)
+            return original_ping(dbapi_connection)
+
+        # The pool pings before the checkout event: attach the connection to the guard here too.
+        setattr(engine.dialect, "do_ping", guarded_ping)  # noqa: B010
+
+        @event.listens_for(engine, "checkout")
+        def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+            _attach_to_current_guard(dbapi_connection)
+
+        return engine
+
+    # Migrations
+
+    def _upgrade(self, engine: Engine, *, bounded: bool = True) -> None:
+        """Alembic ``upgrade head`` on one connection, one process at a time.
+
+        ``bounded``: within the statement timeout (a process's first use); else
+        without (the deploy command; the connection is then discarded, not pooled).
+        """
+        with engine.connect() as connection:
+            if not bounded and self.dialect == "postgresql":
+                connection.exec_driver_sql("SET statement_timeout = 0")
+                connection.exec_driver_sql("SET lock_timeout = 0")
+                connection.commit()
+            try:
+                with self._migration_lock(connection):
+                    config = Config()
+                    config.set_main_option("script_location", self._migrations)
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "head")
+                    connection.commit()
+            finally:
+                if not bounded and self.dialect == "postgresql":
+                    connection.invalidate()
+
+    @contextlib.contextmanager
+    def _migration_lock(self, connection: Connection) -> Iterator[None]:
+        if self.dialect == "postgresql":
+            digest = hashlib.sha256(self._migrations.encode()).digest()
+            key = int.from_bytes(digest[:8], "big") >> 1  # > 0, a bigint
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.rollback()
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+        elif isinstance(self._location, Path):
+            lock_path = self._location.with_name(self._location.name + ".migrate-lock")
+            with lock_path.open("a") as lock_file:
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
+        else:
+            yield
 
 
-# --- SQLite ------------------------------------------------------------------------------
+# --- SQLite --------------------------------------------------------------------------------
 
 
 def enable_wal(connection: sqlite3.Connection) -> str:
@@ -142,76 +488,6 @@ def enable_wal(connection: sqlite3.Connection) -> str:
             return str(mode)
 
 
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
-def sqlite_placeholders(statement: str) -> str:
-    """psycopg's ``%(name)s`` parameters, as SQLite's ``:name``."""
-    return _PLACEHOLDER.sub(r":\1", statement)
-
-
-class SqliteConnector(_Connector[sqlite3.Connection]):
-    def __init__(self, path: Path | str, owner: Owner) -> None:
-        if isinstance(path, Path):
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise ConfigurationError(
-                    f"Cannot create the {owner.database} directory {path.parent}: {error}"
-                ) from None
-        super().__init__(owner)
-        self._path = path
-        self._synchronous = ""
-
-    def run(
-        self,
-        operation: Callable[[sqlite3.Connection], _T],
-        *,
-        synchronous: Literal["FULL", "NORMAL"] | None,
-    ) -> _T:
-        """``operation`` in one transaction: a write at ``synchronous``, or a read (None)."""
-        with self._lock:
-            try:
-                connection = self._connect()
-                if synchronous is not None and synchronous != self._synchronous:
-                    connection.execute(f"PRAGMA synchronous = {synchronous}")
-                    self._synchronous = synchronous
-                connection.execute("BEGIN" if synchronous is None else "BEGIN IMMEDIATE")
-                try:
-                    result = operation(connection)
-                    connection.execute("COMMIT")
-                except BaseException:
-                    if connection.in_transaction:
-                        connection.rollback()
-                    raise
-            except sqlite3.Error as error:
-                raise self._owner.unavailable(error) from error
-            return result
-
-    def _connect(self) -> sqlite3.Connection:
-        connection = self._current()
-        if connection is not None:
-            return connection
-        connection = sqlite3.connect(
-            self._path,
-            timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,  # transactions are explicit
-            check_same_thread=False,  # shared by threads, under self._lock
-        )
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            mode = enable_wal(connection)
-            if mode != "wal" and self._path != ":memory:":
-                self._owner.logger.warning(
-                    "%s: SQLite journal mode is %s, not WAL", self._owner.label, mode
-                )
-        except sqlite3.Error:
-            connection.close()
-            raise
-        self._synchronous = ""
-        return self._opened(connection)
-
-
 def sqlite_path(url: str, database: str) -> Path | str:
     """The file of ``sqlite:///relative/path`` or ``sqlite:////absolute/path`` (or ":memory:")."""
     try:
@@ -228,57 +504,7 @@ def sqlite_path(url: str, database: str) -> Path | str:
     return ":memory:" if path == ":memory:" else Path(path)
 
 
-# --- PostgreSQL --------------------------------------------------------------------------
-
-
-class PostgresConnector(_Connector[PgConnection]):
-    def __init__(self, url: str, owner: Owner) -> None:
-        super().__init__(owner)
-        self._url = url
-
-    def run(self, operation: Callable[[PgConnection], _T]) -> _T:
-        """``operation`` on the connection; once more on a new one if the connection broke."""
-        with self._lock:
-            for attempt in (1, 2):
-                connection: PgConnection | None = None
-                try:
-                    connection = self._connect()
-                    return operation(connection)
-                except psycopg.OperationalError as error:
-                    if attempt == 1 and connection is not None and connection.closed:
-                        self._owner.logger.warning(
-                            "%s: PostgreSQL connection lost; reconnecting", self._owner.label
-                        )
-                        continue  # idempotent operations: safe to run again
-                    raise self._owner.unavailable(error) from error
-                except psycopg.Error as error:
-                    raise self._owner.unavailable(error) from error
-            raise AssertionError("unreachable")  # pragma: no cover
-
-    def create_schema(self, lock_name: bytes, statements: Sequence[str]) -> None:
-        """Run the DDL in one transaction under an advisory lock named ``lock_name``.
-
-        CREATE TABLE IF NOT EXISTS is not safe against itself running
-        concurrently, as it does when workers start together.
-        """
-        key = int.from_bytes(hashlib.sha256(lock_name).digest()[:8], "big") >> 1  # > 0, bigint
-
-        def create(connection: PgConnection) -> None:
-            with connection.transaction():
-                connection.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": key})
-                for ddl in statements:
-                    connection.execute(ddl)
-
-        self.run(create)
-
-    def _connect(self) -> PgConnection:
-        connection = self._current()
-        if connection is not None and not connection.closed:
-            return connection
-        options: dict[str, Any] = {}
-        if "connect_timeout" not in conninfo_to_dict(self._url):
-            options["connect_timeout"] = CONNECT_TIMEOUT_S
-        return self._opened(psycopg.connect(self._url, autocommit=True, **options))
+# --- PostgreSQL ----------------------------------------------------------------------------
 
 
 def check_postgres_url(url: str, database: str) -> str:

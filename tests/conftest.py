@@ -78,3 +78,13 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
     """The real app on a free loopback port, answering real HTTP."""
     with LiveServer(app) as server:
         yield server
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say loudly, at the very end, when the topology test could not run (no nginx)."""
+    from tests.test_topology import SKIP_REASON
+
+    for report in terminalreporter.stats.get("skipped", []):
+        if SKIP_REASON in str(getattr(report, "longrepr", "")):
+            terminalreporter.write_sep("!", SKIP_REASON, red=True, bold=True)
+            return

@@ -159,7 +159,8 @@ def test_override_reason_is_stored_but_never_the_comment(
     assert row.override_display == "Alternative planned"
     assert row.user_comment_given is True
     contents = raw_contents(store_url)
-    assert set(contents) == {"cds_feedback", "cds_issued_card"}
+    # The store's tables, and Alembic's version table (one row: the schema revision).
+    assert set(contents) == {"cds_feedback", "cds_issued_card", "cds_feedback_schema_version"}
     for table, raw_rows in contents.items():
         for raw in raw_rows:
             for column, value in raw.items():
@@ -410,6 +411,7 @@ def test_sqlite_path_is_relative_to_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     store = open_feedback_store("sqlite:///var/feedback.sqlite3")
+    assert store.ping()  # connections open at first use
     store.close()
 
     database = tmp_path / "var" / "feedback.sqlite3"
@@ -445,6 +447,7 @@ def test_postgres_reconnects_after_losing_its_connection(postgres_url: str) -> N
 @pytest.mark.postgres
 def test_postgres_tables_live_in_the_urls_own_schema(postgres_url: str) -> None:
     store = open_feedback_store(postgres_url)
+    assert store.ping()  # connections open (and the schema is made) at first use
     store.close()
     with psycopg.connect(postgres_url) as connection:
         (schema,) = connection.execute("SELECT current_schema()").fetchone() or ("",)
@@ -454,7 +457,7 @@ def test_postgres_tables_live_in_the_urls_own_schema(postgres_url: str) -> None:
             (schema,),
         ).fetchall()
     assert schema.startswith("cds_test_")
-    assert tables == [("cds_feedback",), ("cds_issued_card",)]
+    assert tables == [("cds_feedback",), ("cds_feedback_schema_version",), ("cds_issued_card",)]
 
 
 # --- Configuration -------------------------------------------------------------------------
@@ -493,3 +496,17 @@ def test_accepted_suggestions_are_a_json_array_in_the_table(
     store.record(SERVICE, [accepted("card-tdxd", "sugg-b", "sugg-a", "sugg-a")])
     (row,) = raw_contents(store_url)["cds_feedback"]
     assert json.loads(row["accepted_suggestion_ids"]) == ["sugg-a", "sugg-b"]
+
+
+def test_an_in_memory_store_serves_threads_one_at_a_time() -> None:
+    """``sqlite:///:memory:`` is one connection: operations from threads take turns."""
+    store = open_feedback_store("sqlite:///:memory:")
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            stored = list(
+                pool.map(lambda n: store.record(SERVICE, [overridden(f"card-{n}")]), range(40))
+            )
+        assert stored == [1] * 40
+        assert len(store.feedback_rows()) == 40
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ from cds_service.errors import ConfigurationError
 from cds_service.feedback_store import open_feedback_store
 from cds_service.replay_store import (
     ReplayStoreUnavailable,
-    SqliteReplayCache,
+    SqlReplayCache,
     open_replay_cache,
     replay_key,
 )
@@ -124,7 +124,7 @@ def test_an_expired_record_no_longer_blocks_its_jti(url_kind: str, tmp_path: Pat
 
 def test_expired_records_are_purged(tmp_path: Path) -> None:
     path = tmp_path / "replay.sqlite3"
-    cache = SqliteReplayCache(path)
+    cache = SqlReplayCache("sqlite", path)
     try:
         cache.first_use(ISSUER, "old", time.time() - 1)
         cache.first_use(ISSUER, "current", later())
@@ -172,9 +172,14 @@ def test_an_unreachable_store_fails_closed() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(ReplayStoreUnavailable) as refused:
-        open_replay_cache(f"redis://127.0.0.1:{port}/0")
-    assert refused.value.status == 503
+    cache = open_replay_cache(f"redis://127.0.0.1:{port}/0")  # opens lazily: a worker boots
+    try:
+        with pytest.raises(ReplayStoreUnavailable) as refused:
+            cache.first_use(ISSUER, "j", later())
+        assert refused.value.status == 503
+        assert cache.ping() is False
+    finally:
+        cache.close()
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ from fhir_mappings.model import (
     Measurement,
     MeasurementKind,
     PatientModel,
+    Significance,
 )
 from fhir_mappings.parse import (
     JsonObject,
@@ -161,7 +162,7 @@ def _observation_may_matter(raw: JsonObject) -> bool:
     relevant code in the code or a component, or a relevant word in the code's text,
     displays or ``valueString``."""
     code = raw.get("code")
-    if _has_code(code, _OBSERVATION_CODES):
+    if _has_code(code, _OBSERVATION_CODES) or genomics.has_genetics_extension(raw):
         return True
     components = raw.get("component")
     if type(components) is list and any(
@@ -188,19 +189,72 @@ class _PendingMeasurement:
     when: date | None
 
 
+@dataclass(slots=True)
+class _Links:
+    """What other resources say about an Observation, found before reading it."""
+
+    significance: dict[int, Significance]
+    """Clinical significance stated by a separate implication Observation (derivedFrom /
+    hasMember), keyed by ``id()`` of the variant's raw JSON."""
+    report_dates: dict[int, date]
+    """The date of the DiagnosticReport whose ``result`` holds an Observation
+    (``effective[x]``, else ``issued``; clinical-rules.md 9.3), keyed by ``id()``."""
+
+
+def _links(flat: Sequence[tuple[JsonObject, str | None]], index: ResourceIndex) -> _Links:
+    links = _Links({}, {})
+    conflicting: set[int] = set()
+    for raw, _ in flat:
+        resource_type = raw.get("resourceType")
+        if resource_type == "DiagnosticReport" and "result" in raw:
+            when = choice_date(raw, "effective") or parse_date(raw.get("issued"))
+            if when is not None:
+                for ref in objects(raw.get("result")):
+                    target = index.resolve(ref, raw)
+                    if target is not None:
+                        links.report_dates.setdefault(id(target), when)
+        elif resource_type == "Observation" and ("derivedFrom" in raw or "hasMember" in raw):
+            significance = genomics.implication_significance(raw)
+            if significance is None:
+                continue
+            for ref in [*objects(raw.get("derivedFrom")), *objects(raw.get("hasMember"))]:
+                target = index.resolve(ref, raw)
+                if target is None or target is raw:
+                    continue
+                known = links.significance.get(id(target))
+                if known is not None and known is not significance:
+                    conflicting.add(id(target))
+                links.significance[id(target)] = significance
+    for key in conflicting:
+        # Two implications disagree: the lab's call is not settled, read it as uncertain.
+        links.significance[key] = Significance.UNCERTAIN
+    return links
+
+
 def _read_observation(
-    raw: JsonObject, index: ResourceIndex, check: _Validator, out: _Collected, domain: KinaseDomain
+    raw: JsonObject,
+    index: ResourceIndex,
+    check: _Validator,
+    out: _Collected,
+    domain: KinaseDomain,
+    *,
+    links: _Links,
 ) -> None:
     if not _observation_may_matter(raw):
         return
     if genomics.is_genomic(raw):
         resource = check(raw)
         if resource is not None:
-            facts = genomics.read_genomic(resource, index, domain)
+            facts = genomics.read_genomic(resource, index, domain, links.significance.get(id(raw)))
             out.genomic.append((resource, facts))
             out.issues.extend(facts.issues)
     elif (kind := measurements.measurement_kind(raw)) is not None:
-        when = choice_date(raw, "effective") or parse_date(raw.get("issued"))
+        # Its own effective[x]; else the date of the report that holds it; else issued.
+        when = (
+            choice_date(raw, "effective")
+            or links.report_dates.get(id(raw))
+            or parse_date(raw.get("issued"))
+        )
         out.pending.append(_PendingMeasurement(raw, kind[0], kind[1], when))
     elif lines.is_disease_status(raw):
         resource = check(raw)
@@ -228,7 +282,7 @@ def _select_measurements(
         if key not in read:
             resource = check(item.raw)
             found = (
-                measurements.read_measurement(resource, item.kind, item.matched_by)
+                measurements.read_measurement(resource, item.kind, item.matched_by, item.when)
                 if resource is not None
                 else None
             )
@@ -265,10 +319,11 @@ def _read_one(
     *,
     domain: KinaseDomain,
     as_of: date,
+    links: _Links,
 ) -> None:
     resource_type = string(raw, "resourceType")
     if resource_type == "Observation":
-        _read_observation(raw, index, check, out, domain)
+        _read_observation(raw, index, check, out, domain, links=links)
     elif resource_type == "Condition":
         if conditions.is_relevant_condition(raw) and (resource := check(raw)) is not None:
             evidence = conditions.read_cancer_condition(resource)
@@ -332,9 +387,10 @@ def build_patient(
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues)
     check = _Validator(issues)
+    links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
-            _read_one(raw, index, check, out, domain=domain, as_of=as_of)
+            _read_one(raw, index, check, out, domain=domain, as_of=as_of, links=links)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days

@@ -54,6 +54,7 @@ from fhir_mappings.model import (
     Histology,
     IldCause,
     IldEpisode,
+    MatchedBy,
 )
 from fhir_mappings.parse import (
     JsonObject,
@@ -487,7 +488,10 @@ def read_comorbidities(resource: Resource) -> list[Comorbidity]:
         (ComorbidityKind.LV_DYSFUNCTION, LV_SYSTOLIC_DYSFUNCTION),
         (ComorbidityKind.RENAL_IMPAIRMENT, RENAL_IMPAIRMENT_MODERATE_OR_WORSE),
     ):
-        if match(code, code_set) is not None:
+        matched = match(code, code_set)
+        if matched is MatchedBy.TEXT and not mentions(concept_text(code), code_set.texts):
+            continue  # the words occur only negated ("... without congestive heart failure")
+        if matched is not None:
             found.append(Comorbidity(kind, onset, (resource.reference,)))
     return found
 

@@ -82,6 +82,9 @@ class IhcScore(StrEnum):
     ONE_PLUS = "1+"
     TWO_PLUS = "2+"
     THREE_PLUS = "3+"
+    NEGATIVE = "negative (0 or 1+)"
+    """Reported only as an interpretation, "negative" (e.g. an mCODE tumour-marker test):
+    tested, not 3+; the exact score (0 or 1+) is not known."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,13 @@
 """Every code and code set the mapping recognises, by name, with its source.
 
-Source of every code: clinical-rules.md section 7 (``SPEC``). A code tagged [?] there is
-``verified=False`` here. No code outside section 7 appears in this module: concepts that
-section 7 gives no code for (EGFR gene, stage group, CT chest, echocardiogram, renal
-impairment, CTCAE grade, specimen type, "present"/"absent" answers) are matched by text
-only, and the match is recorded as ``MatchedBy.TEXT``.
+Source of every code: clinical-rules.md section 7 (``SPEC``), or, for the shapes of the
+HL7 oncology guides (issue 9), the published guide or package the code was checked
+against, named in the code's ``source`` (``GR3``: HL7 Genomics Reporting IG 3.0.0
+examples; ``MCODE4``: mCODE 4.0.0 examples; ``R4CORE``: FHIR R4 4.0.1 core examples and
+definitions; ``LOINC_SEARCH``: the LOINC term pages found with the search tool). A code
+tagged [?] in the spec is ``verified=False`` here. Concepts with no checked code (stage
+group words, CT chest, echocardiogram, renal impairment, specimen type) are matched by
+text only, and the match is recorded as ``MatchedBy.TEXT``.
 
 Matching, in order:
 
@@ -35,6 +38,13 @@ from fhir_mappings.model import Drug, MatchedBy
 from fhir_mappings.parse import as_object, objects, string
 
 SPEC = "clinical-rules.md section 7"
+GR3 = "HL7 Genomics Reporting IG 3.0.0 (npm hl7.fhir.uv.genomics-reporting@3.0.0) examples"
+MCODE4 = "mCODE 4.0.0 (npm hl7.fhir.us.mcode@4.0.0) examples"
+LOINC_SEARCH = (
+    "LOINC term page (loinc.org or its healthassure.in/codes mirror), read with the project's"
+    " search tool on 2026-11-29"
+)
+R4CORE = "FHIR R4 4.0.1 core (npm hl7.fhir.r4.examples@4.0.1) examples and definitions"
 PROJECT = "project's own text fallback (no code in clinical-rules.md)"
 
 LOINC = "http://loinc.org"
@@ -223,6 +233,17 @@ def _icd(code: str, display: str, *, verified: bool = True, prefix: bool = False
     return Code(ICD10CM, code, display, verified, prefix)
 
 
+def _src(system: str, code: str, display: str, source: str) -> Code:
+    """A code checked against a published HL7 package (not in section 7)."""
+    return Code(system, code, display, True, False, source)
+
+
+GR_TBD = "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs"
+SEQUENCE_ONTOLOGY = "http://www.sequenceontology.org"
+MCODE_SD = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
+
+
 # --- genomics ------------------------------------------------------------------------
 
 ERBB2_GENE = CodeSet(
@@ -230,7 +251,61 @@ ERBB2_GENE = CodeSet(
     (Code(HGNC, "HGNC:3430", "ERBB2"), Code(HGNC_GENE_ID, "HGNC:3430", "ERBB2")),
     ("erbb2", "her2", "her 2"),
 )
-EGFR_GENE = CodeSet("EGFR gene (no code in section 7: text only)", (), ("egfr",))
+EGFR_GENE = CodeSet(
+    "EGFR gene",
+    (_src(HGNC, "HGNC:3236", "EGFR", GR3), _src(HGNC_GENE_ID, "HGNC:3236", "EGFR", GR3)),
+    ("egfr",),
+)
+VARIANT_PRESENT = CodeSet(
+    "Variant present", (_src(LOINC, "LA9633-4", "Present", GR3),), ("present", "detected")
+)
+VARIANT_ABSENT = CodeSet(
+    "Variant absent (looked for, not found: a tested negative)",
+    (_src(LOINC, "LA9634-2", "Absent", GR3),),
+    ("absent", "not detected"),
+)
+DISCRETE_VARIANT = CodeSet(
+    "Discrete genetic variant (ClinVar or other coded / text variant)",
+    (_src(LOINC, "81252-9", "Discrete genetic variant", GR3),),
+)
+MOLECULAR_CONSEQUENCE = CodeSet(
+    "Molecular consequence",
+    (_src(GR_TBD, "molecular-consequence", "Molecular consequence", GR3),),
+    ("molecular consequence",),
+)
+DIAGNOSTIC_IMPLICATION = CodeSet(
+    "Diagnostic / therapeutic implication",
+    (
+        _src(GR_TBD, "diagnostic-implication", "Diagnostic implication", GR3),
+        _src(GR_TBD, "therapeutic-implication", "Therapeutic implication", GR3),
+    ),
+    ("diagnostic implication", "therapeutic implication"),
+)
+COPY_NUMBER_GAIN = CodeSet(
+    "Copy-number gain / amplification",
+    (_src(SEQUENCE_ONTOLOGY, "SO:0001742", "copy_number_gain", GR3),),
+    ("copy number gain", "amplification", "amplified", "gain"),
+)
+COPY_NUMBER_LOSS = CodeSet(
+    "Copy-number loss",
+    (_src(SEQUENCE_ONTOLOGY, "SO:0001743", "copy_number_loss", MCODE4),),
+    ("copy number loss", "deletion of gene", "loss"),
+)
+COPY_NUMBER_CHANGE = CodeSet(
+    "Copy-number variation (direction not stated)",
+    (_src(SEQUENCE_ONTOLOGY, "SO:0001019", "copy_number_variation", GR3),),
+    ("copy number variation", "copy number variant", "cnv"),
+)
+TEST_NEGATIVE = CodeSet(
+    "Negative (test result answer)", (_src(LOINC, "LA6577-6", "Negative", MCODE4),)
+)
+GENETICS_GENE_EXTENSION = CORE_SD + "observation-geneticsGene"
+GENETICS_DNA_REGION_EXTENSION = CORE_SD + "observation-geneticsDNARegionName"
+GENETICS_AMINO_ACID_CHANGE_EXTENSION = CORE_SD + "observation-geneticsAminoAcidChange"
+GENETICS_VARIANT_EXTENSION = CORE_SD + "observation-geneticsVariant"
+GENETICS_INTERPRETATION_EXTENSION = CORE_SD + "observation-geneticsInterpretation"
+GENETICS_COPY_NUMBER_EXTENSION = CORE_SD + "observation-geneticsCopyNumberEvent"
+"""The FHIR R4 core genetics extensions (R4CORE: StructureDefinition-observation-genetics*)."""
 VARIANT_ASSESSMENT = CodeSet(
     "Genetic variant assessment", (_loinc("69548-6", "Genetic variant assessment"),)
 )
@@ -270,12 +345,18 @@ SIGNIFICANCE_PATHOGENIC = CodeSet(
 )
 SIGNIFICANCE_LIKELY_PATHOGENIC = CodeSet(
     "Likely pathogenic",
-    (_loinc("LA26332-9", "Likely pathogenic", verified=False),),
+    (
+        _loinc("LA26332-9", "Likely pathogenic", verified=False),
+        _src(LOINC, "LA26332-9", "Likely Pathogenic", GR3),
+    ),
     ("likely pathogenic", "likely oncogenic"),
 )
 SIGNIFICANCE_UNCERTAIN = CodeSet(
     "Uncertain significance",
-    (_loinc("LA6682-4", "Uncertain significance"),),
+    (
+        _loinc("LA6682-4", "Uncertain significance"),
+        _src(LOINC, "LA26333-7", "Uncertain significance", GR3),
+    ),
     ("uncertain significance", "unknown significance", "vus"),
 )
 SIGNIFICANCE_BENIGN = CodeSet("Benign", (_loinc("LA6675-8", "Benign"),), ("benign",))
@@ -329,7 +410,28 @@ CONDITION_WORSENED = CodeSet(
 )
 LVEF = CodeSet(
     "Left ventricular ejection fraction",
-    (_loinc("10230-1", "Left ventricular Ejection fraction"),),
+    (
+        _loinc("10230-1", "Left ventricular Ejection fraction"),
+        _src(LOINC, "18043-0", "Left ventricular Ejection fraction by US", LOINC_SEARCH),
+        _src(
+            LOINC,
+            "77891-0",
+            "Left ventricular Ejection fraction by US.2D+Calculated by Teichholz method",
+            LOINC_SEARCH,
+        ),
+        _src(
+            LOINC,
+            "77889-4",
+            "Left ventricular Ejection fraction by US.M-mode+Calculated by cube method",
+            LOINC_SEARCH,
+        ),
+        _src(
+            LOINC,
+            "104255-5",
+            "Left ventricular Ejection fraction by US.3D.A3C+Estimated",
+            LOINC_SEARCH,
+        ),
+    ),
     ("lvef", "left ventricular ejection fraction", "lv ejection fraction", "ejection fraction"),
 )
 ALT = CodeSet(
@@ -356,6 +458,34 @@ ANC = CodeSet(
     ("absolute neutrophil count", "anc", "neutrophils absolute", "absolute neutrophils"),
 )
 BODY_WEIGHT = CodeSet("Body weight", (_loinc("29463-7", "Body weight"),), ("body weight",))
+
+PLAUSIBILITY_SOURCE_DEFINITION = "definition of the quantity (cannot lie outside)"
+PLAUSIBILITY_SOURCE_PROJECT = (
+    "[?] project's data-quality bound, far beyond any clinical value (not a clinical"
+    " threshold; a value outside it is a data issue, never a fact)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibleRange:
+    """Values a measurement can take, in the mapping's normalised unit (inclusive)."""
+
+    low: float
+    high: float
+    source: str
+
+
+PLAUSIBLE_RANGES: dict[str, PlausibleRange] = {
+    "lvef": PlausibleRange(0.0, 100.0, PLAUSIBILITY_SOURCE_DEFINITION + ": a percentage"),
+    "alt": PlausibleRange(0.0, 100_000.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "ast": PlausibleRange(0.0, 100_000.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "bilirubin-total": PlausibleRange(0.0, 100.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "anc": PlausibleRange(0.0, 1_000.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "body-weight": PlausibleRange(0.5, 700.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "ecog": PlausibleRange(0.0, 5.0, PLAUSIBILITY_SOURCE_DEFINITION + ": the ECOG scale 0-5"),
+}
+"""Per analyte (``MeasurementKind`` value) in the normalised unit of ``measurements``
+(%, U/L, mg/dL, 10*9/L, kg). Table-driven so that new measurement kinds add a row."""
 
 # --- conditions ------------------------------------------------------------------------
 
@@ -508,6 +638,15 @@ ALL_CODE_SETS: tuple[CodeSet, ...] = (
     GENOMIC_SOURCE_CLASS,
     ALLELIC_FREQUENCY,
     GENETIC_ANALYSIS_REPORT,
+    VARIANT_PRESENT,
+    VARIANT_ABSENT,
+    DISCRETE_VARIANT,
+    MOLECULAR_CONSEQUENCE,
+    DIAGNOSTIC_IMPLICATION,
+    COPY_NUMBER_GAIN,
+    COPY_NUMBER_LOSS,
+    COPY_NUMBER_CHANGE,
+    TEST_NEGATIVE,
     SIGNIFICANCE_PATHOGENIC,
     SIGNIFICANCE_LIKELY_PATHOGENIC,
     SIGNIFICANCE_UNCERTAIN,

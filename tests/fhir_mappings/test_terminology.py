@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fhir_mappings import terminology
 from fhir_mappings.model import Drug, MatchedBy
 from fhir_mappings.terminology import (
     ALL_CODE_SETS,
@@ -139,15 +140,36 @@ def test_mentions_skips_negated_phrases() -> None:
 
 @pytest.mark.skipif(not SPEC.exists(), reason="shared spec not beside the repository")
 def test_every_code_is_written_in_section_7_of_the_spec() -> None:
-    """No invented codes: each code held here appears in clinical-rules.md section 7."""
+    """No invented codes: each code sourced to the spec appears in its section 7."""
     text = SPEC.read_text(encoding="utf-8")
     section7 = text[text.index("## 7. Terminology") : text.index("## 8.")]
-    codes = {code.code for code_set in ALL_CODE_SETS for code in code_set.codes}
+    codes = {
+        code.code
+        for code_set in ALL_CODE_SETS
+        for code in code_set.codes
+        if code.source == terminology.SPEC
+    }
     codes |= {code.code for info in DRUGS.values() for code in info.codes}
     codes.discard("J70.3")  # written as the range "J70.2-J70.4"
     assert "J70.2-J70.4" in section7
     for code in sorted(codes):
         assert re.search(rf"(?<![\w.]){re.escape(code)}", section7), code
+
+
+def test_codes_outside_section_7_name_the_package_they_were_checked_against() -> None:
+    """Codes added for the HL7 oncology guides (issue 9) each name the published package
+    (name@version) where they were read; none is marked unverified."""
+    checked = (terminology.GR3, terminology.MCODE4, terminology.R4CORE, terminology.LOINC_SEARCH)
+    others = [
+        code
+        for code_set in ALL_CODE_SETS
+        for code in code_set.codes
+        if code.source != terminology.SPEC
+    ]
+    assert others
+    for code in others:
+        assert code.source in checked, code
+        assert code.verified, code
 
 
 @pytest.mark.skipif(not SPEC.exists(), reason="shared spec not beside the repository")

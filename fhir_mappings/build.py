@@ -334,12 +334,19 @@ def _read_one(
                 out.ild.append(episode)
             out.comorbidities.extend(conditions.read_comorbidities(resource))
     elif resource_type in medications.MEDICATION_TYPES:
-        if medications.recognised_drug(raw, index) and (resource := check(raw)) is not None:
-            event = medications.read_event(resource, index, as_of)
-            if isinstance(event, DataIssue):
-                out.issues.append(event)
-            elif event is not None:
-                out.events.append(event)
+        if medications.recognised_drug(raw, index):
+            if (resource := check(raw)) is not None:
+                event = medications.read_event(resource, index, as_of)
+                if isinstance(event, DataIssue):
+                    out.issues.append(event)
+                elif event is not None:
+                    out.events.append(event)
+        elif (named := medications.unidentified_named_drug(raw, index)) is not None:
+            out.issues.append(
+                issue(raw, f"medication code not recognised; its text names {named.value}")
+            )
+        elif medications.marked_cancer_related(raw):
+            out.issues.append(issue(raw, "cancer-related medication not in the known drug list"))
     elif resource_type == "DiagnosticReport":
         if genomics.is_genomic(raw) and (resource := check(raw)) is not None:
             out.reports.append(resource)
@@ -347,7 +354,7 @@ def _read_one(
             _add(out.imaging, imaging.read_imaging(resource))
     elif resource_type == "Procedure":
         if conditions.is_relevant_procedure(raw) and (resource := check(raw)) is not None:
-            radiation, brain = conditions.read_procedure(resource)
+            radiation, brain = conditions.read_procedure(resource, index)
             _add(out.comorbidities, radiation)
             if brain:
                 out.brain_treatment.append(resource.reference)
@@ -416,7 +423,9 @@ def build_patient(
     her2, egfr = _genomics(out, index, domain)
     episodes = [
         conditions.with_tdxd_timing(e, exposures, as_of)
-        for e in conditions.merge_adverse_events(out.ild, out.ild_events)
+        for e in conditions.with_stop_attribution(
+            conditions.merge_adverse_events(out.ild, out.ild_events), exposures
+        )
     ]
     comorbidities = list(out.comorbidities)
     comorbidities.extend(
@@ -424,6 +433,12 @@ def build_patient(
         for e in episodes
         if e.cause is IldCause.RADIATION
     )
+    if isinstance(draft_orders, Mapping):
+        # Epic sends the Medication resources of the drafts in the draftOrders Bundle.
+        for entry in objects(draft_orders.get("entry")):
+            drafted = as_object(entry.get("resource"))
+            if drafted is not None:
+                index.add(drafted, string(entry, "fullUrl"))
     orders, order_issues = medications.read_draft_orders(draft_orders, selections, index)
     issues.extend(order_issues)
     return PatientModel(

@@ -28,8 +28,21 @@ into courses (``DrugExposure``). Decisions:
   precedence over progression words (progression, progressive disease, no response,
   refractory), because a toxicity stop has safety consequences; progression is still
   recorded for the line when both are stated. Any other stated reason -> OTHER.
-- Curative intent when "adjuvant", "neoadjuvant", "perioperative", "curative" or
-  "definitive" appears (not negated) in reasonCode, category or notes.
+- Curative intent: the mCODE ``mcode-procedure-intent`` extension when coded (SNOMED
+  373808002 curative; palliative / supportive are not); else when "adjuvant",
+  "neoadjuvant", "perioperative", "curative" or "definitive" appears (not negated) in
+  reasonCode, category or notes. A curative course is still an exposure of its drug (an
+  EGFR TKI is an EGFR TKI), it is only left out of the lines for advanced disease.
+- Drug identity (clinical-rules.md 9.1): a coded medication concept is identified by its
+  code only. A coded concept whose code is not recognised but whose text names one
+  anticancer drug (e.g. an Enhertu order under an RxNorm SCD or a site code this
+  service does not list) is NOT identified by that text: the safer choice is a
+  ``DataIssue`` naming the resource and the drug, shown by ``explain`` and on the data
+  quality card, rather than a silent drop or a guess. ``DraftOrder.matched_by`` says
+  whether a draft's drug came from its code or its text (rules refuse dose updates on
+  text-identified drugs).
+- ``medicationReference`` resolves against contained resources, the prefetched
+  resources and the draftOrders Bundle (Epic sends the Medication resources there).
 - Doses: ``mg/kg`` and ``mg`` (``g`` converted to mg) from UCUM code or unit; others are
   not read. Statements and orders give the dose on their start/authored date.
 - Draft orders: every entry of the draftOrders Bundle becomes a ``DraftOrder`` (drug None
@@ -57,6 +70,7 @@ from fhir_mappings.model import (
     Drug,
     DrugExposure,
     ExposureStatus,
+    MatchedBy,
     StopReason,
 )
 from fhir_mappings.parse import (
@@ -76,8 +90,14 @@ from fhir_mappings.parse import (
     validate,
 )
 from fhir_mappings.terminology import (
+    CURATIVE_INTENT,
+    NON_CURATIVE_INTENT,
+    PROCEDURE_INTENT_EXTENSION,
     DrugMatch,
+    coded_drug_named_in_text,
     concept_text,
+    is_supportive,
+    match,
     match_drug,
     mentions,
 )
@@ -151,6 +171,7 @@ class MedicationEvent:
     administration_date: date | None
     stop_reason: StopReason | None
     progression_stated: bool
+    stopped_for_ild: bool
     curative: bool
     doses: tuple[DoseRecord, ...]
     source: str
@@ -179,6 +200,8 @@ _EXCLUDED_INTENT = frozenset({"proposal", "plan", "option"})
 _TOXICITY = ("toxicity", "adverse event", "adverse reaction", "side effect", "side effects",
              "intolerance", "intolerant", "not tolerated", "pneumonitis", "ild",
              "interstitial lung disease")  # fmt: skip
+_ILD_WORDS = ("pneumonitis", "ild", "interstitial lung disease", "interstitial pneumonia",
+              "organizing pneumonia", "organising pneumonia")  # fmt: skip
 _ORGAN_TOXICITY = re.compile(r"\b\w+toxicit(?:y|ies)\b", re.IGNORECASE)
 _PROGRESSION = ("progression", "progressive disease", "disease progression", "progressed",
                 "no response", "not responding", "non response", "refractory")  # fmt: skip
@@ -291,11 +314,50 @@ def read_event(
         administration_date=administered,
         stop_reason=stop_reason,
         progression_stated=progression,
-        curative=mentions(intent_text, _CURATIVE),
+        stopped_for_ild=stop_reason is StopReason.TOXICITY and mentions(stop_text, _ILD_WORDS),
+        curative=_curative(data, intent_text),
         doses=doses[:1] if kind != "MedicationAdministration" else doses,
         source=resource.reference,
         unverified_code_only=not found.verified,
     )
+
+
+def _curative(data: JsonObject, intent_text: str) -> bool:
+    """The mCODE procedure-intent extension decides when it is coded (curative, or
+    palliative / supportive); otherwise the words of reasonCode, category and notes."""
+    for extension in objects(data.get("extension")):
+        if string(extension, "url") != PROCEDURE_INTENT_EXTENSION:
+            continue
+        concept = extension.get("valueCodeableConcept")
+        if match(concept, CURATIVE_INTENT) is not None:
+            return True
+        if match(concept, NON_CURATIVE_INTENT) is not None:
+            return False
+    return mentions(intent_text, _CURATIVE)
+
+
+_CANCER_RELATED_PROFILE = "mcode-cancer-related-medication"
+
+
+def marked_cancer_related(raw: JsonObject) -> bool:
+    """The record marks a medication resource as cancer-related (mCODE profile), while
+    its drug is not one this service knows: reported, never silently dropped. Supportive
+    drugs (9.3: corticosteroids, antiemetics, G-CSF, antidiarrheals) are not reported."""
+    meta = as_object(raw.get("meta"))
+    profiles = meta.get("profile") if meta is not None else None
+    if not isinstance(profiles, list) or not any(
+        isinstance(p, str) and _CANCER_RELATED_PROFILE in p for p in profiles
+    ):
+        return False
+    concept = as_object(raw.get("medicationCodeableConcept"))
+    return not is_supportive(concept_text(concept)) if concept is not None else True
+
+
+def unidentified_named_drug(raw: JsonObject, index: ResourceIndex) -> Drug | None:
+    """A coded medication whose code is not recognised while its text names one anticancer
+    drug: not identified (clinical-rules.md 9.1), reported as a data issue."""
+    concept, _ = medication_of(raw, index)
+    return coded_drug_named_in_text(concept) if concept is not None else None
 
 
 def _dates(kind: str, data: JsonObject) -> tuple[date | None, date | None, date | None]:
@@ -391,6 +453,7 @@ def _course_exposure(course: list[MedicationEvent], as_of: date) -> DrugExposure
         status=status,
         active=active,
         stop_reason=stop_reason,
+        stopped_for_ild=any(e.stopped_for_ild for e in course),
         curative_intent=all(e.curative for e in course),
         doses=doses,
         sources=tuple(dict.fromkeys(e.source for e in course)),
@@ -519,9 +582,18 @@ def _draft_order(
     dosages = objects(data.get("dosageInstruction"))
     dose = next((d for q in _dosage_quantities(dosages) if (d := dose_of(q)) is not None), None)
     frequency = next((f for d in dosages if (f := frequency_text(d)) is not None), None)
+    if found is None and problem is None and concept is not None:
+        named = coded_drug_named_in_text(concept)
+        if named is not None:
+            problem = DataIssue(
+                resource_type,
+                string(raw, "id"),
+                f"medication code not recognised; its text names {named.value}: not identified",
+            )
     order = replace(
         base,
         drug=found.drug if found else None,
+        matched_by=found.matched_by if found else MatchedBy.CODE,
         dose=dose,
         frequency=frequency,
         medication_text=text,

@@ -290,6 +290,8 @@ class DrugExposure:
     active: bool = False
     """Active order or statement, or last administration within two cycles."""
     stop_reason: StopReason | None = None
+    stopped_for_ild: bool = False
+    """A stop reason (status reason or note of a stopped record) names ILD / pneumonitis."""
     curative_intent: bool = False
     doses: tuple[DoseRecord, ...] = ()
     sources: Sources = ()
@@ -356,6 +358,10 @@ class IldEpisode:
     sources: Sources = ()
     recorded: date | None = None
     """When the episode was recorded (an upper bound of the onset when onset is unknown)."""
+    attributed_drugs: frozenset[Drug] = frozenset()
+    """Drugs the record attributes the episode to (clinical-rules.md 9.3): named in the
+    episode's text, an AdverseEvent suspect entity, or a drug whose stop reason names ILD /
+    pneumonitis (the latest episode that began on or before that stop)."""
 
 
 # --- Comorbidities, measurements, imaging ----------------------------------------------
@@ -433,6 +439,9 @@ class DraftOrder:
     """The medication's text or display as ordered (for card wording)."""
     unverified_code_only: bool = False
     """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
+    matched_by: MatchedBy = MatchedBy.CODE
+    """How ``drug`` was identified: CODE (a drug code of the concept) or TEXT (a text-only
+    concept naming exactly one recognised drug). No dose update on a TEXT-identified drug."""
 
 
 # --- Data quality ---------------------------------------------------------------------

@@ -296,6 +296,25 @@ COPY_NUMBER_CHANGE = CodeSet(
     (_src(SEQUENCE_ONTOLOGY, "SO:0001019", "copy_number_variation", GR3),),
     ("copy number variation", "copy number variant", "cnv"),
 )
+PROCEDURE_INTENT_EXTENSION = MCODE_SD + "mcode-procedure-intent"
+CURATIVE_INTENT = CodeSet(
+    "Curative - procedure intent (mcode-procedure-intent-vs)",
+    (_src(SNOMED, "373808002", "Curative - procedure intent", MCODE4),),
+    ("curative",),
+)
+NON_CURATIVE_INTENT = CodeSet(
+    "Other procedure intents (mcode-procedure-intent-vs)",
+    (
+        _src(SNOMED, "363676003", "Palliative - procedure intent", MCODE4),
+        _src(SNOMED, "399707004", "Supportive - procedure intent", MCODE4),
+    ),
+    ("palliative", "supportive"),
+)
+RADIOTHERAPY_COURSE = CodeSet(
+    "Radiotherapy course of treatment (fixed code of mcode-radiotherapy-course-summary)",
+    (_src(SNOMED, "1217123003", "Radiotherapy course of treatment", MCODE4),),
+    ("radiotherapy course", "radiation therapy course"),
+)
 TEST_NEGATIVE = CodeSet(
     "Negative (test result answer)", (_src(LOINC, "LA6577-6", "Negative", MCODE4),)
 )
@@ -647,6 +666,9 @@ ALL_CODE_SETS: tuple[CodeSet, ...] = (
     COPY_NUMBER_LOSS,
     COPY_NUMBER_CHANGE,
     TEST_NEGATIVE,
+    RADIOTHERAPY_COURSE,
+    CURATIVE_INTENT,
+    NON_CURATIVE_INTENT,
     SIGNIFICANCE_PATHOGENIC,
     SIGNIFICANCE_LIKELY_PATHOGENIC,
     SIGNIFICANCE_UNCERTAIN,
@@ -771,7 +793,17 @@ DRUGS: dict[Drug, DrugInfo] = {
             Drug.CISPLATIN,
             "cisplatin",
             ("cisplatin",),
-            (_rx("2555", "cisplatin", verified=False),),
+            (
+                _rx("2555", "cisplatin", verified=False),
+                Code(
+                    RXNORM,
+                    "309311",
+                    "cisplatin 1 MG/ML Injectable Solution (SCD)",
+                    True,
+                    False,
+                    MCODE4,
+                ),
+            ),
             ("Platinol",),
         ),
         DrugInfo(
@@ -785,7 +817,10 @@ DRUGS: dict[Drug, DrugInfo] = {
             Drug.PACLITAXEL,
             "paclitaxel",
             ("paclitaxel",),
-            (_rx("56946", "paclitaxel", verified=False),),
+            (
+                _rx("56946", "paclitaxel", verified=False),
+                Code(RXNORM, "56946", "paclitaxel (IN)", True, False, MCODE4),
+            ),
             ("Taxol",),
         ),
         DrugInfo(
@@ -846,7 +881,13 @@ DRUGS: dict[Drug, DrugInfo] = {
             (_rx("1721560", "osimertinib", verified=False),),
             ("Tagrisso",),
         ),
-        DrugInfo(Drug.GEFITINIB, "gefitinib", ("gefitinib",), (), ("Iressa",)),
+        DrugInfo(
+            Drug.GEFITINIB,
+            "gefitinib",
+            ("gefitinib",),
+            (Code(RXNORM, "349472", "gefitinib 250 MG Oral Tablet (SCD)", True, False, MCODE4),),
+            ("Iressa",),
+        ),
         DrugInfo(Drug.ERLOTINIB, "erlotinib", ("erlotinib",), (), ("Tarceva",)),
         DrugInfo(Drug.AFATINIB, "afatinib", ("afatinib",), (), ("Gilotrif",)),
     )
@@ -872,13 +913,53 @@ def _name_index() -> tuple[tuple[str, Drug], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
-def drug_by_name(text: str) -> Drug | None:
-    """The drug named in a free text (generic, brand or development name), if any."""
+SUPPORTIVE_DRUG_NAMES: tuple[str, ...] = (
+    # corticosteroids
+    "dexamethasone", "decadron", "prednisone", "prednisolone", "methylprednisolone",
+    "solu medrol", "medrol", "hydrocortisone", "budesonide",
+    # antiemetics
+    "ondansetron", "zofran", "granisetron", "palonosetron", "aprepitant", "fosaprepitant",
+    "emend", "netupitant", "akynzeo", "metoclopramide", "prochlorperazine", "olanzapine",
+    # G-CSF
+    "filgrastim", "pegfilgrastim", "neupogen", "neulasta", "zarxio", "udenyca",
+    "lipegfilgrastim", "sargramostim",
+    # antidiarrheals
+    "loperamide", "imodium", "diphenoxylate", "lomotil", "octreotide",
+)  # fmt: skip
+"""Recognised supportive drugs (clinical-rules.md 9.3): a text naming one of them and an
+anticancer drug is ambiguous and identifies neither. Generic and common US brand names,
+the project's list (names, not codes)."""
+
+DRUG_CODE_SYSTEM_HINTS = ("rxnorm", "ndc", "medispan", "gpi", "multum", "fdb", "medi-span")
+"""Words in a coding system URI that mark a drug code system; a site's own system (any
+other system on a medication concept, e.g. an EHR's ``urn:oid:...`` order catalog) is a
+drug code system too: a medication concept with any coding is identified by code only."""
+
+
+@lru_cache(maxsize=1)
+def _supportive_index() -> tuple[str, ...]:
+    return tuple(sorted({_words(n) for n in SUPPORTIVE_DRUG_NAMES}, key=len, reverse=True))
+
+
+def is_supportive(text: str) -> bool:
+    """Whether a text names a recognised supportive drug (9.3)."""
     normalised = _words(text)
+    return any(name in normalised for name in _supportive_index())
+
+
+def drug_by_name(text: str) -> Drug | None:
+    """The anticancer drug a free text names, when it names exactly one recognised drug
+    (anticancer or supportive; clinical-rules.md 9.1 and 9.3). The longest name wins
+    ("ado-trastuzumab emtansine" is T-DM1, never trastuzumab)."""
+    normalised = _words(text)
+    found: list[Drug] = []
     for name, drug in _name_index():
         if name in normalised:
-            return drug
-    return None
+            normalised = normalised.replace(name, " ")
+            if drug not in found:
+                found.append(drug)
+    supportive = sum(1 for name in _supportive_index() if name in normalised)
+    return found[0] if len(found) == 1 and supportive == 0 else None
 
 
 def drugs_named(text: str) -> list[Drug]:
@@ -902,19 +983,38 @@ def _drug_code_index() -> dict[tuple[str, str], tuple[Drug, bool]]:
 
 
 def match_drug(concept: object) -> DrugMatch | None:
-    """A medication CodeableConcept: verified code, then name, then an unverified code."""
-    index = _drug_code_index()
-    unverified: Drug | None = None
-    for system, code in codings(concept):
-        hit = index.get(_key(system, code))
-        if hit is not None:
-            if hit[1]:
-                return DrugMatch(hit[0], MatchedBy.CODE)
-            unverified = unverified or hit[0]
+    """A medication CodeableConcept (clinical-rules.md 9.1, "Drug identity"): a concept
+    that carries any coding is identified by its code only (verified code, then an
+    unverified one, flagged), never by its text; a text-only concept by its text, when
+    exactly one recognised drug name occurs."""
+    pairs = codings(concept)
+    if pairs:
+        index = _drug_code_index()
+        unverified: Drug | None = None
+        for system, code in pairs:
+            hit = index.get(_key(system, code))
+            if hit is not None:
+                if hit[1]:
+                    return DrugMatch(hit[0], MatchedBy.CODE)
+                unverified = unverified or hit[0]
+        if unverified is None:
+            return None
+        # A code from memory: the text confirms it, contradicts it (ambiguous: neither),
+        # or says nothing (kept, flagged unverified).
+        text = concept_text(concept)
+        named = drug_by_name(text) if text else None
+        if named is None:
+            return DrugMatch(unverified, MatchedBy.CODE, verified=False)
+        return DrugMatch(unverified, MatchedBy.CODE) if named is unverified else None
     text = concept_text(concept)
     by_name = drug_by_name(text) if text else None
-    if by_name is not None:
-        return DrugMatch(by_name, MatchedBy.TEXT)
-    if unverified is not None:
-        return DrugMatch(unverified, MatchedBy.CODE, verified=False)
-    return None
+    return DrugMatch(by_name, MatchedBy.TEXT) if by_name is not None else None
+
+
+def coded_drug_named_in_text(concept: object) -> Drug | None:
+    """A coded medication whose code is not recognised but whose text names one anticancer
+    drug: not identified (9.1), but it must not vanish silently (a data issue)."""
+    if not codings(concept):
+        return None
+    text = concept_text(concept)
+    return drug_by_name(text) if text else None

@@ -16,6 +16,7 @@ from fhir_mappings.terminology import (
     ERBB2_GENE,
     ILD,
     LUNG_CANCER,
+    coded_drug_named_in_text,
     drug_by_name,
     drugs_named,
     match,
@@ -103,7 +104,20 @@ def test_verified_code_unverified_code_and_name() -> None:
     from_memory = match_drug({"coding": [{"system": RXNORM, "code": "40048"}]})
     assert from_memory is not None
     assert (from_memory.drug, from_memory.verified) == (Drug.CARBOPLATIN, False)
-    named = match_drug({"coding": [{"system": RXNORM, "code": "40048", "display": "cisplatin"}]})
+    # 9.1: a coded concept is never identified by its text; an unverified code that its
+    # own text contradicts identifies neither drug.
+    contradicted = {"coding": [{"system": RXNORM, "code": "40048", "display": "cisplatin"}]}
+    assert match_drug(contradicted) is None
+    confirmed = match_drug(
+        {"coding": [{"system": RXNORM, "code": "40048", "display": "carboplatin"}]}
+    )
+    assert confirmed is not None
+    assert (confirmed.drug, confirmed.matched_by, confirmed.verified) == (
+        Drug.CARBOPLATIN,
+        MatchedBy.CODE,
+        True,
+    )
+    named = match_drug({"text": "cisplatin 75 mg/m2"})
     assert named is not None
     assert (named.drug, named.matched_by, named.verified) == (Drug.CISPLATIN, MatchedBy.TEXT, True)
 
@@ -149,7 +163,12 @@ def test_every_code_is_written_in_section_7_of_the_spec() -> None:
         for code in code_set.codes
         if code.source == terminology.SPEC
     }
-    codes |= {code.code for info in DRUGS.values() for code in info.codes}
+    codes |= {
+        code.code
+        for info in DRUGS.values()
+        for code in info.codes
+        if code.source == terminology.SPEC
+    }
     codes.discard("J70.3")  # written as the range "J70.2-J70.4"
     assert "J70.2-J70.4" in section7
     for code in sorted(codes):
@@ -166,6 +185,7 @@ def test_codes_outside_section_7_name_the_package_they_were_checked_against() ->
         for code in code_set.codes
         if code.source != terminology.SPEC
     ]
+    others += [c for info in DRUGS.values() for c in info.codes if c.source != terminology.SPEC]
     assert others
     for code in others:
         assert code.source in checked, code
@@ -183,3 +203,23 @@ def test_codes_tagged_unverified_in_the_spec_are_unverified_here() -> None:
         "40048", "2555", "68446", "56946", "72962", "1547545", "1597876", "1792776",
         "1919503", "1094833", "1721560", "1371041",
     }  # fmt: skip
+
+
+def test_text_naming_a_supportive_drug_and_enhertu_identifies_nothing() -> None:
+    assert match_drug({"text": "dexamethasone premed for Enhertu"}) is None
+    assert match_drug({"text": "ondansetron before T-DXd"}) is None
+
+
+def test_coded_concept_is_never_identified_by_its_text() -> None:
+    concept = {
+        "coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "123456"}],
+        "text": "fam-trastuzumab deruxtecan-nxki 100 mg injection",
+    }
+    assert match_drug(concept) is None
+    assert coded_drug_named_in_text(concept) is Drug.TRASTUZUMAB_DERUXTECAN
+
+
+def test_longest_name_wins() -> None:
+    found = match_drug({"text": "ado-trastuzumab emtansine 3.6 mg/kg"})
+    assert found is not None
+    assert found.drug is Drug.TRASTUZUMAB_EMTANSINE

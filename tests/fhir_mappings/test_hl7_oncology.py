@@ -1,0 +1,229 @@
+"""mCODE 4.0.0 and FHIR R4 core shapes other than genomics (issue 9): intent, stage,
+radiotherapy course, adverse events, drug identity, report dates and plausible values."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fhir_mappings.build import build_patient
+from fhir_mappings.model import ComorbidityKind, Drug, MatchedBy, MeasurementKind
+from tests.fhir_mappings.hl7 import AS_OF, example, patient_of, reasons_for
+
+MCODE = "mcode-4.0.0"
+NSCLC = f"{MCODE}/Condition-primary-cancer-condition-nsclc"
+
+
+def test_curative_intent_extension_keeps_the_egfr_tki_but_makes_no_line() -> None:
+    model = patient_of(f"{MCODE}/MedicationRequest-cancer-related-medication-request-gefitinib")
+    (exposure,) = model.exposures
+    assert exposure.drug is Drug.GEFITINIB
+    assert exposure.curative_intent
+    assert model.lines == ()
+
+
+def test_palliative_intent_extension_wins_over_adjuvant_words() -> None:
+    raw = example(f"{MCODE}/MedicationRequest-cancer-related-medication-request-gefitinib")
+    raw["extension"][0]["valueCodeableConcept"]["coding"][0].update(
+        {"code": "363676003", "display": "Palliative - procedure intent"}
+    )
+    raw["note"] = [{"text": "after adjuvant chemotherapy"}]
+    model = build_patient([raw], as_of=AS_OF)
+    assert not model.exposures[0].curative_intent
+    assert len(model.lines) == 1
+
+
+def test_cm1_category_makes_the_lung_cancer_advanced_cm0_does_not() -> None:
+    assert (
+        patient_of(
+            NSCLC, f"{MCODE}/Observation-tnm-clinical-distant-metastases-category-cM0"
+        ).cancer.advanced
+        is None
+    )  # type: ignore[union-attr]
+    model = patient_of(NSCLC, "edited/Observation-tnm-clinical-distant-metastases-category-cm1")
+    assert model.cancer is not None
+    assert model.cancer.advanced is True
+
+
+def test_radiotherapy_course_summary_to_the_chest_is_prior_thoracic_radiation() -> None:
+    model = patient_of(f"{MCODE}/Procedure-radiotherapy-treatment-summary-chest-wall-jenny-m")
+    (comorbidity,) = model.comorbidities
+    assert comorbidity.kind is ComorbidityKind.THORACIC_RADIATION
+    assert comorbidity.onset == date(2018, 8, 15)
+
+
+def test_ctcae_grade_2_adverse_event_is_an_ild_episode_attributed_to_its_suspect() -> None:
+    model = patient_of("edited/AdverseEvent-example-pneumonitis-grade2")
+    (episode,) = model.ild_episodes
+    assert episode.grade == 2
+    assert episode.onset == date(2026, 11, 1)
+    assert episode.attributed_drugs == {Drug.TRASTUZUMAB_DERUXTECAN}
+
+
+def test_ctcae_grade_0_adverse_event_did_not_occur() -> None:
+    assert patient_of("edited/AdverseEvent-example-pneumonitis-grade0").ild_episodes == ()
+
+
+def test_a_drug_stopped_for_pneumonitis_is_attributed_the_episode() -> None:
+    condition = {
+        "resourceType": "Condition",
+        "id": "ild",
+        "subject": {"reference": "Patient/p"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "205237003"}]},
+        "onsetDateTime": "2026-09-01",
+    }
+    order = {
+        "resourceType": "MedicationRequest",
+        "id": "zongertinib",
+        "subject": {"reference": "Patient/p"},
+        "status": "stopped",
+        "intent": "order",
+        "statusReason": {"text": "pneumonitis"},
+        "medicationCodeableConcept": {"text": "zongertinib 120 mg tablet"},
+        "authoredOn": "2026-06-01",
+        "dosageInstruction": [
+            {"timing": {"repeat": {"boundsPeriod": {"start": "2026-06-01", "end": "2026-09-03"}}}}
+        ],
+    }
+    (episode,) = build_patient([condition, order], as_of=AS_OF).ild_episodes
+    assert episode.attributed_drugs == {Drug.ZONGERTINIB}
+
+
+def test_coded_medication_with_an_unknown_code_is_a_data_issue_not_a_text_match() -> None:
+    raw = {
+        "resourceType": "MedicationRequest",
+        "id": "enhertu-scd",
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "99999"}],
+            "text": "fam-trastuzumab deruxtecan-nxki 100 MG injection",
+        },
+        "authoredOn": "2026-11-01",
+    }
+    model = build_patient([raw], as_of=AS_OF)
+    assert model.exposures == ()
+    assert reasons_for(model, "enhertu-scd") == [
+        "medication code not recognised; its text names trastuzumab deruxtecan"
+    ]
+
+
+def test_cancer_related_medication_outside_the_list_is_reported_not_dropped() -> None:
+    model = patient_of(
+        f"{MCODE}/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m"
+    )
+    assert reasons_for(model, "cancer-related-medication-request-doxorubicin-jenny-m") == [
+        "cancer-related medication not in the known drug list"
+    ]
+    prednisone = patient_of(
+        f"{MCODE}/MedicationRequest-cancer-related-medication-request-prednisone-brian-l"
+    )
+    assert prednisone.data_issues == ()
+
+
+def _draft_bundle(medication: dict[str, object]) -> dict[str, object]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "draft-1",
+                    "status": "draft",
+                    "intent": "order",
+                    "medicationReference": {"reference": "Medication/med-1"},
+                }
+            },
+            {"resource": medication},
+        ],
+    }
+
+
+def test_draft_medication_reference_resolves_in_the_draft_orders_bundle() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-1",
+        "code": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2267581"}]
+        },
+    }
+    model = build_patient([], as_of=AS_OF, draft_orders=_draft_bundle(medication))
+    order = next(o for o in model.draft_orders if o.reference == "MedicationRequest/draft-1")
+    assert order.drug is Drug.TRASTUZUMAB_DERUXTECAN
+    assert order.matched_by is MatchedBy.CODE
+
+
+def test_draft_identified_by_text_only_says_so() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-1",
+        "code": {"text": "Enhertu 100 mg vial"},
+    }
+    model = build_patient([], as_of=AS_OF, draft_orders=_draft_bundle(medication))
+    order = next(o for o in model.draft_orders if o.reference == "MedicationRequest/draft-1")
+    assert order.drug is Drug.TRASTUZUMAB_DERUXTECAN
+    assert order.matched_by is MatchedBy.TEXT
+
+
+def test_undated_lab_value_takes_the_date_of_its_report() -> None:
+    alt = {
+        "resourceType": "Observation",
+        "id": "alt-undated",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1742-6"}]},
+        "valueQuantity": {
+            "value": 250,
+            "unit": "U/L",
+            "system": "http://unitsofmeasure.org",
+            "code": "U/L",
+        },
+    }
+    older = {
+        **alt,
+        "id": "alt-older",
+        "effectiveDateTime": "2026-10-01",
+        "valueQuantity": {
+            "value": 20,
+            "unit": "U/L",
+            "system": "http://unitsofmeasure.org",
+            "code": "U/L",
+        },
+    }
+    report = {
+        "resourceType": "DiagnosticReport",
+        "id": "panel",
+        "status": "final",
+        "code": {"text": "Hepatic function panel"},
+        "effectiveDateTime": "2026-11-20",
+        "result": [{"reference": "Observation/alt-undated"}],
+    }
+    latest = build_patient([older, alt, report], as_of=AS_OF).latest(MeasurementKind.ALT)
+    assert latest is not None
+    assert (latest.value, latest.date) == (250.0, date(2026, 11, 20))
+
+
+def test_implausible_lab_value_is_a_data_issue_never_a_fact() -> None:
+    model = patient_of(f"{MCODE}/Observation-us-core-observation-lab-neutrophils-jenny-m")
+    assert model.measurements == ()
+    assert reasons_for(model, "us-core-observation-lab-neutrophils-jenny-m") == [
+        "implausible anc value"
+    ]
+
+
+def test_lvef_under_another_lv_ejection_fraction_code() -> None:
+    raw = {
+        "resourceType": "Observation",
+        "id": "ef",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "18043-0"}]},
+        "effectiveDateTime": "2026-11-02",
+        "valueQuantity": {
+            "value": 55,
+            "unit": "%",
+            "system": "http://unitsofmeasure.org",
+            "code": "%",
+        },
+    }
+    lvef = build_patient([raw], as_of=AS_OF).latest(MeasurementKind.LVEF)
+    assert lvef is not None
+    assert (lvef.value, lvef.matched_by) == (55.0, MatchedBy.CODE)

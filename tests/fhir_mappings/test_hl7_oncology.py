@@ -3,6 +3,7 @@ radiotherapy course, adverse events, drug identity, report dates and plausible v
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from fhir_mappings.build import build_patient
@@ -33,15 +34,13 @@ def test_palliative_intent_extension_wins_over_adjuvant_words() -> None:
 
 
 def test_cm1_category_makes_the_lung_cancer_advanced_cm0_does_not() -> None:
-    assert (
-        patient_of(
-            NSCLC, f"{MCODE}/Observation-tnm-clinical-distant-metastases-category-cM0"
-        ).cancer.advanced
-        is None
-    )  # type: ignore[union-attr]
+    m0 = patient_of(NSCLC, f"{MCODE}/Observation-tnm-clinical-distant-metastases-category-cM0")
+    assert m0.cancer is not None
+    assert m0.cancer.advanced is None
     model = patient_of(NSCLC, "edited/Observation-tnm-clinical-distant-metastases-category-cm1")
     assert model.cancer is not None
     assert model.cancer.advanced is True
+    assert "Observation/tnm-clinical-distant-metastases-category-cm1" in model.cancer.sources
 
 
 def test_radiotherapy_course_summary_to_the_chest_is_prior_thoracic_radiation() -> None:
@@ -120,7 +119,7 @@ def test_cancer_related_medication_outside_the_list_is_reported_not_dropped() ->
     assert prednisone.data_issues == ()
 
 
-def _draft_bundle(medication: dict[str, object]) -> dict[str, object]:
+def _draft_bundle(medication: Mapping[str, object]) -> dict[str, object]:
     return {
         "resourceType": "Bundle",
         "type": "collection",

@@ -18,7 +18,10 @@ Input: drug exposures (courses, from ``medications``) and documented progression
   of its exposures. Section 3 also counts "a new line started after a previous one":
   a line followed by another is marked progressed unless the drugs that ended it (the
   last to stop) were all stopped for toxicity (e.g. T-DXd stopped for ILD); such an
-  inferred progression has no date and cites the next line's sources.
+  inferred progression is dated by the next line's start and cites its sources.
+- Progression date (clinical-rules.md 9.1): the date of the documented evidence: a
+  disease-status Observation, a stop reason with its own date (the stopped record's
+  end), else the start of the next line; never the start date of the stopped order.
 - Class: any platinum -> ``platinum`` (a platinum doublet with or without ICI); else a
   HER2 ADC -> ``her2-adc``; HER2 TKI -> ``her2-tki``; amivantamab / mobocertinib ->
   ``egfr-ex20``; EGFR TKI -> ``egfr-tki``; ICI only -> ``ici``; anything else -> ``other``.
@@ -207,8 +210,13 @@ def _finish(
     progressed = bool(stated)
     progression_date = min((p.date for p in stated if p.date), default=None)
     progression_sources = tuple(dict.fromkeys(p.source for p in stated))
+    if progressed and progression_date is None and following is not None:
+        # Stated without a date of its own (a stop reason on an undated stop): the start
+        # of the next line is the dated evidence (clinical-rules.md 9.1).
+        progression_date = following.start
     if not progressed and following is not None and not _ended_for_toxicity(draft):
         progressed = True
+        progression_date = following.start
         progression_sources = tuple(
             dict.fromkeys(s for e in following.exposures for s in e.sources)
         )

@@ -480,8 +480,12 @@ def build_exposures(
         for course in _split_courses(drug_events, gap_days)
     ]
     exposures.sort(key=lambda e: (e.start or date.max, e.drug.value))
+    # 9.1: the progression date is the date of the evidence: the stopped record's own end
+    # (its stop), never its start; undated here, it is dated later by the next line's start.
     progressions = tuple(
-        ProgressionEvent(e.end or e.last_date, e.source) for e in events if e.progression_stated
+        ProgressionEvent(e.end or e.administration_date, e.source)
+        for e in events
+        if e.progression_stated
     )
     return tuple(exposures), progressions
 

@@ -226,3 +226,30 @@ def test_lvef_under_another_lv_ejection_fraction_code() -> None:
     lvef = build_patient([raw], as_of=AS_OF).latest(MeasurementKind.LVEF)
     assert lvef is not None
     assert (lvef.value, lvef.matched_by) == (55.0, MatchedBy.CODE)
+
+
+def _order(ident: str, text: str, authored: str, **extra: object) -> dict[str, object]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": ident,
+        "subject": {"reference": "Patient/p"},
+        "intent": "order",
+        "medicationCodeableConcept": {"text": text},
+        "authoredOn": authored,
+        **extra,
+    }
+
+
+def test_progression_date_is_never_the_start_of_the_stopped_order() -> None:
+    stopped = _order(
+        "carbo",
+        "carboplatin",
+        "2026-01-05",
+        status="stopped",
+        statusReason={"text": "disease progression"},
+    )
+    following = _order("tdxd", "Enhertu", "2026-04-01", status="active")
+    first, second = build_patient([stopped, following], as_of=AS_OF).lines
+    assert first.progressed
+    assert first.progression_date == date(2026, 4, 1)
+    assert second.start == date(2026, 4, 1)

@@ -345,8 +345,12 @@ def _read_one(
             out.issues.append(
                 issue(raw, f"medication code not recognised; its text names {named.value}")
             )
-        elif medications.marked_cancer_related(raw):
-            out.issues.append(issue(raw, "cancer-related medication not in the known drug list"))
+        elif medications.marked_cancer_related(raw, index) and (resource := check(raw)):
+            event = medications.read_event(resource, index, as_of, other_anticancer=True)
+            if isinstance(event, DataIssue):
+                out.issues.append(event)
+            elif event is not None:
+                out.events.append(event)
     elif resource_type == "DiagnosticReport":
         if genomics.is_genomic(raw) and (resource := check(raw)) is not None:
             out.reports.append(resource)

@@ -91,7 +91,11 @@ from fhir_mappings.parse import (
 )
 from fhir_mappings.terminology import (
     CURATIVE_INTENT,
+    LUNG_ADENOCARCINOMA,
+    LUNG_CANCER,
+    LUNG_SQUAMOUS,
     NON_CURATIVE_INTENT,
+    NSCLC,
     PROCEDURE_INTENT_EXTENSION,
     DrugMatch,
     coded_drug_named_in_text,
@@ -176,6 +180,7 @@ class MedicationEvent:
     doses: tuple[DoseRecord, ...]
     source: str
     unverified_code_only: bool
+    name: str | None = None
 
     @property
     def stop_recorded(self) -> bool:
@@ -258,9 +263,10 @@ def _notes(data: JsonObject) -> str:
 
 
 def read_event(
-    resource: Resource, index: ResourceIndex, as_of: date
+    resource: Resource, index: ResourceIndex, as_of: date, *, other_anticancer: bool = False
 ) -> MedicationEvent | DataIssue | None:
-    """One validated medication resource as an event; None when it is not an exposure."""
+    """One validated medication resource as an event; None when it is not an exposure.
+    ``other_anticancer``: a drug outside the list that the record marks cancer-related."""
     data = resource.data
     kind = resource.resource_type
     status = string(data, "status")
@@ -268,8 +274,10 @@ def read_event(
         return None
     if kind == "MedicationRequest" and string(data, "intent") in _EXCLUDED_INTENT:
         return None
-    concept, _ = medication_of(data, index)
+    concept, text = medication_of(data, index)
     found = match_drug(concept) if concept is not None else None
+    if found is None and other_anticancer:
+        found = DrugMatch(Drug.OTHER_ANTICANCER, MatchedBy.CODE)
     if found is None:
         return None
     start, end, administered = _dates(kind, data)
@@ -319,6 +327,7 @@ def read_event(
         doses=doses[:1] if kind != "MedicationAdministration" else doses,
         source=resource.reference,
         unverified_code_only=not found.verified,
+        name=(text or "(no name)") if found.drug is Drug.OTHER_ANTICANCER else None,
     )
 
 
@@ -339,18 +348,35 @@ def _curative(data: JsonObject, intent_text: str) -> bool:
 _CANCER_RELATED_PROFILE = "mcode-cancer-related-medication"
 
 
-def marked_cancer_related(raw: JsonObject) -> bool:
-    """The record marks a medication resource as cancer-related (mCODE profile), while
-    its drug is not one this service knows: reported, never silently dropped. Supportive
-    drugs (9.3: corticosteroids, antiemetics, G-CSF, antidiarrheals) are not reported."""
+def marked_cancer_related(raw: JsonObject, index: ResourceIndex) -> bool:
+    """The record marks a medication resource as cancer-related while its drug is not one
+    this service knows (clinical-rules.md 9.3): the mCODE cancer-related medication
+    profile, or a reasonCode / reasonReference that is a lung cancer. Kept as therapy of
+    class ``other``. Never for a supportive drug (9.3: corticosteroids, antiemetics,
+    G-CSF, antidiarrheals) nor for a medication with no name at all (it could be one)."""
     meta = as_object(raw.get("meta"))
     profiles = meta.get("profile") if meta is not None else None
-    if not isinstance(profiles, list) or not any(
+    profiled = isinstance(profiles, list) and any(
         isinstance(p, str) and _CANCER_RELATED_PROFILE in p for p in profiles
-    ):
+    )
+    if not profiled and not _for_lung_cancer(raw, index):
         return False
-    concept = as_object(raw.get("medicationCodeableConcept"))
-    return not is_supportive(concept_text(concept)) if concept is not None else True
+    concept, text = medication_of(raw, index)
+    names = concept_text(concept) if concept is not None else ""
+    return bool(text) and not is_supportive(names)
+
+
+def _for_lung_cancer(data: JsonObject, index: ResourceIndex) -> bool:
+    concepts: list[object] = list(objects(data.get("reasonCode")))
+    for ref in objects(data.get("reasonReference")):
+        target = index.resolve(ref, data)
+        if target is not None:
+            concepts.append(target.get("code"))
+    return any(
+        match(c, code_set) is not None
+        for c in concepts
+        for code_set in (NSCLC, LUNG_CANCER, LUNG_ADENOCARCINOMA, LUNG_SQUAMOUS)
+    )
 
 
 def unidentified_named_drug(raw: JsonObject, index: ResourceIndex) -> Drug | None:
@@ -458,6 +484,7 @@ def _course_exposure(course: list[MedicationEvent], as_of: date) -> DrugExposure
         doses=doses,
         sources=tuple(dict.fromkeys(e.source for e in course)),
         unverified_code_only=all(e.unverified_code_only for e in course),
+        name=course[0].name,
     )
 
 
@@ -471,9 +498,10 @@ def build_exposures(
     events: Sequence[MedicationEvent], as_of: date, gap_days: int
 ) -> tuple[tuple[DrugExposure, ...], tuple[ProgressionEvent, ...]]:
     """Courses of each drug, ordered by start; and progressions stated as stop reasons."""
-    by_drug: dict[Drug, list[MedicationEvent]] = {}
+    by_drug: dict[tuple[Drug, str | None], list[MedicationEvent]] = {}
     for event in events:
-        by_drug.setdefault(event.drug, []).append(event)
+        # Each drug outside the list is its own course (keyed by its recorded name).
+        by_drug.setdefault((event.drug, event.name), []).append(event)
     exposures = [
         _course_exposure(course, as_of)
         for drug_events in by_drug.values()

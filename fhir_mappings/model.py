@@ -192,6 +192,14 @@ class Drug(StrEnum):
     GEFITINIB = "gefitinib"
     ERLOTINIB = "erlotinib"
     AFATINIB = "afatinib"
+    TRASTUZUMAB = "trastuzumab"
+    """Recognised (clinical-rules.md 9.3) so that it is never confused with T-DXd / T-DM1;
+    not HER2-directed therapy for NSCLC lines (class ``other``)."""
+    TUCATINIB = "tucatinib"
+    OTHER_ANTICANCER = "other anticancer drug"
+    """A drug outside this list that the record marks as cancer-related (the mCODE
+    cancer-related medication profile, or a reason that is the lung cancer): kept as
+    therapy of class ``other`` (9.3), never dropped. ``DrugExposure.name`` says which."""
 
 
 class DrugClass(StrEnum):
@@ -202,6 +210,7 @@ class DrugClass(StrEnum):
     EGFR_TKI = "egfr-tki"
     EGFR_EX20 = "egfr-ex20"
     CHEMOTHERAPY = "chemotherapy"
+    OTHER = "other"
 
 
 DRUG_CLASS: dict[Drug, DrugClass] = {
@@ -229,6 +238,9 @@ DRUG_CLASS: dict[Drug, DrugClass] = {
     Drug.GEFITINIB: DrugClass.EGFR_TKI,
     Drug.ERLOTINIB: DrugClass.EGFR_TKI,
     Drug.AFATINIB: DrugClass.EGFR_TKI,
+    Drug.TRASTUZUMAB: DrugClass.OTHER,
+    Drug.TUCATINIB: DrugClass.OTHER,
+    Drug.OTHER_ANTICANCER: DrugClass.OTHER,
 }
 """Pharmacological class of each drug (clinical-rules.md, section 5)."""
 
@@ -297,6 +309,8 @@ class DrugExposure:
     sources: Sources = ()
     unverified_code_only: bool = False
     """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
+    name: str | None = None
+    """The medication's text as recorded (set for ``Drug.OTHER_ANTICANCER``)."""
 
     @property
     def drug_class(self) -> DrugClass:

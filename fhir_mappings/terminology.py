@@ -890,6 +890,24 @@ DRUGS: dict[Drug, DrugInfo] = {
         ),
         DrugInfo(Drug.ERLOTINIB, "erlotinib", ("erlotinib",), (), ("Tarceva",)),
         DrugInfo(Drug.AFATINIB, "afatinib", ("afatinib",), (), ("Gilotrif",)),
+        DrugInfo(
+            Drug.TRASTUZUMAB,
+            "trastuzumab",
+            ("trastuzumab",),
+            (),
+            (
+                "Herceptin",
+                "Herceptin Hylecta",
+                "Ogivri",
+                "Herzuma",
+                "Ontruzant",
+                "Trazimera",
+                "Kanjinti",
+                "Hercessi",
+            ),
+        ),
+        DrugInfo(Drug.TUCATINIB, "tucatinib (Tukysa)", ("tucatinib",), (), ("Tukysa",)),
+        DrugInfo(Drug.OTHER_ANTICANCER, "other anticancer drug", ()),
     )
 }
 

@@ -7,7 +7,14 @@ from collections.abc import Mapping
 from datetime import date
 
 from fhir_mappings.build import build_patient
-from fhir_mappings.model import ComorbidityKind, Drug, MatchedBy, MeasurementKind
+from fhir_mappings.model import (
+    ComorbidityKind,
+    Drug,
+    DrugClass,
+    LineClass,
+    MatchedBy,
+    MeasurementKind,
+)
 from tests.fhir_mappings.hl7 import AS_OF, example, patient_of, reasons_for
 
 MCODE = "mcode-4.0.0"
@@ -106,17 +113,49 @@ def test_coded_medication_with_an_unknown_code_is_a_data_issue_not_a_text_match(
     ]
 
 
-def test_cancer_related_medication_outside_the_list_is_reported_not_dropped() -> None:
+def test_cancer_related_medication_outside_the_list_is_therapy_of_class_other() -> None:
     model = patient_of(
         f"{MCODE}/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m"
     )
-    assert reasons_for(model, "cancer-related-medication-request-doxorubicin-jenny-m") == [
-        "cancer-related medication not in the known drug list"
-    ]
+    (exposure,) = model.exposures
+    assert exposure.drug is Drug.OTHER_ANTICANCER
+    assert exposure.drug_class is DrugClass.OTHER
+    assert exposure.name == "DOXOrubicin"
+    assert exposure.curative_intent  # the example's procedure-intent extension
+    assert model.lines == ()
+    palliative = example(
+        f"{MCODE}/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m"
+    )
+    palliative.pop("extension")
+    (line,) = build_patient([palliative], as_of=AS_OF).lines
+    assert line.line_class is LineClass.OTHER
+    assert line.drugs == {Drug.OTHER_ANTICANCER}
     prednisone = patient_of(
         f"{MCODE}/MedicationRequest-cancer-related-medication-request-prednisone-brian-l"
     )
+    assert prednisone.exposures == ()
     assert prednisone.data_issues == ()
+
+
+def test_a_medication_for_the_lung_cancer_is_kept_as_other_therapy() -> None:
+    order = _order(
+        "tucatinib-like",
+        "investigational agent XY-123",
+        "2026-05-01",
+        status="active",
+        reasonCode=[{"coding": [{"system": "http://snomed.info/sct", "code": "254637007"}]}],
+    )
+    (exposure,) = build_patient([order], as_of=AS_OF).exposures
+    assert exposure.drug is Drug.OTHER_ANTICANCER
+    assert exposure.name == "investigational agent XY-123"
+    ondansetron = _order(
+        "ondansetron",
+        "ondansetron 8 mg",
+        "2026-05-01",
+        status="active",
+        reasonCode=[{"coding": [{"system": "http://snomed.info/sct", "code": "254637007"}]}],
+    )
+    assert build_patient([ondansetron], as_of=AS_OF).exposures == ()
 
 
 def _draft_bundle(medication: Mapping[str, object]) -> dict[str, object]:

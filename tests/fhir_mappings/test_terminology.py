@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fhir_mappings import terminology
-from fhir_mappings.model import Drug, MatchedBy
+from fhir_mappings.model import DRUG_CLASS, Drug, DrugClass, MatchedBy
 from fhir_mappings.terminology import (
     ALL_CODE_SETS,
     COPD,
@@ -88,9 +88,16 @@ def test_drugs_by_normalised_name(text: str, drug: Drug) -> None:
     assert drug_by_name(text) is drug
 
 
-@pytest.mark.parametrize("text", ["trastuzumab", "Herceptin", "ondansetron", "dexamethasone"])
-def test_other_drugs_are_not_recognised(text: str) -> None:
+@pytest.mark.parametrize("text", ["ondansetron", "dexamethasone", "pegfilgrastim", "loperamide"])
+def test_supportive_drugs_are_not_anticancer_drugs(text: str) -> None:
     assert drug_by_name(text) is None
+
+
+@pytest.mark.parametrize("text", ["trastuzumab", "Herceptin", "trastuzumab-dkst (Ogivri)"])
+def test_trastuzumab_is_recognised_as_its_own_drug_of_class_other(text: str) -> None:
+    """clinical-rules.md 9.3: recognised, never T-DXd or T-DM1, not HER2-directed."""
+    assert drug_by_name(text) is Drug.TRASTUZUMAB
+    assert DRUG_CLASS[Drug.TRASTUZUMAB] is DrugClass.OTHER
 
 
 def test_verified_code_unverified_code_and_name() -> None:

@@ -220,15 +220,25 @@ def _finish(
         progression_sources = tuple(
             dict.fromkeys(s for e in following.exposures for s in e.sources)
         )
-    ends = [d for e in draft.exposures for d in (e.end, e.start) if d]
-    ends.extend(r.date for e in draft.exposures for r in e.doses if r.date)
+    # The course end: stated ends, administrations; else the next line's start; never the
+    # first date of a completed / stopped order.
+    ends = [e.end for e in draft.exposures if e.end]
+    ends.extend(
+        r.date
+        for e in draft.exposures
+        for r in e.doses
+        if r.date and r.source.startswith("MedicationAdministration/")
+    )
+    end = max(ends, default=None)
+    if end is None:
+        end = following.start if following is not None else None
     drugs = draft.drugs
     return TherapyLine(
         number=number,
         drugs=drugs,
         line_class=line_class(drugs),
         start=draft.start,
-        end=None if active else max(ends, default=None),
+        end=None if active else end,
         active=active,
         progressed=progressed,
         progression_date=progression_date,

@@ -23,6 +23,10 @@ into courses (``DrugExposure``). Decisions:
   atezolizumab, durvalumab, tremelimumab; 42 for pembrolizumab (400 mg q6w) and
   ipilimumab; 7 days for daily oral drugs (a 14-day window: administrations of oral
   drugs are rarely recorded, so an active order is the usual evidence).
+- Course end of a completed / stopped order: its bounds or validity period end, else its
+  timing (``boundsDuration``, or ``count`` cycles of ``period``), else its
+  administrations; a line with none of these ends at the next line's start
+  (``lines``), never at the order's first date.
 - Stop reason from ``statusReason`` (and notes of stopped/completed records): toxicity
   words (toxicity, adverse event/reaction, intolerance, pneumonitis, ILD) take
   precedence over progression words (progression, progressive disease, no response,
@@ -399,7 +403,38 @@ def _dates(kind: str, data: JsonObject) -> tuple[date | None, date | None, date 
         bounds = bounds or child(dosage, "timing", "repeat", "boundsPeriod")
     validity = child(data, "dispenseRequest", "validityPeriod")
     start = period_start(bounds) or period_start(validity) or parse_date(data.get("authoredOn"))
-    return start, period_end(bounds) or period_end(validity), None
+    end = period_end(bounds) or period_end(validity)
+    if end is None and start is not None and string(data, "status") in ("completed", "stopped"):
+        end = _timing_end(data, start)
+    return start, end, None
+
+
+_DAYS_PER_UNIT = {"d": 1, "wk": 7}
+
+
+def _timing_end(data: JsonObject, start: date) -> date | None:
+    """The end of a completed / stopped cycle order from its timing: ``boundsDuration``, or
+    ``count`` cycles of ``period`` (the last cycle begins (count - 1) periods after the
+    first). Only day and week units are read (months vary in length)."""
+    for dosage in objects(data.get("dosageInstruction")):
+        repeat = child(dosage, "timing", "repeat")
+        if repeat is None:
+            continue
+        duration = as_object(repeat.get("boundsDuration"))
+        value = number(duration, "value")
+        unit = string(duration, "code") or string(duration, "unit") if duration else None
+        if value is not None and unit in _DAYS_PER_UNIT:
+            return start + timedelta(days=value * _DAYS_PER_UNIT[unit])
+        count, period = number(repeat, "count"), number(repeat, "period")
+        period_unit = string(repeat, "periodUnit")
+        if (
+            count is not None
+            and count >= 1
+            and period is not None
+            and period_unit in _DAYS_PER_UNIT
+        ):
+            return start + timedelta(days=(count - 1) * period * _DAYS_PER_UNIT[period_unit])
+    return None
 
 
 # --- courses ---------------------------------------------------------------------------------

@@ -292,3 +292,23 @@ def test_progression_date_is_never_the_start_of_the_stopped_order() -> None:
     assert first.progressed
     assert first.progression_date == date(2026, 4, 1)
     assert second.start == date(2026, 4, 1)
+
+
+def test_completed_cycle_order_ends_after_its_counted_cycles_not_on_its_first_date() -> None:
+    order = _order(
+        "carbo-cycles",
+        "carboplatin",
+        "2026-01-05",
+        status="completed",
+        dosageInstruction=[{"timing": {"repeat": {"count": 4, "period": 21, "periodUnit": "d"}}}],
+    )
+    (exposure,) = build_patient([order], as_of=AS_OF).exposures
+    assert exposure.start == date(2026, 1, 5)
+    assert exposure.end == date(2026, 3, 9)  # the fourth cycle, 63 days after the first
+
+
+def test_stopped_order_without_an_end_ends_its_line_at_the_next_line() -> None:
+    stopped = _order("carbo", "carboplatin", "2026-01-05", status="stopped")
+    following = _order("tdxd", "Enhertu", "2026-04-01", status="active")
+    first, _ = build_patient([stopped, following], as_of=AS_OF).lines
+    assert first.end == date(2026, 4, 1)

@@ -312,3 +312,20 @@ def test_stopped_order_without_an_end_ends_its_line_at_the_next_line() -> None:
     following = _order("tdxd", "Enhertu", "2026-04-01", status="active")
     first, _ = build_patient([stopped, following], as_of=AS_OF).lines
     assert first.end == date(2026, 4, 1)
+
+
+def test_heart_failure_counts_from_its_onset_not_when_it_was_recorded() -> None:
+    undated = patient_of(f"{MCODE}/Condition-john-anyperson-chf")
+    (comorbidity,) = undated.comorbidities
+    assert comorbidity.kind is ComorbidityKind.HEART_FAILURE
+    assert comorbidity.onset is None  # asserted 2019-04-01: not an onset
+    dated = example(f"{MCODE}/Condition-john-anyperson-chf")
+    dated["onsetDateTime"] = "2018-06-01"
+    dated["recordedDate"] = "2019-04-01"
+    (comorbidity,) = build_patient([dated], as_of=AS_OF).comorbidities
+    assert comorbidity.onset == date(2018, 6, 1)
+
+
+def test_without_congestive_heart_failure_is_not_heart_failure() -> None:
+    model = patient_of(f"{MCODE}/Condition-us-core-condition-hypertension-jenny-m")
+    assert model.comorbidities == ()

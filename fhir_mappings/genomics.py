@@ -2,10 +2,28 @@
 
 Shapes read:
 
-- HL7 Genomics Reporting / mCODE variant Observations: code 69548-6 with components
-  48018-6 gene studied (HGNC:3430 = ERBB2), 48005-3 p.HGVS, 48004-6 c.HGVS, 53037-8
-  clinical significance, 48019-4 DNA change type; the HGVS may be a coding code, a
-  text, a display or a ``valueString``.
+- HL7 Genomics Reporting (STU2 / STU3) and mCODE variant Observations: code 69548-6
+  with components 48018-6 gene studied (every one: a pertinent negative over several
+  genes is a tested negative for each; HGNC:3430 = ERBB2, HGNC:3236 = EGFR), 48005-3
+  p.HGVS, 48004-6 c.HGVS, 81290-9 g.HGVS, 81252-9 discrete variant (a ClinVar or other
+  coded display, or text such as "ERBB2 exon 20 insertion"), 53037-8 clinical
+  significance, 48019-4 DNA change type and the molecular-consequence component; the
+  HGVS may be a coding code, a text, a display or a ``valueString``. The value LA9633-4
+  is "present"; LA9634-2 "absent" means that variant was looked for and not found: a
+  tested negative, never a mutation.
+- The FHIR R4 core genetics extensions: ``observation-geneticsGene`` (HGNC id with or
+  without the ``HGNC:`` prefix), ``-DNARegionName`` ("Exon 20"), ``-AminoAcidChange``,
+  ``-Variant`` and ``-CopyNumberEvent``.
+- Implications: a separate Observation (Genomics Reporting diagnostic / therapeutic
+  implication, or any Observation with a 53037-8 component) that refers to the variant
+  by ``derivedFrom`` or ``hasMember`` states the significance, and it governs the class
+  (a lab's VUS call is never overridden by the residue range). Two implications that
+  disagree make the significance "uncertain". ``build`` links them before reading.
+- A stated gene other than ERBB2 / EGFR is "nothing for this service" (no fact, no data
+  issue); a variant with no gene anywhere is a ``DataIssue`` ("variant without a gene").
+- Copy number: a copy-number gain / amplification (SO:0001742, "amplification") of
+  ERBB2 is an amplification, never a mutation; a loss is "not amplified"; a change with
+  no direction is read from its copy number (>= 6 [?]) or is a ``DataIssue``.
 - Simpler EHR shapes: a variant Observation whose value (``valueString`` or
   ``valueCodeableConcept``) carries the notation or only text ("ERBB2 exon 20
   insertion", "HER2 YVMA"), with the gene in the code's text.
@@ -20,12 +38,12 @@ Decisions (safer behaviour where the spec is silent):
 
 - The gene must be stated (gene component, code text, value or note). A variant with no
   identifiable gene is not assumed to be ERBB2: it becomes a ``DataIssue``.
-- "Tested negative" needs an explicit negative ("absent", "not detected", "negative",
-  "wild type", "no ... mutation/alteration/variant"); the LOINC answer codes for
-  present/absent are not in section 7, so the value is read by text. Anything else is
-  never read as negative.
-- An IHC result without a readable score ("positive", "negative") is not mapped (a
-  ``DataIssue``): "positive" must not become 3+ and "negative" is 0 or 1+.
+- "Tested negative" needs an explicit negative: the LOINC answer LA9634-2 (absent), or
+  the words ("absent", "not detected", "negative", "wild type", "no ... mutation /
+  alteration / variant"). Anything else is never read as negative.
+- An IHC result given only as "negative" (LA6577-6 or the word, e.g. an mCODE tumour
+  marker test) is ``IhcScore.NEGATIVE`` ("0 or 1+": tested, not 3+); one given only as
+  "positive" / "present" is not mapped (a ``DataIssue``): it must not become 3+.
 - Amplification: the text wins ("amplified", "not amplified"); with numbers only, a
   ratio >= 2.0 or a copy number >= 6 is positive [?] (ASCO/CAP breast criteria: no NSCLC
   standard exists); an equivocal result or an unlabelled number is a ``DataIssue``.
@@ -877,7 +895,7 @@ def _read_text(
             )
         )
         read_any = True
-    if not read_any and (default_gene or _GENE_WORDS.search(text)):
+    if not read_any and text.strip():
         facts.issues.append(
             DataIssue(resource.resource_type, resource.resource_id, "genomic text not understood")
         )

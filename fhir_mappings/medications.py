@@ -6,9 +6,11 @@ into courses (``DrugExposure``). Decisions:
 
 - The medication is read from ``medicationCodeableConcept`` or from ``medicationReference``
   to a contained (``#id``) or a sent ``Medication``; it is recognised by
-  ``terminology.match_drug`` (verified code, name, then unverified code, flagged). Drugs
-  that are not recognised (supportive drugs: steroids, G-CSF, antiemetics...) are simply
-  not read, so they never count towards a line.
+  ``terminology.match_drug`` (code only for a coded concept, see below). Supportive
+  drugs (steroids, G-CSF, antiemetics...) are not read, so they never count towards a
+  line. A drug outside the list that the record marks as cancer-related (the mCODE
+  cancer-related medication profile, or a reason that is the lung cancer) is kept as
+  ``Drug.OTHER_ANTICANCER`` (class ``other``, its recorded name kept), never dropped.
 - Not exposures: statements ``entered-in-error`` / ``not-taken`` / ``intended``; requests
   ``entered-in-error`` / ``cancelled`` / ``draft`` or with intent ``proposal`` / ``plan`` /
   ``option``; administrations ``not-done`` / ``entered-in-error``.

@@ -21,10 +21,18 @@ Matching, in order:
    word sequences (``"ild"`` does not match ``"mild"``). The text phrases are the
    project's own choice, listed beside each code set.
 
-Drugs are recognised by a verified RxNorm code, by an unverified ("from memory")
-ingredient code (flagged ``verified=False`` on the match), and always by normalised name
-(generic, brand, development code). Common US brand names of the older drugs are added
-as names (not codes) and marked as the project's additions.
+Drugs (clinical-rules.md 9.1 and 9.3): a medication concept that carries any coding
+(RxNorm of any term type, NDC, Medi-Span GPI, a site's own system) is identified by its
+code only: a verified code, or an unverified ("from memory") ingredient code flagged
+``verified=False`` (its own text confirming it clears the flag; contradicting it
+identifies nothing). Its text is never used to identify it; a coded concept whose code
+is unknown but whose text names one anticancer drug is reported (``build``) instead.
+A text-only concept is identified by name (generic, brand, development code) only when
+exactly one recognised name occurs, the supportive drugs (corticosteroids, antiemetics,
+G-CSF, antidiarrheals) counting as recognised names; the longest name wins. RxNorm
+codes beyond section 7 are the SCD / IN codes paired with their names in the mCODE 4.0.0
+examples (``MCODE4``). Common US brand names of the older drugs are added as names (not
+codes) and marked as the project's additions.
 """
 
 from __future__ import annotations

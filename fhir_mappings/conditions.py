@@ -32,7 +32,21 @@ Decisions (safer behaviour where the spec is silent):
   or worse renal impairment by text only (CKD stage 3-5, ESRD); prior thoracic radiation
   from a thoracic radiotherapy Procedure or a radiation pneumonitis.
 - An AdverseEvent for ILD merges into the Condition it names in ``resultingCondition``
-  (or one with the same onset date); otherwise it is an episode of its own.
+  (or one with the same onset date); otherwise it is an episode of its own. A CTCAE
+  grade extension coded 0 means the event did not occur: no episode.
+- Attribution (clinical-rules.md 9.3, ``IldEpisode.attributed_drugs``): every drug named
+  in the episode's text, its evidence detail / AdverseEvent suspect entities, and (in
+  ``build``) a drug whose stop reason names ILD / pneumonitis, given the latest episode
+  that began on or before that stop.
+- Stage: mCODE TNM category / stage group Observations ("cM category", "Clinical TNM
+  stage grouping") are read by their words: cM1 / pM1 or stage IV is advanced, cM0 or
+  an earlier stage says nothing (never "not advanced").
+- Prior thoracic radiation: a radiotherapy Procedure (words, or the mCODE radiotherapy
+  course summary code 1217123003) whose body site or words are thoracic, or whose
+  reasonCode / reasonReference is a lung cancer.
+- Heart failure counts from its ``onset[x]``, never from ``recordedDate`` or an asserted
+  date; a text that mentions it only negated ("without congestive heart failure") is
+  not heart failure.
 """
 
 from __future__ import annotations

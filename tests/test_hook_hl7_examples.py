@@ -209,3 +209,69 @@ def test_undated_lvef_takes_its_report_date_and_wins_over_an_older_low_value(
     }
     put(request, "diagnosticReports", report)
     assert "cardiac-lvef" not in rules_fired(client, request)
+
+
+V09 = "v09_tdxd_ordered_at_6_4_mg_per_kg"
+IHC_FIXTURE = (
+    Path(__file__).resolve().parent / "rules" / "fixtures"
+    / "test-her2-ihc__fires__progressed_after_platinum_no_ihc.json"
+)  # fmt: skip
+
+
+def response_body(client: FlaskClient, request: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"/cds-services/{SERVICE[request['hook']]}", json=request)
+    assert response.status_code == 200
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def draft(request: dict[str, Any]) -> dict[str, Any]:
+    resource: dict[str, Any] = request["context"]["draftOrders"]["entry"][0]["resource"]
+    return resource
+
+
+def test_tumour_marker_her2_negative_means_ihc_is_not_asked_for_again(
+    client: FlaskClient,
+) -> None:
+    request: dict[str, Any] = json.loads(IHC_FIXTURE.read_text())
+    assert "test-her2-ihc" in rules_fired(client, request)
+    patient = request["context"]["patientId"]
+    marker = for_patient(example("mcode-4.0.0/Observation-tumor-marker-test-her2-jenny-m"), patient)
+    put(request, "observations", marker)
+    assert "test-her2-ihc" not in rules_fired(client, request)
+
+
+def test_a_dexamethasone_premed_naming_enhertu_is_not_a_t_dxd_order(client: FlaskClient) -> None:
+    request = vignette(V09)
+    assert "dose-tdxd" in rules_fired(client, request)
+    draft(request)["medicationCodeableConcept"] = {"text": "dexamethasone premed for Enhertu"}
+    assert "dose-tdxd" not in rules_fired(client, request)
+
+
+def test_a_coded_t_dxd_draft_with_an_unknown_code_is_reported_not_guessed(
+    client: FlaskClient,
+) -> None:
+    request = vignette(V09)
+    draft(request)["medicationCodeableConcept"] = {
+        "coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "424242"}],
+        "text": "fam-trastuzumab deruxtecan-nxki (Enhertu) 100 mg vial",
+    }
+    body = response_body(client, request)
+    assert "dose-tdxd" not in [c["source"]["topic"]["code"] for c in body["cards"]]
+    issues = body["extension"]["her2-nsclc-cds.data-quality"]["issues"]
+    assert {
+        "resourceType": "MedicationRequest",
+        "id": "tdxd-draft",
+        "reason": "medication code not recognised; its text names trastuzumab deruxtecan: "
+        "not identified",
+    } in issues
+
+
+def test_a_draft_medication_in_the_draft_orders_bundle_is_resolved(client: FlaskClient) -> None:
+    request = vignette(V09)
+    concept = draft(request).pop("medicationCodeableConcept")
+    draft(request)["medicationReference"] = {"reference": "Medication/enhertu"}
+    request["context"]["draftOrders"]["entry"].append(
+        {"resource": {"resourceType": "Medication", "id": "enhertu", "code": concept}}
+    )
+    assert "dose-tdxd" in rules_fired(client, request)

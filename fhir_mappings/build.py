@@ -345,6 +345,10 @@ def _read_one(
             out.issues.append(
                 issue(raw, f"medication code not recognised; its text names {named.value}")
             )
+        elif medications.marked_for_another_cancer(raw, index):
+            out.issues.append(
+                issue(raw, "cancer-related medication for another condition: not counted")
+            )
         elif medications.marked_cancer_related(raw, index) and (resource := check(raw)):
             event = medications.read_event(resource, index, as_of, other_anticancer=True)
             if isinstance(event, DataIssue):

@@ -11,6 +11,9 @@ into courses (``DrugExposure``). Decisions:
   line. A drug outside the list that the record marks as cancer-related (the mCODE
   cancer-related medication profile, or a reason that is the lung cancer) is kept as
   ``Drug.OTHER_ANTICANCER`` (class ``other``, its recorded name kept), never dropped.
+  One that the mCODE profile marks cancer-related but whose stated reason is another
+  cancer (anastrozole for a breast cancer) is not NSCLC therapy: a ``DataIssue``, not a
+  line.
 - Not exposures: statements ``entered-in-error`` / ``not-taken`` / ``intended``; requests
   ``entered-in-error`` / ``cancelled`` / ``draft`` or with intent ``proposal`` / ``plan`` /
   ``option``; administrations ``not-done`` / ``entered-in-error``.
@@ -365,11 +368,30 @@ def marked_cancer_related(raw: JsonObject, index: ResourceIndex) -> bool:
     profiled = isinstance(profiles, list) and any(
         isinstance(p, str) and _CANCER_RELATED_PROFILE in p for p in profiles
     )
-    if not profiled and not _for_lung_cancer(raw, index):
-        return False
+    for_lung = _for_lung_cancer(raw, index)
+    if not for_lung and (not profiled or has_stated_reason(raw)):
+        return False  # not marked, or marked for another cancer (reported by ``build``)
     concept, text = medication_of(raw, index)
     names = concept_text(concept) if concept is not None else ""
     return bool(text) and not is_supportive(names)
+
+
+def marked_for_another_cancer(raw: JsonObject, index: ResourceIndex) -> bool:
+    """mCODE-profiled as cancer-related, with a stated reason that is not a lung cancer
+    (e.g. anastrozole for a breast cancer): not NSCLC therapy, reported, not counted."""
+    meta = as_object(raw.get("meta"))
+    profiles = meta.get("profile") if meta is not None else None
+    profiled = isinstance(profiles, list) and any(
+        isinstance(p, str) and _CANCER_RELATED_PROFILE in p for p in profiles
+    )
+    if not profiled or not has_stated_reason(raw) or _for_lung_cancer(raw, index):
+        return False
+    concept, _ = medication_of(raw, index)
+    return not is_supportive(concept_text(concept)) if concept is not None else True
+
+
+def has_stated_reason(raw: JsonObject) -> bool:
+    return bool(objects(raw.get("reasonCode")) or objects(raw.get("reasonReference")))
 
 
 def _for_lung_cancer(data: JsonObject, index: ResourceIndex) -> bool:

@@ -72,8 +72,8 @@ def test_explain_reports_an_unreadable_file(tmp_path: Path) -> None:
 def test_explain_shows_the_hl7_example_facts_and_issues(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Issue 9: the new facts (attribution, tested negatives, class-other therapy, the IHC
-    interpretation) and the new data issues all appear in ``explain``."""
+    """Issue 9: the new facts (attribution, tested negatives, the IHC interpretation) and
+    the new data issues all appear in ``explain``."""
     examples = Path(__file__).parent / "hl7_examples"
     names = [
         "edited/AdverseEvent-example-pneumonitis-grade2",
@@ -95,6 +95,8 @@ def test_explain_shows_the_hl7_example_facts_and_issues(
     assert patient["ild_episodes"][0]["attributed_drugs"] == ["trastuzumab deruxtecan"]
     assert patient["her2"]["negative_results"][0]["sources"] == ["Observation/ERBB2-ex20ins-absent"]
     assert patient["her2"]["ihc"][0]["score"] == "negative (0 or 1+)"
-    assert patient["exposures"][0]["drug"] == "other anticancer drug"
-    assert patient["exposures"][0]["name"] == "DOXOrubicin"
-    assert {i["reason"] for i in output["data_issues"]} == {"implausible anc value"}
+    assert patient["exposures"] == []
+    assert {i["reason"] for i in output["data_issues"]} == {
+        "implausible anc value",
+        "cancer-related medication for another condition: not counted",
+    }

@@ -113,28 +113,36 @@ def test_coded_medication_with_an_unknown_code_is_a_data_issue_not_a_text_match(
     ]
 
 
-def test_cancer_related_medication_outside_the_list_is_therapy_of_class_other() -> None:
-    model = patient_of(
-        f"{MCODE}/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m"
-    )
-    (exposure,) = model.exposures
-    assert exposure.drug is Drug.OTHER_ANTICANCER
-    assert exposure.drug_class is DrugClass.OTHER
-    assert exposure.name == "DOXOrubicin"
-    assert exposure.curative_intent  # the example's procedure-intent extension
-    assert model.lines == ()
-    palliative = example(
-        f"{MCODE}/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m"
-    )
-    palliative.pop("extension")
-    (line,) = build_patient([palliative], as_of=AS_OF).lines
-    assert line.line_class is LineClass.OTHER
-    assert line.drugs == {Drug.OTHER_ANTICANCER}
+DOXORUBICIN = f"{MCODE}/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m"
+NSCLC_REASON = [{"coding": [{"system": "http://snomed.info/sct", "code": "254637007"}]}]
+
+
+def test_cancer_related_medication_for_another_cancer_is_reported_not_a_line() -> None:
+    model = patient_of(DOXORUBICIN)  # its reasonCode is a breast cancer
+    assert model.exposures == ()
+    assert reasons_for(model, "cancer-related-medication-request-doxorubicin-jenny-m") == [
+        "cancer-related medication for another condition: not counted"
+    ]
     prednisone = patient_of(
         f"{MCODE}/MedicationRequest-cancer-related-medication-request-prednisone-brian-l"
     )
     assert prednisone.exposures == ()
-    assert prednisone.data_issues == ()
+    assert prednisone.data_issues == ()  # a supportive drug (9.3)
+
+
+def test_cancer_related_medication_outside_the_list_is_therapy_of_class_other() -> None:
+    raw = example(DOXORUBICIN)
+    raw["reasonCode"] = NSCLC_REASON
+    (exposure,) = build_patient([raw], as_of=AS_OF).exposures
+    assert exposure.drug is Drug.OTHER_ANTICANCER
+    assert exposure.drug_class is DrugClass.OTHER
+    assert exposure.name == "DOXOrubicin"
+    assert exposure.curative_intent  # the example's procedure-intent extension
+    raw.pop("extension")
+    model = build_patient([raw], as_of=AS_OF)
+    (line,) = model.lines
+    assert line.line_class is LineClass.OTHER
+    assert line.drugs == {Drug.OTHER_ANTICANCER}
 
 
 def test_a_medication_for_the_lung_cancer_is_kept_as_other_therapy() -> None:

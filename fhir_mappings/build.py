@@ -162,7 +162,9 @@ def _observation_may_matter(raw: JsonObject) -> bool:
     relevant code in the code or a component, or a relevant word in the code's text,
     displays or ``valueString``."""
     code = raw.get("code")
-    if _has_code(code, _OBSERVATION_CODES) or genomics.has_genetics_extension(raw):
+    if _has_code(code, _OBSERVATION_CODES) or (
+        "extension" in raw and genomics.has_genetics_extension(raw)
+    ):
         return True
     components = raw.get("component")
     if type(components) is list and any(

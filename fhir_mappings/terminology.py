@@ -967,12 +967,14 @@ def _supportive_index() -> tuple[str, ...]:
     return tuple(sorted({_words(n) for n in SUPPORTIVE_DRUG_NAMES}, key=len, reverse=True))
 
 
+@lru_cache(maxsize=4096)
 def is_supportive(text: str) -> bool:
     """Whether a text names a recognised supportive drug (9.3)."""
     normalised = _words(text)
     return any(name in normalised for name in _supportive_index())
 
 
+@lru_cache(maxsize=4096)
 def drug_by_name(text: str) -> Drug | None:
     """The anticancer drug a free text names, when it names exactly one recognised drug
     (anticancer or supportive; clinical-rules.md 9.1 and 9.3). The longest name wins

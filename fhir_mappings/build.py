@@ -48,6 +48,7 @@ from fhir_mappings.model import (
     PatientModel,
     PregnancyTest,
     ReproductiveStatus,
+    Significance,
 )
 from fhir_mappings.parse import (
     JsonObject,
@@ -218,7 +219,9 @@ def _observation_may_matter(raw: JsonObject) -> bool:
     relevant code in the code or a component, or a relevant word in the code's text,
     displays or ``valueString``."""
     code = raw.get("code")
-    if _has_code(code, _OBSERVATION_CODES):
+    if _has_code(code, _OBSERVATION_CODES) or (
+        "extension" in raw and genomics.has_genetics_extension(raw)
+    ):
         return True
     components = raw.get("component")
     if type(components) is list and any(
@@ -245,19 +248,72 @@ class _PendingMeasurement:
     when: date | None
 
 
+@dataclass(slots=True)
+class _Links:
+    """What other resources say about an Observation, found before reading it."""
+
+    significance: dict[int, Significance]
+    """Clinical significance stated by a separate implication Observation (derivedFrom /
+    hasMember), keyed by ``id()`` of the variant's raw JSON."""
+    report_dates: dict[int, date]
+    """The date of the DiagnosticReport whose ``result`` holds an Observation
+    (``effective[x]``, else ``issued``; clinical-rules.md 9.3), keyed by ``id()``."""
+
+
+def _links(flat: Sequence[tuple[JsonObject, str | None]], index: ResourceIndex) -> _Links:
+    links = _Links({}, {})
+    conflicting: set[int] = set()
+    for raw, _ in flat:
+        resource_type = raw.get("resourceType")
+        if resource_type == "DiagnosticReport" and "result" in raw:
+            when = choice_date(raw, "effective") or parse_date(raw.get("issued"))
+            if when is not None:
+                for ref in objects(raw.get("result")):
+                    target = index.resolve(ref, raw)
+                    if target is not None:
+                        links.report_dates.setdefault(id(target), when)
+        elif resource_type == "Observation" and ("derivedFrom" in raw or "hasMember" in raw):
+            significance = genomics.implication_significance(raw)
+            if significance is None:
+                continue
+            for ref in [*objects(raw.get("derivedFrom")), *objects(raw.get("hasMember"))]:
+                target = index.resolve(ref, raw)
+                if target is None or target is raw:
+                    continue
+                known = links.significance.get(id(target))
+                if known is not None and known is not significance:
+                    conflicting.add(id(target))
+                links.significance[id(target)] = significance
+    for key in conflicting:
+        # Two implications disagree: the lab's call is not settled, read it as uncertain.
+        links.significance[key] = Significance.UNCERTAIN
+    return links
+
+
 def _read_observation(
-    raw: JsonObject, index: ResourceIndex, check: _Validator, out: _Collected, domain: KinaseDomain
+    raw: JsonObject,
+    index: ResourceIndex,
+    check: _Validator,
+    out: _Collected,
+    domain: KinaseDomain,
+    *,
+    links: _Links,
 ) -> None:
     if not _observation_may_matter(raw):
         return
     if genomics.is_genomic(raw):
         resource = check(raw)
         if resource is not None:
-            facts = genomics.read_genomic(resource, index, domain)
+            facts = genomics.read_genomic(resource, index, domain, links.significance.get(id(raw)))
             out.genomic.append((resource, facts))
             out.issues.extend(facts.issues)
     elif (kind := measurements.measurement_kind(raw)) is not None:
-        when = choice_date(raw, "effective") or parse_date(raw.get("issued"))
+        # Its own effective[x]; else the date of the report that holds it; else issued.
+        when = (
+            choice_date(raw, "effective")
+            or links.report_dates.get(id(raw))
+            or parse_date(raw.get("issued"))
+        )
         out.pending.append(_PendingMeasurement(raw, kind[0], kind[1], when))
     elif lines.is_disease_status(raw):
         resource = check(raw)
@@ -285,7 +341,7 @@ def _select_measurements(
         if key not in read:
             resource = check(item.raw)
             found = (
-                measurements.read_measurement(resource, item.kind, item.matched_by)
+                measurements.read_measurement(resource, item.kind, item.matched_by, item.when)
                 if resource is not None
                 else None
             )
@@ -322,10 +378,11 @@ def _read_one(
     *,
     domain: KinaseDomain,
     as_of: date,
+    links: _Links,
 ) -> None:
     resource_type = string(raw, "resourceType")
     if resource_type == "Observation":
-        _read_observation(raw, index, check, out, domain)
+        _read_observation(raw, index, check, out, domain, links=links)
     elif resource_type == "Condition":
         if conditions.is_relevant_condition(raw) and (resource := check(raw)) is not None:
             evidence = conditions.read_cancer_condition(resource)
@@ -336,8 +393,23 @@ def _read_one(
                 out.ild.append(episode)
             out.comorbidities.extend(conditions.read_comorbidities(resource))
     elif resource_type in medications.MEDICATION_TYPES:
-        if medications.recognised_drug(raw, index) and (resource := check(raw)) is not None:
-            event = medications.read_event(resource, index, as_of)
+        if medications.recognised_drug(raw, index):
+            if (resource := check(raw)) is not None:
+                event = medications.read_event(resource, index, as_of)
+                if isinstance(event, DataIssue):
+                    out.issues.append(event)
+                elif event is not None:
+                    out.events.append(event)
+        elif (named := medications.unidentified_named_drug(raw, index)) is not None:
+            out.issues.append(
+                issue(raw, f"medication code not recognised; its text names {named.value}")
+            )
+        elif medications.marked_for_another_cancer(raw, index):
+            out.issues.append(
+                issue(raw, "cancer-related medication for another condition: not counted")
+            )
+        elif medications.marked_cancer_related(raw, index) and (resource := check(raw)):
+            event = medications.read_event(resource, index, as_of, other_anticancer=True)
             if isinstance(event, DataIssue):
                 out.issues.append(event)
             elif event is not None:
@@ -349,7 +421,7 @@ def _read_one(
             _add(out.imaging, imaging.read_imaging(resource))
     elif resource_type == "Procedure":
         if conditions.is_relevant_procedure(raw) and (resource := check(raw)) is not None:
-            radiation, brain = conditions.read_procedure(resource)
+            radiation, brain = conditions.read_procedure(resource, index)
             _add(out.comorbidities, radiation)
             if brain:
                 out.brain_treatment.append(resource.reference)
@@ -389,9 +461,10 @@ def build_patient(
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
     check = _Validator(issues)
+    links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
-            _read_one(raw, index, check, out, domain=domain, as_of=as_of)
+            _read_one(raw, index, check, out, domain=domain, as_of=as_of, links=links)
             _read_version2(raw, index, check, out.version2, as_of)
 
     exposures, stop_progressions = medications.build_exposures(
@@ -418,7 +491,9 @@ def build_patient(
     her2, egfr = _genomics(out, index, domain)
     episodes = [
         conditions.with_tdxd_timing(e, exposures, as_of)
-        for e in conditions.merge_adverse_events(out.ild, out.ild_events)
+        for e in conditions.with_stop_attribution(
+            conditions.merge_adverse_events(out.ild, out.ild_events), exposures
+        )
     ]
     comorbidities = list(out.comorbidities)
     comorbidities.extend(
@@ -426,6 +501,12 @@ def build_patient(
         for e in episodes
         if e.cause is IldCause.RADIATION
     )
+    if isinstance(draft_orders, Mapping):
+        # Epic sends the Medication resources of the drafts in the draftOrders Bundle.
+        for entry in objects(draft_orders.get("entry")):
+            drafted = as_object(entry.get("resource"))
+            if drafted is not None:
+                index.add(drafted, string(entry, "fullUrl"))
     orders, order_issues = medications.read_draft_orders(draft_orders, selections, index)
     issues.extend(order_issues)
     return PatientModel(

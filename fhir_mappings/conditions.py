@@ -32,7 +32,21 @@ Decisions (safer behaviour where the spec is silent):
   or worse renal impairment by text only (CKD stage 3-5, ESRD); prior thoracic radiation
   from a thoracic radiotherapy Procedure or a radiation pneumonitis.
 - An AdverseEvent for ILD merges into the Condition it names in ``resultingCondition``
-  (or one with the same onset date); otherwise it is an episode of its own.
+  (or one with the same onset date); otherwise it is an episode of its own. A CTCAE
+  grade extension coded 0 means the event did not occur: no episode.
+- Attribution (clinical-rules.md 9.3, ``IldEpisode.attributed_drugs``): every drug named
+  in the episode's text, its evidence detail / AdverseEvent suspect entities, and (in
+  ``build``) a drug whose stop reason names ILD / pneumonitis, given the latest episode
+  that began on or before that stop.
+- Stage: mCODE TNM category / stage group Observations ("cM category", "Clinical TNM
+  stage grouping") are read by their words: cM1 / pM1 or stage IV is advanced, cM0 or
+  an earlier stage says nothing (never "not advanced").
+- Prior thoracic radiation: a radiotherapy Procedure (words, or the mCODE radiotherapy
+  course summary code 1217123003) whose body site or words are thoracic, or whose
+  reasonCode / reasonReference is a lung cancer.
+- Heart failure counts from its ``onset[x]``, never from ``recordedDate`` or an asserted
+  date; a text that mentions it only negated ("without congestive heart failure") is
+  not heart failure.
 """
 
 from __future__ import annotations
@@ -54,6 +68,7 @@ from fhir_mappings.model import (
     Histology,
     IldCause,
     IldEpisode,
+    MatchedBy,
 )
 from fhir_mappings.parse import (
     JsonObject,
@@ -78,6 +93,7 @@ from fhir_mappings.terminology import (
     LUNG_SQUAMOUS,
     LV_SYSTOLIC_DYSFUNCTION,
     NSCLC,
+    RADIOTHERAPY_COURSE,
     RENAL_IMPAIRMENT_MODERATE_OR_WORSE,
     CodeSet,
     codings,
@@ -120,7 +136,7 @@ def is_relevant_adverse_event(raw: JsonObject) -> bool:
     return match(raw.get("event"), ILD) is not None
 
 
-_STAGE_WORDS = re.compile(r"stage|tnm|metasta|\bm\s*category", re.IGNORECASE)
+_STAGE_WORDS = re.compile(r"stage|tnm|metasta|\b[cpy]{0,2}m\s*category", re.IGNORECASE)
 
 
 def is_stage_observation(raw: JsonObject) -> bool:
@@ -307,12 +323,17 @@ def grade_from_text(text: str) -> int | None:
     return int(value) if value.isdigit() else _ROMAN.get(value)
 
 
+_GRADE_CODES = frozenset({"0", "1", "2", "3", "4", "5"})
+"""CTCAE grade codes; 0 means the adverse event did not occur (an AdverseEvent with
+grade 0 is not an episode)."""
+
+
 def _grade_from_extensions(data: JsonObject) -> int | None:
     for extension in objects(data.get("extension")):
         url = (string(extension, "url") or "").lower()
         concept = extension.get("valueCodeableConcept")
         for system, code in codings(concept):
-            if ("ctcae" in system.lower() or "grade" in url) and code in ("1", "2", "3", "4", "5"):
+            if ("ctcae" in system.lower() or "grade" in url) and code in _GRADE_CODES:
                 return int(code)
         text = concept_text(concept) + " " + (string(extension, "valueString") or "")
         if "grade" in url and text.strip():
@@ -374,12 +395,15 @@ def read_ild_condition(resource: Resource, index: ResourceIndex) -> IldEpisode |
     abatement = choice_date(data, "abatement")
     active = clinical in _ACTIVE_STATUS if clinical else abatement is None
     detail_refs = [d for e in objects(data.get("evidence")) for d in objects(e.get("detail"))]
-    cause, cause_drug = _cause(data.get("code"), text, _referenced_drugs(detail_refs, data, index))
+    evidence_drugs = _referenced_drugs(detail_refs, data, index)
+    cause, cause_drug = _cause(data.get("code"), text, evidence_drugs)
+    grade = _grade_from_extensions(data)
     return IldEpisode(
+        attributed_drugs=frozenset([*evidence_drugs, *drugs_named(text)]),
         onset=choice_date(data, "onset"),
         resolved=abatement,
         active=active,
-        grade=_grade_from_extensions(data) or grade_from_text(text),
+        grade=grade or grade_from_text(text),
         cause=cause,
         cause_drug=cause_drug,
         on_tdxd=None,
@@ -407,12 +431,17 @@ def read_ild_adverse_event(
     texts.extend(string(s, "display") or "" for s in suspect_refs)
     text = " ; ".join(t for t in texts if t)
     outcome = _status_code(data.get("outcome"))
-    cause, drug = _cause(data.get("event"), text, _referenced_drugs(suspect_refs, data, index))
+    grade = _grade_from_extensions(data)
+    if grade == 0:
+        return None  # CTCAE grade 0: the adverse event did not occur
+    suspects_named = _referenced_drugs(suspect_refs, data, index)
+    cause, drug = _cause(data.get("event"), text, suspects_named)
     episode = IldEpisode(
         onset=parse_date(data.get("date")) or parse_date(data.get("detected")),
         resolved=None,
         active=outcome not in ("resolved", "recovered", "recovered/resolved"),
-        grade=_grade_from_extensions(data) or grade_from_text(text),
+        attributed_drugs=frozenset([*suspects_named, *drugs_named(text)]),
+        grade=grade or grade_from_text(text),
         cause=cause,
         cause_drug=drug,
         hypoxia=mentions(text, _HYPOXIA),
@@ -450,9 +479,38 @@ def merge_adverse_events(
             cause_drug=base.cause_drug or event.cause_drug,
             hypoxia=base.hypoxia or event.hypoxia,
             onset=base.onset or event.onset,
+            attributed_drugs=base.attributed_drugs | event.attributed_drugs,
             sources=(*base.sources, *event.sources),
         )
     return merged
+
+
+def with_stop_attribution(
+    episodes: Sequence[IldEpisode], exposures: Sequence[DrugExposure]
+) -> list[IldEpisode]:
+    """A drug whose stop reason names ILD / pneumonitis is attributed the latest episode
+    that began on or before its stop (the only episode when none is dated)."""
+    result = list(episodes)
+    for exposure in exposures:
+        if not exposure.stopped_for_ild:
+            continue
+        stop = exposure.end
+        dated = [
+            i
+            for i, e in enumerate(result)
+            if e.onset is not None and (stop is None or e.onset <= stop)
+        ]
+        if dated:
+            target = max(dated, key=lambda i: result[i].onset or date.min)
+        elif len(result) == 1:
+            target = 0
+        else:
+            continue
+        episode = result[target]
+        result[target] = replace(
+            episode, attributed_drugs=episode.attributed_drugs | {exposure.drug}
+        )
+    return result
 
 
 def with_tdxd_timing(
@@ -487,7 +545,10 @@ def read_comorbidities(resource: Resource) -> list[Comorbidity]:
         (ComorbidityKind.LV_DYSFUNCTION, LV_SYSTOLIC_DYSFUNCTION),
         (ComorbidityKind.RENAL_IMPAIRMENT, RENAL_IMPAIRMENT_MODERATE_OR_WORSE),
     ):
-        if match(code, code_set) is not None:
+        matched = match(code, code_set)
+        if matched is MatchedBy.TEXT and not mentions(concept_text(code), code_set.texts):
+            continue  # the words occur only negated ("... without congestive heart failure")
+        if matched is not None:
             found.append(Comorbidity(kind, onset, (resource.reference,)))
     return found
 
@@ -509,17 +570,40 @@ def procedure_text(data: JsonObject) -> str:
 
 
 def is_relevant_procedure(raw: JsonObject) -> bool:
+    if _is_radiotherapy_course(raw):
+        return True
     text = procedure_text(raw)
     return mentions(text, _RADIATION) or mentions(text, _BRAIN_TREATMENT)
 
 
-def read_procedure(resource: Resource) -> tuple[Comorbidity | None, bool]:
-    """(prior thoracic radiation, brain-directed treatment) of a Procedure."""
+def _is_radiotherapy_course(data: JsonObject) -> bool:
+    """An mCODE radiotherapy course summary (its fixed SNOMED code 1217123003)."""
+    return any(RADIOTHERAPY_COURSE.match_coding(s, c) for s, c in codings(data.get("code")))
+
+
+def _for_lung_cancer(data: JsonObject, index: ResourceIndex | None) -> bool:
+    """A reasonCode, or a reasonReference to a Condition, that is a lung cancer."""
+    concepts: list[object] = list(objects(data.get("reasonCode")))
+    if index is not None:
+        for ref in objects(data.get("reasonReference")):
+            target = index.resolve(ref, data)
+            if target is not None:
+                concepts.append(target.get("code"))
+    return any(match(c, s) is not None for c in concepts for s in _CANCER_SETS)
+
+
+def read_procedure(
+    resource: Resource, index: ResourceIndex | None = None
+) -> tuple[Comorbidity | None, bool]:
+    """(prior thoracic radiation, brain-directed treatment) of a Procedure. Radiation:
+    the words, or an mCODE radiotherapy course summary; thoracic: a chest / lung body
+    site or words, or a reason that is the lung cancer."""
     data = resource.data
     if string(data, "status") not in _PROCEDURE_DONE:
         return None, False
     text = procedure_text(data)
-    thoracic = mentions(text, _RADIATION) and mentions(text, _THORAX)
+    radiation = _is_radiotherapy_course(data) or mentions(text, _RADIATION)
+    thoracic = radiation and (mentions(text, _THORAX) or _for_lung_cancer(data, index))
     brain = mentions(text, _BRAIN_TREATMENT) or (
         mentions(text, _RADIATION) and mentions(text, ("brain", "cranial"))
     )

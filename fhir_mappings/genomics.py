@@ -2,10 +2,28 @@
 
 Shapes read:
 
-- HL7 Genomics Reporting / mCODE variant Observations: code 69548-6 with components
-  48018-6 gene studied (HGNC:3430 = ERBB2), 48005-3 p.HGVS, 48004-6 c.HGVS, 53037-8
-  clinical significance, 48019-4 DNA change type; the HGVS may be a coding code, a
-  text, a display or a ``valueString``.
+- HL7 Genomics Reporting (STU2 / STU3) and mCODE variant Observations: code 69548-6
+  with components 48018-6 gene studied (every one: a pertinent negative over several
+  genes is a tested negative for each; HGNC:3430 = ERBB2, HGNC:3236 = EGFR), 48005-3
+  p.HGVS, 48004-6 c.HGVS, 81290-9 g.HGVS, 81252-9 discrete variant (a ClinVar or other
+  coded display, or text such as "ERBB2 exon 20 insertion"), 53037-8 clinical
+  significance, 48019-4 DNA change type and the molecular-consequence component; the
+  HGVS may be a coding code, a text, a display or a ``valueString``. The value LA9633-4
+  is "present"; LA9634-2 "absent" means that variant was looked for and not found: a
+  tested negative, never a mutation.
+- The FHIR R4 core genetics extensions: ``observation-geneticsGene`` (HGNC id with or
+  without the ``HGNC:`` prefix), ``-DNARegionName`` ("Exon 20"), ``-AminoAcidChange``,
+  ``-Variant`` and ``-CopyNumberEvent``.
+- Implications: a separate Observation (Genomics Reporting diagnostic / therapeutic
+  implication, or any Observation with a 53037-8 component) that refers to the variant
+  by ``derivedFrom`` or ``hasMember`` states the significance, and it governs the class
+  (a lab's VUS call is never overridden by the residue range). Two implications that
+  disagree make the significance "uncertain". ``build`` links them before reading.
+- A stated gene other than ERBB2 / EGFR is "nothing for this service" (no fact, no data
+  issue); a variant with no gene anywhere is a ``DataIssue`` ("variant without a gene").
+- Copy number: a copy-number gain / amplification (SO:0001742, "amplification") of
+  ERBB2 is an amplification, never a mutation; a loss is "not amplified"; a change with
+  no direction is read from its copy number (>= 6 [?]) or is a ``DataIssue``.
 - Simpler EHR shapes: a variant Observation whose value (``valueString`` or
   ``valueCodeableConcept``) carries the notation or only text ("ERBB2 exon 20
   insertion", "HER2 YVMA"), with the gene in the code's text.
@@ -20,12 +38,12 @@ Decisions (safer behaviour where the spec is silent):
 
 - The gene must be stated (gene component, code text, value or note). A variant with no
   identifiable gene is not assumed to be ERBB2: it becomes a ``DataIssue``.
-- "Tested negative" needs an explicit negative ("absent", "not detected", "negative",
-  "wild type", "no ... mutation/alteration/variant"); the LOINC answer codes for
-  present/absent are not in section 7, so the value is read by text. Anything else is
-  never read as negative.
-- An IHC result without a readable score ("positive", "negative") is not mapped (a
-  ``DataIssue``): "positive" must not become 3+ and "negative" is 0 or 1+.
+- "Tested negative" needs an explicit negative: the LOINC answer LA9634-2 (absent), or
+  the words ("absent", "not detected", "negative", "wild type", "no ... mutation /
+  alteration / variant"). Anything else is never read as negative.
+- An IHC result given only as "negative" (LA6577-6 or the word, e.g. an mCODE tumour
+  marker test) is ``IhcScore.NEGATIVE`` ("0 or 1+": tested, not 3+); one given only as
+  "positive" / "present" is not mapped (a ``DataIssue``): it must not become 3+.
 - Amplification: the text wins ("amplified", "not amplified"); with numbers only, a
   ratio >= 2.0 or a copy number >= 6 is positive [?] (ASCO/CAP breast criteria: no NSCLC
   standard exists); an equivocal result or an unlabelled number is a ``DataIssue``.
@@ -69,22 +87,40 @@ from fhir_mappings.parse import (
 from fhir_mappings.terminology import (
     AMINO_ACID_CHANGE,
     CLINICAL_SIGNIFICANCE,
+    COPY_NUMBER_CHANGE,
+    COPY_NUMBER_GAIN,
+    COPY_NUMBER_LOSS,
+    DISCRETE_VARIANT,
     DNA_CHANGE,
     DNA_CHANGE_TYPE,
+    EGFR_GENE,
     ERBB2_GENE,
     GENE_STUDIED,
     GENETIC_ANALYSIS_REPORT,
+    GENETICS_AMINO_ACID_CHANGE_EXTENSION,
+    GENETICS_COPY_NUMBER_EXTENSION,
+    GENETICS_DNA_REGION_EXTENSION,
+    GENETICS_GENE_EXTENSION,
+    GENETICS_VARIANT_EXTENSION,
+    GENOMIC_DNA_CHANGE,
     HER2_IHC,
     HER2_ISH,
+    HGNC,
+    MOLECULAR_CONSEQUENCE,
     SIGNIFICANCE_BENIGN,
     SIGNIFICANCE_LIKELY_PATHOGENIC,
     SIGNIFICANCE_PATHOGENIC,
     SIGNIFICANCE_UNCERTAIN,
+    TEST_NEGATIVE,
+    VARIANT_ABSENT,
     VARIANT_ASSESSMENT,
+    VARIANT_PRESENT,
+    CodeSet,
     codings,
     concept_text,
     has_phrase,
     match,
+    normalise_system,
     normalise_text,
 )
 from fhir_mappings.variants import (
@@ -111,8 +147,23 @@ _GENE_WORDS = re.compile(r"erbb2|her-?2|egfr", re.IGNORECASE)
 # --- cheap pre-filter ------------------------------------------------------------------
 
 
+def has_genetics_extension(raw: JsonObject) -> bool:
+    """An R4 core ``observation-genetics*`` extension (gene, region, change...)."""
+    extensions = raw.get("extension")
+    return type(extensions) is list and any(
+        type(e) is dict and str(e.get("url", "")).startswith(_GENETICS_EXTENSION_PREFIX)
+        for e in extensions
+    )
+
+
+_GENETICS_EXTENSION_PREFIX = GENETICS_GENE_EXTENSION.removesuffix("Gene")
+
+
 def is_genomic(raw: JsonObject) -> bool:
-    """Cheap test on raw JSON: a genomic code, or a gene named in the code or conclusion."""
+    """Cheap test on raw JSON: a genomic code, a gene named in the code or conclusion, or
+    an R4 core genetics extension."""
+    if has_genetics_extension(raw):
+        return True
     code = as_object(raw.get("code"))
     if any(c in GENOMIC_CODES for _, c in codings(code)):
         return True
@@ -278,11 +329,37 @@ def _gene_of_concept(concept: object) -> str | None:
     return _gene_of(_value_concept_text(concept))
 
 
+# --- implications ------------------------------------------------------------------------
+
+
+def implication_significance(raw: JsonObject) -> Significance | None:
+    """The clinical significance a separate implication Observation states (Genomics
+    Reporting diagnostic / therapeutic implication, or any Observation with a 53037-8
+    component that points at a variant by ``derivedFrom`` / ``hasMember``); None when it
+    states none. A variant Observation (69548-6) is never an implication of another."""
+    code = raw.get("code")
+    if match(code, VARIANT_ASSESSMENT) is not None:
+        return None
+    for component in objects(raw.get("component")):
+        if match(component.get("code"), CLINICAL_SIGNIFICANCE) is not None:
+            found = significance_of(component.get("valueCodeableConcept"))
+            return None if found is Significance.UNSTATED else found
+    return None
+
+
 # --- readers -----------------------------------------------------------------------------
 
 
-def read_genomic(resource: Resource, index: ResourceIndex, domain: KinaseDomain) -> GenomicFacts:
-    """All HER2 / EGFR facts of one validated Observation or DiagnosticReport."""
+def read_genomic(
+    resource: Resource,
+    index: ResourceIndex,
+    domain: KinaseDomain,
+    implied: Significance | None = None,
+) -> GenomicFacts:
+    """All HER2 / EGFR facts of one validated Observation or DiagnosticReport.
+
+    ``implied``: the clinical significance stated by a separate implication Observation
+    that refers to this variant (it governs the class)."""
     data = resource.data
     facts = GenomicFacts()
     code = data.get("code")
@@ -305,7 +382,7 @@ def read_genomic(resource: Resource, index: ResourceIndex, domain: KinaseDomain)
         )
         _read_text(text, resource, index, domain, facts)
     else:
-        _read_variant(resource, index, domain, facts)
+        _read_variant(resource, index, domain, facts, implied)
     return facts
 
 
@@ -314,91 +391,328 @@ def _looks_like(code: object, words: tuple[str, ...]) -> bool:
     return _gene_of(text) == "ERBB2" and any(has_phrase(text, w) for w in words)
 
 
-def _components(data: JsonObject) -> dict[str, JsonObject]:
-    found: dict[str, JsonObject] = {}
+def _components(data: JsonObject) -> dict[str, list[JsonObject]]:
+    """Components by role; every component of a role is kept (several genes studied)."""
+    found: dict[str, list[JsonObject]] = {}
     for component in objects(data.get("component")):
         code = component.get("code")
-        for name, code_set in (
-            ("gene", GENE_STUDIED),
-            ("protein", AMINO_ACID_CHANGE),
-            ("dna", DNA_CHANGE),
-            ("significance", CLINICAL_SIGNIFICANCE),
-            ("change_type", DNA_CHANGE_TYPE),
-        ):
-            if name not in found and match(code, code_set) is not None:
-                found[name] = component
+        for name, code_set in _COMPONENT_ROLES:
+            if match(code, code_set) is not None:
+                found.setdefault(name, []).append(component)
                 break
     return found
 
 
-def _read_variant(
-    resource: Resource, index: ResourceIndex, domain: KinaseDomain, facts: GenomicFacts
-) -> None:
-    data = resource.data
-    parts = _components(data)
-    notes = " ; ".join(string(n, "text") or "" for n in objects(data.get("note")))
-    value = value_text(data)
-    gene_component = parts.get("gene")
-    gene = (
-        _gene_of_concept(gene_component.get("valueCodeableConcept"))
-        or _gene_of(string(gene_component, "valueString") or "")
-        if gene_component is not None
-        else None
-    )
-    matched_by = (
-        MatchedBy.CODE
-        if gene_component is not None
-        and any(
-            ERBB2_GENE.match_coding(s, c)
-            for s, c in codings(gene_component.get("valueCodeableConcept"))
+_COMPONENT_ROLES: tuple[tuple[str, CodeSet], ...] = (
+    ("gene", GENE_STUDIED),
+    ("protein", AMINO_ACID_CHANGE),
+    ("dna", DNA_CHANGE),
+    ("genomic", GENOMIC_DNA_CHANGE),
+    ("discrete", DISCRETE_VARIANT),
+    ("significance", CLINICAL_SIGNIFICANCE),
+    ("change_type", DNA_CHANGE_TYPE),
+    ("consequence", MOLECULAR_CONSEQUENCE),
+)
+_HGNC_NUMBERS = {"3430": "ERBB2", "3236": "EGFR"}
+"""HGNC ids without the ``HGNC:`` prefix, as the FHIR R4 core genetics example writes
+them (``"code": "3236"`` under ``http://www.genenames.org``)."""
+
+
+def _genes_of_concept(concept: object) -> tuple[set[str], bool, bool]:
+    """(ERBB2 / EGFR named, any gene stated at all, ERBB2 identified by its HGNC code)."""
+    found: set[str] = set()
+    by_code = False
+    pairs = codings(concept)
+    for system, code in pairs:
+        number = code.strip().upper().removeprefix("HGNC:")
+        hgnc = normalise_system(system) == HGNC
+        if ERBB2_GENE.match_coding(system, code) or (hgnc and _HGNC_NUMBERS.get(number) == "ERBB2"):
+            found.add("ERBB2")
+            by_code = True
+        elif EGFR_GENE.match_coding(system, code) or (hgnc and _HGNC_NUMBERS.get(number) == "EGFR"):
+            found.add("EGFR")
+    text = _value_concept_text(concept)
+    if not found:
+        named = _gene_of(text)
+        if named == "both":
+            found.update(("ERBB2", "EGFR"))
+        elif named is not None:
+            found.add(named)
+    return found, bool(pairs) or bool(text.strip()), by_code
+
+
+def _extensions(data: JsonObject, url: str) -> list[JsonObject]:
+    return [e for e in objects(data.get("extension")) if string(e, "url") == url]
+
+
+def _extension_text(extension: JsonObject) -> str:
+    """Every value text of an extension and its nested extensions (complex R4 genetics
+    extensions nest ``Name`` / ``Type`` parts)."""
+    parts = [
+        string(extension, "valueString") or "",
+        _value_concept_text(extension.get("valueCodeableConcept")),
+    ]
+    parts.extend(_extension_text(inner) for inner in objects(extension.get("extension")))
+    return " | ".join(p for p in parts if p)
+
+
+def _values_text(components: list[JsonObject]) -> str:
+    return " ; ".join(
+        t
+        for c in components
+        if (
+            t := " | ".join(
+                p
+                for p in (
+                    string(c, "valueString") or "",
+                    _value_concept_text(c.get("valueCodeableConcept")),
+                )
+                if p
+            )
         )
-        else MatchedBy.TEXT
     )
-    protein = _component_value(parts.get("protein"))
-    dna = _component_value(parts.get("dna"))
+
+
+def _copy_number_direction(concepts: list[object], text: str) -> bool | None:
+    """True: copy-number gain / amplification; False: loss; None: not a copy-number call
+    or no direction stated."""
+    pairs = [pair for concept in concepts for pair in codings(concept)]
+    if any(COPY_NUMBER_GAIN.match_coding(s, c) for s, c in pairs) or _is_amplification(text):
+        return True
+    if any(COPY_NUMBER_LOSS.match_coding(s, c) for s, c in pairs) or has_phrase(
+        normalise_text(text), "copy number loss"
+    ):
+        return False
+    return None
+
+
+def _is_copy_number_change(concepts: list[object], text: str) -> bool:
+    pairs = [pair for concept in concepts for pair in codings(concept)]
+    return any(COPY_NUMBER_CHANGE.match_coding(s, c) for s, c in pairs) or any(
+        has_phrase(normalise_text(text), w) for w in ("copy number variation", "cnv")
+    )
+
+
+@dataclass(slots=True)
+class _Variant:
+    """What a variant Observation states, gathered from components and extensions."""
+
+    genes: set[str]
+    gene_stated: bool
+    erbb2_by_code: bool
+    protein: str | None
+    dna: str | None
+    genomic: str | None
+    discrete: str
+    extension_change: str
+    region: str
+    change_concepts: list[object]
+    change_type: str
+
+    @property
+    def has_change(self) -> bool:
+        return bool(
+            self.protein or self.dna or self.genomic or self.discrete or self.extension_change
+        )
+
+
+def _variant_genes(
+    data: JsonObject, parts: dict[str, list[JsonObject]]
+) -> tuple[set[str], bool, bool]:
+    """Every 48018-6 component and the R4 core ``observation-geneticsGene`` extension."""
+    concepts: list[object] = [
+        c.get("valueCodeableConcept") or {"text": string(c, "valueString") or ""}
+        for c in parts.get("gene", [])
+    ]
+    concepts.extend(
+        e.get("valueCodeableConcept") for e in _extensions(data, GENETICS_GENE_EXTENSION)
+    )
+    genes: set[str] = set()
+    gene_stated = erbb2_by_code = False
+    for concept in concepts:
+        named, stated, by_code = _genes_of_concept(concept)
+        genes |= named
+        gene_stated = gene_stated or stated
+        erbb2_by_code = erbb2_by_code or by_code
+    return genes, gene_stated, erbb2_by_code
+
+
+def _variant(data: JsonObject) -> _Variant:
+    parts = _components(data)
+    genes, gene_stated, erbb2_by_code = _variant_genes(data, parts)
+    protein = _first_value(parts.get("protein", []))
+    dna = _first_value(parts.get("dna", []))
+    extension_change = " ; ".join(
+        _extension_text(e)
+        for url in (GENETICS_AMINO_ACID_CHANGE_EXTENSION, GENETICS_VARIANT_EXTENSION)
+        for e in _extensions(data, url)
+    )
     if protein is None and dna is None:
         protein, dna = _hgvs_in_value(data)
-    if gene is None and protein is None and dna is None:
-        # No gene component and no HGVS: a text result; read it clause by clause, with the
-        # gene named by the code (e.g. "HER2 mutation analysis": "exon 20 insertion").
+    if protein is None and extension_change:
+        protein = next(
+            (
+                t.strip()
+                for t in re.split(r"[|;]", extension_change)
+                if parse_protein_change(t.strip())
+            ),
+            None,
+        )
+    change_concepts: list[object] = [
+        c.get("valueCodeableConcept")
+        for c in parts.get("change_type", []) + parts.get("consequence", [])
+    ]
+    change_concepts.extend(
+        e.get("valueCodeableConcept") for e in _extensions(data, GENETICS_COPY_NUMBER_EXTENSION)
+    )
+    return _Variant(
+        genes=genes,
+        gene_stated=gene_stated,
+        erbb2_by_code=erbb2_by_code,
+        protein=protein,
+        dna=dna,
+        genomic=_first_value(parts.get("genomic", [])),
+        discrete=_values_text(parts.get("discrete", [])),
+        extension_change=extension_change,
+        region=" ; ".join(
+            _extension_text(e) for e in _extensions(data, GENETICS_DNA_REGION_EXTENSION)
+        ),
+        change_concepts=change_concepts,
+        change_type=" ; ".join(concept_text(c) for c in change_concepts if c is not None),
+    )
+
+
+def _read_variant(
+    resource: Resource,
+    index: ResourceIndex,
+    domain: KinaseDomain,
+    facts: GenomicFacts,
+    implied: Significance | None = None,
+) -> None:
+    """A variant Observation (Genomics Reporting / mCODE, R4 core genetics, or simpler).
+
+    The gene is read from every gene-studied component and the core gene extension; a
+    stated gene other than ERBB2 / EGFR is read as "nothing for this service" (not a data
+    issue). Value LA9634-2 (absent) is a tested negative, never a mutation."""
+    data = resource.data
+    variant = _variant(data)
+    if variant.gene_stated and not variant.genes:
+        return
+    notes = " ; ".join(string(n, "text") or "" for n in objects(data.get("note")))
+    value = value_text(data)
+    if not variant.genes:
+        # No gene stated anywhere structured: the discrete variant text, the code, the
+        # value or the notes may name it ("EGFR L858R", "ERBB2 exon 20 insertion").
+        named = _gene_of(
+            " ".join(
+                (
+                    variant.discrete,
+                    variant.extension_change,
+                    concept_text(data.get("code")),
+                    value,
+                    notes,
+                )
+            )
+        )
+        variant.genes = {"ERBB2", "EGFR"} if named == "both" else {named} if named else set()
+    if not variant.genes and not variant.has_change:
+        # No gene and no change: a text result, read clause by clause with the gene the
+        # code names (e.g. "HER2 mutation analysis": "exon 20 insertion").
         code_gene = _gene_of(concept_text(data.get("code")))
         text = " ; ".join([value or concept_text(data.get("code")), notes])
+        if code_gene is None and not _GENE_WORDS.search(text):
+            if match(data.get("code"), VARIANT_ASSESSMENT) is not None:
+                facts.issues.append(
+                    DataIssue(
+                        resource.resource_type, resource.resource_id, "variant without a gene"
+                    )
+                )
+            return
         _read_text(text, resource, index, domain, facts, default_gene=code_gene)
         return
-    gene = gene or _gene_of(concept_text(data.get("code")) + " " + value + " " + notes)
-    if gene not in ("ERBB2", "EGFR"):
+    if not variant.genes:
         facts.issues.append(
             DataIssue(resource.resource_type, resource.resource_id, "variant without a gene")
         )
         return
-    significance = (
-        significance_of(parts["significance"].get("valueCodeableConcept"))
-        if "significance" in parts
+    value_concept = data.get("valueCodeableConcept")
+    absent = any(VARIANT_ABSENT.match_coding(s, c) for s, c in codings(value_concept))
+    present = any(VARIANT_PRESENT.match_coding(s, c) for s, c in codings(value_concept))
+    negative = absent or (
+        not present and not variant.protein and not variant.dna and _is_negative(value)
+    )
+    significance_parts = _components(data).get("significance", [])
+    significance = implied or (
+        significance_of(significance_parts[0].get("valueCodeableConcept"))
+        if significance_parts
         else _significance_from_text(concept_text(data.get("interpretation")) + " " + notes)
     )
-    change_type = concept_text(_value_of(parts.get("change_type")))
-    specimen = specimen_of(data, index)
-    when = result_date(data)
-    negative = not protein and not dna and _is_negative(value)
-    if gene == "EGFR":
+    if len(variant.genes) > 1 and not negative:
+        facts.issues.append(
+            DataIssue(
+                resource.resource_type, resource.resource_id, "variant names both ERBB2 and EGFR"
+            )
+        )
+        return
+    if "EGFR" in variant.genes:
         _egfr(
-            protein or dna or value,
+            variant.protein or variant.dna or variant.discrete or variant.genomic or value,
             negative,
             significance,
-            when=when,
+            when=result_date(data),
             resource=resource,
             facts=facts,
         )
-        return
+    if "ERBB2" in variant.genes:
+        _erbb2_variant(
+            resource, index, domain, facts, variant, negative=negative, significance=significance
+        )
+
+
+def _erbb2_variant(
+    resource: Resource,
+    index: ResourceIndex,
+    domain: KinaseDomain,
+    facts: GenomicFacts,
+    variant: _Variant,
+    *,
+    negative: bool,
+    significance: Significance,
+) -> None:
+    data = resource.data
+    specimen = specimen_of(data, index)
+    when = result_date(data)
+    value = value_text(data)
     if negative:
         facts.negatives.append(Her2NegativeResult(specimen, when, (resource.reference,)))
         return
-    if _is_amplification(change_type + " " + value):
+    direction = _copy_number_direction(
+        variant.change_concepts, " ; ".join((variant.change_type, variant.discrete, value))
+    )
+    copies = _copy_number(data)
+    if direction is None and _is_copy_number_change(
+        variant.change_concepts, variant.change_type + " " + variant.discrete
+    ):
+        if copies is None:
+            facts.issues.append(
+                DataIssue(
+                    resource.resource_type,
+                    resource.resource_id,
+                    "ERBB2 copy-number change without direction or copy number",
+                )
+            )
+            return
+        direction = copies >= AMPLIFICATION_COPIES_POSITIVE
+    if direction is not None:
         facts.amplification.append(
-            Her2Amplification(True, None, _copy_number(data), when, (resource.reference,))
+            Her2Amplification(direction, None, copies, when, (resource.reference,))
         )
         return
-    if not (protein or dna or value):
+    protein, dna = variant.protein, variant.dna
+    text = variant.discrete or variant.extension_change or variant.genomic or value
+    if variant.region and not (protein or dna):
+        text = " ; ".join(t for t in (text, f"{variant.region} {variant.change_type}") if t.strip())
+    if not (protein or dna or text):
         facts.issues.append(
             DataIssue(resource.resource_type, resource.resource_id, "variant without a change")
         )
@@ -406,13 +720,13 @@ def _read_variant(
     result = classify_erbb2(
         protein=protein,
         dna=dna,
-        text=None if (protein or dna) else value,
+        text=None if (protein or dna) else text,
         significance=significance,
         domain=domain,
     )
     facts.mutations.append(
         Her2Mutation(
-            notation=protein or dna or value,
+            notation=protein or dna or text,
             protein_change=result.protein_change,
             variant_class=result.variant_class,
             significance=significance,
@@ -421,9 +735,19 @@ def _read_variant(
             exon20_insertion=result.exon20_insertion,
             date=when,
             sources=(resource.reference,),
-            matched_by=matched_by if (protein or dna) else MatchedBy.TEXT,
+            matched_by=MatchedBy.CODE
+            if (protein or dna) and variant.erbb2_by_code
+            else MatchedBy.TEXT,
         )
     )
+
+
+def _first_value(components: list[JsonObject]) -> str | None:
+    for component in components:
+        found = _component_value(component)
+        if found:
+            return found
+    return None
 
 
 def _hgvs_in_value(data: JsonObject) -> tuple[str | None, str | None]:
@@ -616,12 +940,24 @@ def _read_ihc(resource: Resource, facts: GenomicFacts) -> None:
     if score is None:
         for interpretation in objects(data.get("interpretation")):
             score = score or ihc_score_from_text(concept_text(interpretation))
+    if score is None and _interpreted_negative(data):
+        score = IhcScore.NEGATIVE
     if score is None:
         facts.issues.append(
             DataIssue(resource.resource_type, resource.resource_id, "HER2 IHC without a score")
         )
         return
     facts.ihc.append(Her2Ihc(score, result_date(data), (resource.reference,)))
+
+
+def _interpreted_negative(data: JsonObject) -> bool:
+    """A HER2 IHC / tumour-marker result given only as "negative" (LA6577-6, or the word in
+    the value or interpretation): tested and not 3+. "Positive" is never read as a score."""
+    concepts = [data.get("valueCodeableConcept"), *objects(data.get("interpretation"))]
+    if any(TEST_NEGATIVE.match_coding(s, c) for concept in concepts for s, c in codings(concept)):
+        return True
+    text = normalise_text(" ".join([value_text(data), *(concept_text(c) for c in concepts[1:])]))
+    return has_phrase(text, "negative") and not has_phrase(text, "positive")
 
 
 def _quantity_kind(name: str, quantity: JsonObject) -> str | None:

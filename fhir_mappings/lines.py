@@ -18,7 +18,10 @@ Input: drug exposures (courses, from ``medications``) and documented progression
   of its exposures. Section 3 also counts "a new line started after a previous one":
   a line followed by another is marked progressed unless the drugs that ended it (the
   last to stop) were all stopped for toxicity (e.g. T-DXd stopped for ILD); such an
-  inferred progression has no date and cites the next line's sources.
+  inferred progression is dated by the next line's start and cites its sources.
+- Progression date (clinical-rules.md 9.1): the date of the documented evidence: a
+  disease-status Observation, a stop reason with its own date (the stopped record's
+  end), else the start of the next line; never the start date of the stopped order.
 - Class: any platinum -> ``platinum`` (a platinum doublet with or without ICI); else a
   HER2 ADC -> ``her2-adc``; HER2 TKI -> ``her2-tki``; amivantamab / mobocertinib ->
   ``egfr-ex20``; EGFR TKI -> ``egfr-tki``; ICI only -> ``ici``; anything else -> ``other``.
@@ -207,20 +210,35 @@ def _finish(
     progressed = bool(stated)
     progression_date = min((p.date for p in stated if p.date), default=None)
     progression_sources = tuple(dict.fromkeys(p.source for p in stated))
+    if progressed and progression_date is None and following is not None:
+        # Stated without a date of its own (a stop reason on an undated stop): the start
+        # of the next line is the dated evidence (clinical-rules.md 9.1).
+        progression_date = following.start
     if not progressed and following is not None and not _ended_for_toxicity(draft):
         progressed = True
+        progression_date = following.start
         progression_sources = tuple(
             dict.fromkeys(s for e in following.exposures for s in e.sources)
         )
-    ends = [d for e in draft.exposures for d in (e.end, e.start) if d]
-    ends.extend(r.date for e in draft.exposures for r in e.doses if r.date)
+    # The course end: stated ends, administrations; else the next line's start; never the
+    # first date of a completed / stopped order.
+    ends = [e.end for e in draft.exposures if e.end]
+    ends.extend(
+        r.date
+        for e in draft.exposures
+        for r in e.doses
+        if r.date and r.source.startswith("MedicationAdministration/")
+    )
+    end = max(ends, default=None)
+    if end is None:
+        end = following.start if following is not None else None
     drugs = draft.drugs
     return TherapyLine(
         number=number,
         drugs=drugs,
         line_class=line_class(drugs),
         start=draft.start,
-        end=None if active else max(ends, default=None),
+        end=None if active else end,
         active=active,
         progressed=progressed,
         progression_date=progression_date,

@@ -16,11 +16,19 @@ Decisions:
 - ECOG from ``valueInteger``, ``valueQuantity``, or the single digit 0-5 of a
   ``valueString`` / ``valueCodeableConcept`` (the LOINC answer codes are not in section 7).
 - Observations ``registered``, ``cancelled`` or ``entered-in-error`` carry no result.
+- Date (clinical-rules.md 9.3): the Observation's own ``effective[x]``, else the
+  ``effective[x]`` of a DiagnosticReport whose ``result`` holds it, else that report's
+  ``issued``, else the Observation's ``issued`` (``build`` works this out).
+- A converted value outside ``terminology.PLAUSIBLE_RANGES`` for its analyte (e.g. an ANC
+  of 3000 "10*9/L", a unit mislabelled) is a ``DataIssue``, never a fact.
+- The tables here (code sets, unit factors, plausible ranges) are keyed by
+  ``MeasurementKind``: a new kind adds one row to each.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 
 from fhir_mappings.model import DataIssue, MatchedBy, Measurement, MeasurementKind
 from fhir_mappings.parse import (
@@ -43,6 +51,7 @@ from fhir_mappings.terminology import (
     ECOG,
     LVEF,
     PLATELETS,
+    PLAUSIBLE_RANGES,
     CodeSet,
     codings,
     concept_text,
@@ -186,13 +195,31 @@ def _ecog_value(holder: JsonObject) -> float | None:
 
 
 def read_measurement(
-    resource: Resource, kind: MeasurementKind, matched_by: MatchedBy
+    resource: Resource,
+    kind: MeasurementKind,
+    matched_by: MatchedBy,
+    when: date | None = None,
+) -> Measurement | DataIssue | None:
+    """One measurement; ``when`` is the date ``build`` chose (its own ``effective[x]``,
+    else the holding DiagnosticReport's date, else ``issued``)."""
+    found = _read_measurement(resource, kind, matched_by, when)
+    if isinstance(found, Measurement):
+        bounds = PLAUSIBLE_RANGES.get(kind.value)
+        if bounds is not None and not bounds.low <= found.value <= bounds.high:
+            return DataIssue(
+                resource.resource_type, resource.resource_id, f"implausible {kind.value} value"
+            )
+    return found
+
+
+def _read_measurement(
+    resource: Resource, kind: MeasurementKind, matched_by: MatchedBy, when: date | None
 ) -> Measurement | DataIssue | None:
     data = resource.data
     if string(data, "status") in _NO_RESULT:
         return None
     holder = _holder_for(data, kind)
-    when = choice_date(data, "effective") or parse_date(data.get("issued"))
+    when = when or choice_date(data, "effective") or parse_date(data.get("issued"))
     if kind is MeasurementKind.ECOG:
         value = _ecog_value(holder)
         if value is None:

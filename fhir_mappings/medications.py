@@ -6,9 +6,14 @@ into courses (``DrugExposure``). Decisions:
 
 - The medication is read from ``medicationCodeableConcept`` or from ``medicationReference``
   to a contained (``#id``) or a sent ``Medication``; it is recognised by
-  ``terminology.match_drug`` (verified code, name, then unverified code, flagged). Drugs
-  that are not recognised (supportive drugs: steroids, G-CSF, antiemetics...) are simply
-  not read, so they never count towards a line.
+  ``terminology.match_drug`` (code only for a coded concept, see below). Supportive
+  drugs (steroids, G-CSF, antiemetics...) are not read, so they never count towards a
+  line. A drug outside the list that the record marks as cancer-related (the mCODE
+  cancer-related medication profile, or a reason that is the lung cancer) is kept as
+  ``Drug.OTHER_ANTICANCER`` (class ``other``, its recorded name kept), never dropped.
+  One that the mCODE profile marks cancer-related but whose stated reason is another
+  cancer (anastrozole for a breast cancer) is not NSCLC therapy: a ``DataIssue``, not a
+  line.
 - Not exposures: statements ``entered-in-error`` / ``not-taken`` / ``intended``; requests
   ``entered-in-error`` / ``cancelled`` / ``draft`` or with intent ``proposal`` / ``plan`` /
   ``option``; administrations ``not-done`` / ``entered-in-error``.
@@ -23,13 +28,30 @@ into courses (``DrugExposure``). Decisions:
   atezolizumab, durvalumab, tremelimumab; 42 for pembrolizumab (400 mg q6w) and
   ipilimumab; 7 days for daily oral drugs (a 14-day window: administrations of oral
   drugs are rarely recorded, so an active order is the usual evidence).
+- Course end of a completed / stopped order: its bounds or validity period end, else its
+  timing (``boundsDuration``, or ``count`` cycles of ``period``), else its
+  administrations; a line with none of these ends at the next line's start
+  (``lines``), never at the order's first date.
 - Stop reason from ``statusReason`` (and notes of stopped/completed records): toxicity
   words (toxicity, adverse event/reaction, intolerance, pneumonitis, ILD) take
   precedence over progression words (progression, progressive disease, no response,
   refractory), because a toxicity stop has safety consequences; progression is still
   recorded for the line when both are stated. Any other stated reason -> OTHER.
-- Curative intent when "adjuvant", "neoadjuvant", "perioperative", "curative" or
-  "definitive" appears (not negated) in reasonCode, category or notes.
+- Curative intent: the mCODE ``mcode-procedure-intent`` extension when coded (SNOMED
+  373808002 curative; palliative / supportive are not); else when "adjuvant",
+  "neoadjuvant", "perioperative", "curative" or "definitive" appears (not negated) in
+  reasonCode, category or notes. A curative course is still an exposure of its drug (an
+  EGFR TKI is an EGFR TKI), it is only left out of the lines for advanced disease.
+- Drug identity (clinical-rules.md 9.1): a coded medication concept is identified by its
+  code only. A coded concept whose code is not recognised but whose text names one
+  anticancer drug (e.g. an Enhertu order under an RxNorm SCD or a site code this
+  service does not list) is NOT identified by that text: the safer choice is a
+  ``DataIssue`` naming the resource and the drug, shown by ``explain`` and on the data
+  quality card, rather than a silent drop or a guess. ``DraftOrder.matched_by`` says
+  whether a draft's drug came from its code or its text (rules refuse dose updates on
+  text-identified drugs).
+- ``medicationReference`` resolves against contained resources, the prefetched
+  resources and the draftOrders Bundle (Epic sends the Medication resources there).
 - Doses: ``mg/kg`` and ``mg`` (``g`` converted to mg) from UCUM code or unit; others are
   not read. Statements and orders give the dose on their start/authored date.
 - Draft orders: every entry of the draftOrders Bundle becomes a ``DraftOrder`` (drug None
@@ -58,6 +80,7 @@ from fhir_mappings.model import (
     Drug,
     DrugExposure,
     ExposureStatus,
+    MatchedBy,
     StopReason,
 )
 from fhir_mappings.parse import (
@@ -78,8 +101,18 @@ from fhir_mappings.parse import (
 )
 from fhir_mappings.reproductive import draft_co_medication
 from fhir_mappings.terminology import (
+    CURATIVE_INTENT,
+    LUNG_ADENOCARCINOMA,
+    LUNG_CANCER,
+    LUNG_SQUAMOUS,
+    NON_CURATIVE_INTENT,
+    NSCLC,
+    PROCEDURE_INTENT_EXTENSION,
     DrugMatch,
+    coded_drug_named_in_text,
     concept_text,
+    is_supportive,
+    match,
     match_drug,
     mentions,
 )
@@ -153,10 +186,12 @@ class MedicationEvent:
     administration_date: date | None
     stop_reason: StopReason | None
     progression_stated: bool
+    stopped_for_ild: bool
     curative: bool
     doses: tuple[DoseRecord, ...]
     source: str
     unverified_code_only: bool
+    name: str | None = None
 
     @property
     def stop_recorded(self) -> bool:
@@ -181,6 +216,8 @@ _EXCLUDED_INTENT = frozenset({"proposal", "plan", "option"})
 _TOXICITY = ("toxicity", "adverse event", "adverse reaction", "side effect", "side effects",
              "intolerance", "intolerant", "not tolerated", "pneumonitis", "ild",
              "interstitial lung disease")  # fmt: skip
+_ILD_WORDS = ("pneumonitis", "ild", "interstitial lung disease", "interstitial pneumonia",
+              "organizing pneumonia", "organising pneumonia")  # fmt: skip
 _ORGAN_TOXICITY = re.compile(r"\b\w+toxicit(?:y|ies)\b", re.IGNORECASE)
 _PROGRESSION = ("progression", "progressive disease", "disease progression", "progressed",
                 "no response", "not responding", "non response", "refractory")  # fmt: skip
@@ -237,9 +274,10 @@ def _notes(data: JsonObject) -> str:
 
 
 def read_event(
-    resource: Resource, index: ResourceIndex, as_of: date
+    resource: Resource, index: ResourceIndex, as_of: date, *, other_anticancer: bool = False
 ) -> MedicationEvent | DataIssue | None:
-    """One validated medication resource as an event; None when it is not an exposure."""
+    """One validated medication resource as an event; None when it is not an exposure.
+    ``other_anticancer``: a drug outside the list that the record marks cancer-related."""
     data = resource.data
     kind = resource.resource_type
     status = string(data, "status")
@@ -247,8 +285,10 @@ def read_event(
         return None
     if kind == "MedicationRequest" and string(data, "intent") in _EXCLUDED_INTENT:
         return None
-    concept, _ = medication_of(data, index)
+    concept, text = medication_of(data, index)
     found = match_drug(concept) if concept is not None else None
+    if found is None and other_anticancer:
+        found = DrugMatch(Drug.OTHER_ANTICANCER, MatchedBy.CODE)
     if found is None:
         return None
     start, end, administered = _dates(kind, data)
@@ -293,11 +333,87 @@ def read_event(
         administration_date=administered,
         stop_reason=stop_reason,
         progression_stated=progression,
-        curative=mentions(intent_text, _CURATIVE),
+        stopped_for_ild=stop_reason is StopReason.TOXICITY and mentions(stop_text, _ILD_WORDS),
+        curative=_curative(data, intent_text),
         doses=doses[:1] if kind != "MedicationAdministration" else doses,
         source=resource.reference,
         unverified_code_only=not found.verified,
+        name=(text or "(no name)") if found.drug is Drug.OTHER_ANTICANCER else None,
     )
+
+
+def _curative(data: JsonObject, intent_text: str) -> bool:
+    """The mCODE procedure-intent extension decides when it is coded (curative, or
+    palliative / supportive); otherwise the words of reasonCode, category and notes."""
+    for extension in objects(data.get("extension")):
+        if string(extension, "url") != PROCEDURE_INTENT_EXTENSION:
+            continue
+        concept = extension.get("valueCodeableConcept")
+        if match(concept, CURATIVE_INTENT) is not None:
+            return True
+        if match(concept, NON_CURATIVE_INTENT) is not None:
+            return False
+    return mentions(intent_text, _CURATIVE)
+
+
+_CANCER_RELATED_PROFILE = "mcode-cancer-related-medication"
+
+
+def marked_cancer_related(raw: JsonObject, index: ResourceIndex) -> bool:
+    """The record marks a medication resource as cancer-related while its drug is not one
+    this service knows (clinical-rules.md 9.3): the mCODE cancer-related medication
+    profile, or a reasonCode / reasonReference that is a lung cancer. Kept as therapy of
+    class ``other``. Never for a supportive drug (9.3: corticosteroids, antiemetics,
+    G-CSF, antidiarrheals) nor for a medication with no name at all (it could be one)."""
+    meta = as_object(raw.get("meta"))
+    profiles = meta.get("profile") if meta is not None else None
+    profiled = isinstance(profiles, list) and any(
+        isinstance(p, str) and _CANCER_RELATED_PROFILE in p for p in profiles
+    )
+    for_lung = _for_lung_cancer(raw, index)
+    if not for_lung and (not profiled or has_stated_reason(raw)):
+        return False  # not marked, or marked for another cancer (reported by ``build``)
+    concept, text = medication_of(raw, index)
+    names = concept_text(concept) if concept is not None else ""
+    return bool(text) and not is_supportive(names)
+
+
+def marked_for_another_cancer(raw: JsonObject, index: ResourceIndex) -> bool:
+    """mCODE-profiled as cancer-related, with a stated reason that is not a lung cancer
+    (e.g. anastrozole for a breast cancer): not NSCLC therapy, reported, not counted."""
+    meta = as_object(raw.get("meta"))
+    profiles = meta.get("profile") if meta is not None else None
+    profiled = isinstance(profiles, list) and any(
+        isinstance(p, str) and _CANCER_RELATED_PROFILE in p for p in profiles
+    )
+    if not profiled or not has_stated_reason(raw) or _for_lung_cancer(raw, index):
+        return False
+    concept, _ = medication_of(raw, index)
+    return not is_supportive(concept_text(concept)) if concept is not None else True
+
+
+def has_stated_reason(raw: JsonObject) -> bool:
+    return bool(objects(raw.get("reasonCode")) or objects(raw.get("reasonReference")))
+
+
+def _for_lung_cancer(data: JsonObject, index: ResourceIndex) -> bool:
+    concepts: list[object] = list(objects(data.get("reasonCode")))
+    for ref in objects(data.get("reasonReference")):
+        target = index.resolve(ref, data)
+        if target is not None:
+            concepts.append(target.get("code"))
+    return any(
+        match(c, code_set) is not None
+        for c in concepts
+        for code_set in (NSCLC, LUNG_CANCER, LUNG_ADENOCARCINOMA, LUNG_SQUAMOUS)
+    )
+
+
+def unidentified_named_drug(raw: JsonObject, index: ResourceIndex) -> Drug | None:
+    """A coded medication whose code is not recognised while its text names one anticancer
+    drug: not identified (clinical-rules.md 9.1), reported as a data issue."""
+    concept, _ = medication_of(raw, index)
+    return coded_drug_named_in_text(concept) if concept is not None else None
 
 
 def _dates(kind: str, data: JsonObject) -> tuple[date | None, date | None, date | None]:
@@ -313,7 +429,38 @@ def _dates(kind: str, data: JsonObject) -> tuple[date | None, date | None, date 
         bounds = bounds or child(dosage, "timing", "repeat", "boundsPeriod")
     validity = child(data, "dispenseRequest", "validityPeriod")
     start = period_start(bounds) or period_start(validity) or parse_date(data.get("authoredOn"))
-    return start, period_end(bounds) or period_end(validity), None
+    end = period_end(bounds) or period_end(validity)
+    if end is None and start is not None and string(data, "status") in ("completed", "stopped"):
+        end = _timing_end(data, start)
+    return start, end, None
+
+
+_DAYS_PER_UNIT = {"d": 1, "wk": 7}
+
+
+def _timing_end(data: JsonObject, start: date) -> date | None:
+    """The end of a completed / stopped cycle order from its timing: ``boundsDuration``, or
+    ``count`` cycles of ``period`` (the last cycle begins (count - 1) periods after the
+    first). Only day and week units are read (months vary in length)."""
+    for dosage in objects(data.get("dosageInstruction")):
+        repeat = child(dosage, "timing", "repeat")
+        if repeat is None:
+            continue
+        duration = as_object(repeat.get("boundsDuration"))
+        value = number(duration, "value")
+        unit = string(duration, "code") or string(duration, "unit") if duration else None
+        if value is not None and unit in _DAYS_PER_UNIT:
+            return start + timedelta(days=value * _DAYS_PER_UNIT[unit])
+        count, period = number(repeat, "count"), number(repeat, "period")
+        period_unit = string(repeat, "periodUnit")
+        if (
+            count is not None
+            and count >= 1
+            and period is not None
+            and period_unit in _DAYS_PER_UNIT
+        ):
+            return start + timedelta(days=(count - 1) * period * _DAYS_PER_UNIT[period_unit])
+    return None
 
 
 # --- courses ---------------------------------------------------------------------------------
@@ -393,10 +540,12 @@ def _course_exposure(course: list[MedicationEvent], as_of: date) -> DrugExposure
         status=status,
         active=active,
         stop_reason=stop_reason,
+        stopped_for_ild=any(e.stopped_for_ild for e in course),
         curative_intent=all(e.curative for e in course),
         doses=doses,
         sources=tuple(dict.fromkeys(e.source for e in course)),
         unverified_code_only=all(e.unverified_code_only for e in course),
+        name=course[0].name,
     )
 
 
@@ -410,17 +559,22 @@ def build_exposures(
     events: Sequence[MedicationEvent], as_of: date, gap_days: int
 ) -> tuple[tuple[DrugExposure, ...], tuple[ProgressionEvent, ...]]:
     """Courses of each drug, ordered by start; and progressions stated as stop reasons."""
-    by_drug: dict[Drug, list[MedicationEvent]] = {}
+    by_drug: dict[tuple[Drug, str | None], list[MedicationEvent]] = {}
     for event in events:
-        by_drug.setdefault(event.drug, []).append(event)
+        # Each drug outside the list is its own course (keyed by its recorded name).
+        by_drug.setdefault((event.drug, event.name), []).append(event)
     exposures = [
         _course_exposure(course, as_of)
         for drug_events in by_drug.values()
         for course in _split_courses(drug_events, gap_days)
     ]
     exposures.sort(key=lambda e: (e.start or date.max, e.drug.value))
+    # 9.1: the progression date is the date of the evidence: the stopped record's own end
+    # (its stop), never its start; undated here, it is dated later by the next line's start.
     progressions = tuple(
-        ProgressionEvent(e.end or e.last_date, e.source) for e in events if e.progression_stated
+        ProgressionEvent(e.end or e.administration_date, e.source)
+        for e in events
+        if e.progression_stated
     )
     return tuple(exposures), progressions
 
@@ -521,9 +675,18 @@ def _draft_order(
     dosages = objects(data.get("dosageInstruction"))
     dose = next((d for q in _dosage_quantities(dosages) if (d := dose_of(q)) is not None), None)
     frequency = next((f for d in dosages if (f := frequency_text(d)) is not None), None)
+    if found is None and problem is None and concept is not None:
+        named = coded_drug_named_in_text(concept)
+        if named is not None:
+            problem = DataIssue(
+                resource_type,
+                string(raw, "id"),
+                f"medication code not recognised; its text names {named.value}: not identified",
+            )
     order = replace(
         base,
         drug=found.drug if found else None,
+        matched_by=found.matched_by if found else MatchedBy.CODE,
         dose=dose,
         frequency=frequency,
         medication_text=text,

@@ -82,6 +82,9 @@ class IhcScore(StrEnum):
     ONE_PLUS = "1+"
     TWO_PLUS = "2+"
     THREE_PLUS = "3+"
+    NEGATIVE = "negative (0 or 1+)"
+    """Reported only as an interpretation, "negative" (e.g. an mCODE tumour-marker test):
+    tested, not 3+; the exact score (0 or 1+) is not known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,8 +197,13 @@ class Drug(StrEnum):
     ERLOTINIB = "erlotinib"
     AFATINIB = "afatinib"
     TRASTUZUMAB = "trastuzumab"
-    """Recognised so that it is never mistaken for an ADC; not a HER2 therapy for NSCLC lines
-    (class ``other``, clinical-rules.md 9.3)."""
+    """Recognised (clinical-rules.md 9.3) so that it is never confused with T-DXd / T-DM1;
+    not HER2-directed therapy for NSCLC lines (class ``other``)."""
+    TUCATINIB = "tucatinib"
+    OTHER_ANTICANCER = "other anticancer drug"
+    """A drug outside this list that the record marks as cancer-related (the mCODE
+    cancer-related medication profile, or a reason that is the lung cancer): kept as
+    therapy of class ``other`` (9.3), never dropped. ``DrugExposure.name`` says which."""
 
 
 class DrugClass(StrEnum):
@@ -235,6 +243,8 @@ DRUG_CLASS: dict[Drug, DrugClass] = {
     Drug.ERLOTINIB: DrugClass.EGFR_TKI,
     Drug.AFATINIB: DrugClass.EGFR_TKI,
     Drug.TRASTUZUMAB: DrugClass.OTHER,
+    Drug.TUCATINIB: DrugClass.OTHER,
+    Drug.OTHER_ANTICANCER: DrugClass.OTHER,
 }
 """Pharmacological class of each drug (clinical-rules.md, section 5)."""
 
@@ -296,11 +306,15 @@ class DrugExposure:
     active: bool = False
     """Active order or statement, or last administration within two cycles."""
     stop_reason: StopReason | None = None
+    stopped_for_ild: bool = False
+    """A stop reason (status reason or note of a stopped record) names ILD / pneumonitis."""
     curative_intent: bool = False
     doses: tuple[DoseRecord, ...] = ()
     sources: Sources = ()
     unverified_code_only: bool = False
     """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
+    name: str | None = None
+    """The medication's text as recorded (set for ``Drug.OTHER_ANTICANCER``)."""
 
     @property
     def drug_class(self) -> DrugClass:
@@ -362,6 +376,10 @@ class IldEpisode:
     sources: Sources = ()
     recorded: date | None = None
     """When the episode was recorded (an upper bound of the onset when onset is unknown)."""
+    attributed_drugs: frozenset[Drug] = frozenset()
+    """Drugs the record attributes the episode to (clinical-rules.md 9.3): named in the
+    episode's text, an AdverseEvent suspect entity, or a drug whose stop reason names ILD /
+    pneumonitis (the latest episode that began on or before that stop)."""
 
 
 # --- Comorbidities, measurements, imaging ----------------------------------------------
@@ -524,8 +542,8 @@ class DraftOrder:
     unverified_code_only: bool = False
     """Recognised only by an RxNorm code that clinical-rules.md marks unverified."""
     matched_by: MatchedBy = MatchedBy.CODE
-    """How the drug was identified: by a drug code, or by its text (no dose update is
-    ever suggested on a drug identified by text, clinical-rules.md 9.1)."""
+    """How ``drug`` was identified: CODE (a drug code of the concept) or TEXT (a text-only
+    concept naming exactly one recognised drug). No dose update on a TEXT-identified drug."""
     co_medication: CoMedication | None = None
     """The order is a CYP3A inhibitor or inducer (not an anticancer drug), for
     `interaction-cyp3a-tki`."""

@@ -1,10 +1,13 @@
 """Every code and code set the mapping recognises, by name, with its source.
 
-Source of every code: clinical-rules.md section 7 (``SPEC``). A code tagged [?] there is
-``verified=False`` here. No code outside section 7 appears in this module: concepts that
-section 7 gives no code for (EGFR gene, stage group, CT chest, echocardiogram, renal
-impairment, CTCAE grade, specimen type, "present"/"absent" answers) are matched by text
-only, and the match is recorded as ``MatchedBy.TEXT``.
+Source of every code: clinical-rules.md section 7 (``SPEC``), or, for the shapes of the
+HL7 oncology guides (issue 9), the published guide or package the code was checked
+against, named in the code's ``source`` (``GR3``: HL7 Genomics Reporting IG 3.0.0
+examples; ``MCODE4``: mCODE 4.0.0 examples; ``R4CORE``: FHIR R4 4.0.1 core examples and
+definitions; ``LOINC_SEARCH``: the LOINC term pages found with the search tool). A code
+tagged [?] in the spec is ``verified=False`` here. Concepts with no checked code (stage
+group words, CT chest, echocardiogram, renal impairment, specimen type) are matched by
+text only, and the match is recorded as ``MatchedBy.TEXT``.
 
 Matching, in order:
 
@@ -24,10 +27,19 @@ named source it was checked against (``source``); a code that could not be check
 oophorectomy, the CYP3A inhibitors and inducers) are matched by text only, recorded as
 ``MatchedBy.TEXT``.
 
-Drugs are recognised by a verified RxNorm code, by an unverified ("from memory")
-ingredient code (flagged ``verified=False`` on the match), and always by normalised name
-(generic, brand, development code). Common US brand names of the older drugs are added
-as names (not codes) and marked as the project's additions.
+
+Drugs (clinical-rules.md 9.1 and 9.3): a medication concept that carries any coding
+(RxNorm of any term type, NDC, Medi-Span GPI, a site's own system) is identified by its
+code only: a verified code, or an unverified ("from memory") ingredient code flagged
+``verified=False`` (its own text confirming it clears the flag; contradicting it
+identifies nothing). Its text is never used to identify it; a coded concept whose code
+is unknown but whose text names one anticancer drug is reported (``build``) instead.
+A text-only concept is identified by name (generic, brand, development code) only when
+exactly one recognised name occurs, the supportive drugs (corticosteroids, antiemetics,
+G-CSF, antidiarrheals) counting as recognised names; the longest name wins. RxNorm
+codes beyond section 7 are the SCD / IN codes paired with their names in the mCODE 4.0.0
+examples (``MCODE4``). Common US brand names of the older drugs are added as names (not
+codes) and marked as the project's additions.
 """
 
 from __future__ import annotations
@@ -41,6 +53,13 @@ from fhir_mappings.model import Cyp3aModulator, Drug, MatchedBy
 from fhir_mappings.parse import as_object, objects, string
 
 SPEC = "clinical-rules.md section 7"
+GR3 = "HL7 Genomics Reporting IG 3.0.0 (npm hl7.fhir.uv.genomics-reporting@3.0.0) examples"
+MCODE4 = "mCODE 4.0.0 (npm hl7.fhir.us.mcode@4.0.0) examples"
+LOINC_SEARCH = (
+    "LOINC term page (loinc.org or its healthassure.in/codes mirror), read with the project's"
+    " search tool on 2026-11-29"
+)
+R4CORE = "FHIR R4 4.0.1 core (npm hl7.fhir.r4.examples@4.0.1) examples and definitions"
 PROJECT = "project's own text fallback (no code in clinical-rules.md)"
 
 LOINC = "http://loinc.org"
@@ -229,6 +248,17 @@ def _icd(code: str, display: str, *, verified: bool = True, prefix: bool = False
     return Code(ICD10CM, code, display, verified, prefix)
 
 
+def _src(system: str, code: str, display: str, source: str) -> Code:
+    """A code checked against a published HL7 package (not in section 7)."""
+    return Code(system, code, display, True, False, source)
+
+
+GR_TBD = "http://hl7.org/fhir/uv/genomics-reporting/CodeSystem/tbd-codes-cs"
+SEQUENCE_ONTOLOGY = "http://www.sequenceontology.org"
+MCODE_SD = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
+CORE_SD = "http://hl7.org/fhir/StructureDefinition/"
+
+
 # --- genomics ------------------------------------------------------------------------
 
 ERBB2_GENE = CodeSet(
@@ -236,7 +266,80 @@ ERBB2_GENE = CodeSet(
     (Code(HGNC, "HGNC:3430", "ERBB2"), Code(HGNC_GENE_ID, "HGNC:3430", "ERBB2")),
     ("erbb2", "her2", "her 2"),
 )
-EGFR_GENE = CodeSet("EGFR gene (no code in section 7: text only)", (), ("egfr",))
+EGFR_GENE = CodeSet(
+    "EGFR gene",
+    (_src(HGNC, "HGNC:3236", "EGFR", GR3), _src(HGNC_GENE_ID, "HGNC:3236", "EGFR", GR3)),
+    ("egfr",),
+)
+VARIANT_PRESENT = CodeSet(
+    "Variant present", (_src(LOINC, "LA9633-4", "Present", GR3),), ("present", "detected")
+)
+VARIANT_ABSENT = CodeSet(
+    "Variant absent (looked for, not found: a tested negative)",
+    (_src(LOINC, "LA9634-2", "Absent", GR3),),
+    ("absent", "not detected"),
+)
+DISCRETE_VARIANT = CodeSet(
+    "Discrete genetic variant (ClinVar or other coded / text variant)",
+    (_src(LOINC, "81252-9", "Discrete genetic variant", GR3),),
+)
+MOLECULAR_CONSEQUENCE = CodeSet(
+    "Molecular consequence",
+    (_src(GR_TBD, "molecular-consequence", "Molecular consequence", GR3),),
+    ("molecular consequence",),
+)
+DIAGNOSTIC_IMPLICATION = CodeSet(
+    "Diagnostic / therapeutic implication",
+    (
+        _src(GR_TBD, "diagnostic-implication", "Diagnostic implication", GR3),
+        _src(GR_TBD, "therapeutic-implication", "Therapeutic implication", GR3),
+    ),
+    ("diagnostic implication", "therapeutic implication"),
+)
+COPY_NUMBER_GAIN = CodeSet(
+    "Copy-number gain / amplification",
+    (_src(SEQUENCE_ONTOLOGY, "SO:0001742", "copy_number_gain", GR3),),
+    ("copy number gain", "amplification", "amplified", "gain"),
+)
+COPY_NUMBER_LOSS = CodeSet(
+    "Copy-number loss",
+    (_src(SEQUENCE_ONTOLOGY, "SO:0001743", "copy_number_loss", MCODE4),),
+    ("copy number loss", "deletion of gene", "loss"),
+)
+COPY_NUMBER_CHANGE = CodeSet(
+    "Copy-number variation (direction not stated)",
+    (_src(SEQUENCE_ONTOLOGY, "SO:0001019", "copy_number_variation", GR3),),
+    ("copy number variation", "copy number variant", "cnv"),
+)
+PROCEDURE_INTENT_EXTENSION = MCODE_SD + "mcode-procedure-intent"
+CURATIVE_INTENT = CodeSet(
+    "Curative - procedure intent (mcode-procedure-intent-vs)",
+    (_src(SNOMED, "373808002", "Curative - procedure intent", MCODE4),),
+    ("curative",),
+)
+NON_CURATIVE_INTENT = CodeSet(
+    "Other procedure intents (mcode-procedure-intent-vs)",
+    (
+        _src(SNOMED, "363676003", "Palliative - procedure intent", MCODE4),
+        _src(SNOMED, "399707004", "Supportive - procedure intent", MCODE4),
+    ),
+    ("palliative", "supportive"),
+)
+RADIOTHERAPY_COURSE = CodeSet(
+    "Radiotherapy course of treatment (fixed code of mcode-radiotherapy-course-summary)",
+    (_src(SNOMED, "1217123003", "Radiotherapy course of treatment", MCODE4),),
+    ("radiotherapy course", "radiation therapy course"),
+)
+TEST_NEGATIVE = CodeSet(
+    "Negative (test result answer)", (_src(LOINC, "LA6577-6", "Negative", MCODE4),)
+)
+GENETICS_GENE_EXTENSION = CORE_SD + "observation-geneticsGene"
+GENETICS_DNA_REGION_EXTENSION = CORE_SD + "observation-geneticsDNARegionName"
+GENETICS_AMINO_ACID_CHANGE_EXTENSION = CORE_SD + "observation-geneticsAminoAcidChange"
+GENETICS_VARIANT_EXTENSION = CORE_SD + "observation-geneticsVariant"
+GENETICS_INTERPRETATION_EXTENSION = CORE_SD + "observation-geneticsInterpretation"
+GENETICS_COPY_NUMBER_EXTENSION = CORE_SD + "observation-geneticsCopyNumberEvent"
+"""The FHIR R4 core genetics extensions (R4CORE: StructureDefinition-observation-genetics*)."""
 VARIANT_ASSESSMENT = CodeSet(
     "Genetic variant assessment", (_loinc("69548-6", "Genetic variant assessment"),)
 )
@@ -276,12 +379,18 @@ SIGNIFICANCE_PATHOGENIC = CodeSet(
 )
 SIGNIFICANCE_LIKELY_PATHOGENIC = CodeSet(
     "Likely pathogenic",
-    (_loinc("LA26332-9", "Likely pathogenic", verified=False),),
+    (
+        _loinc("LA26332-9", "Likely pathogenic", verified=False),
+        _src(LOINC, "LA26332-9", "Likely Pathogenic", GR3),
+    ),
     ("likely pathogenic", "likely oncogenic"),
 )
 SIGNIFICANCE_UNCERTAIN = CodeSet(
     "Uncertain significance",
-    (_loinc("LA6682-4", "Uncertain significance"),),
+    (
+        _loinc("LA6682-4", "Uncertain significance"),
+        _src(LOINC, "LA26333-7", "Uncertain significance", GR3),
+    ),
     ("uncertain significance", "unknown significance", "vus"),
 )
 SIGNIFICANCE_BENIGN = CodeSet("Benign", (_loinc("LA6675-8", "Benign"),), ("benign",))
@@ -335,7 +444,28 @@ CONDITION_WORSENED = CodeSet(
 )
 LVEF = CodeSet(
     "Left ventricular ejection fraction",
-    (_loinc("10230-1", "Left ventricular Ejection fraction"),),
+    (
+        _loinc("10230-1", "Left ventricular Ejection fraction"),
+        _src(LOINC, "18043-0", "Left ventricular Ejection fraction by US", LOINC_SEARCH),
+        _src(
+            LOINC,
+            "77891-0",
+            "Left ventricular Ejection fraction by US.2D+Calculated by Teichholz method",
+            LOINC_SEARCH,
+        ),
+        _src(
+            LOINC,
+            "77889-4",
+            "Left ventricular Ejection fraction by US.M-mode+Calculated by cube method",
+            LOINC_SEARCH,
+        ),
+        _src(
+            LOINC,
+            "104255-5",
+            "Left ventricular Ejection fraction by US.3D.A3C+Estimated",
+            LOINC_SEARCH,
+        ),
+    ),
     ("lvef", "left ventricular ejection fraction", "lv ejection fraction", "ejection fraction"),
 )
 ALT = CodeSet(
@@ -439,6 +569,34 @@ BILATERAL_OOPHORECTOMY = CodeSet(
     (),
     ("bilateral oophorectomy", "bilateral salpingo oophorectomy", "bso"),
 )
+
+PLAUSIBILITY_SOURCE_DEFINITION = "definition of the quantity (cannot lie outside)"
+PLAUSIBILITY_SOURCE_PROJECT = (
+    "[?] project's data-quality bound, far beyond any clinical value (not a clinical"
+    " threshold; a value outside it is a data issue, never a fact)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibleRange:
+    """Values a measurement can take, in the mapping's normalised unit (inclusive)."""
+
+    low: float
+    high: float
+    source: str
+
+
+PLAUSIBLE_RANGES: dict[str, PlausibleRange] = {
+    "lvef": PlausibleRange(0.0, 100.0, PLAUSIBILITY_SOURCE_DEFINITION + ": a percentage"),
+    "alt": PlausibleRange(0.0, 100_000.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "ast": PlausibleRange(0.0, 100_000.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "bilirubin-total": PlausibleRange(0.0, 100.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "anc": PlausibleRange(0.0, 1_000.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "body-weight": PlausibleRange(0.5, 700.0, PLAUSIBILITY_SOURCE_PROJECT),
+    "ecog": PlausibleRange(0.0, 5.0, PLAUSIBILITY_SOURCE_DEFINITION + ": the ECOG scale 0-5"),
+}
+"""Per analyte (``MeasurementKind`` value) in the normalised unit of ``measurements``
+(%, U/L, mg/dL, 10*9/L, kg). Table-driven so that new measurement kinds add a row."""
 
 # --- conditions ------------------------------------------------------------------------
 
@@ -591,6 +749,18 @@ ALL_CODE_SETS: tuple[CodeSet, ...] = (
     GENOMIC_SOURCE_CLASS,
     ALLELIC_FREQUENCY,
     GENETIC_ANALYSIS_REPORT,
+    VARIANT_PRESENT,
+    VARIANT_ABSENT,
+    DISCRETE_VARIANT,
+    MOLECULAR_CONSEQUENCE,
+    DIAGNOSTIC_IMPLICATION,
+    COPY_NUMBER_GAIN,
+    COPY_NUMBER_LOSS,
+    COPY_NUMBER_CHANGE,
+    TEST_NEGATIVE,
+    RADIOTHERAPY_COURSE,
+    CURATIVE_INTENT,
+    NON_CURATIVE_INTENT,
     SIGNIFICANCE_PATHOGENIC,
     SIGNIFICANCE_LIKELY_PATHOGENIC,
     SIGNIFICANCE_UNCERTAIN,
@@ -721,7 +891,17 @@ DRUGS: dict[Drug, DrugInfo] = {
             Drug.CISPLATIN,
             "cisplatin",
             ("cisplatin",),
-            (_rx("2555", "cisplatin", verified=False),),
+            (
+                _rx("2555", "cisplatin", verified=False),
+                Code(
+                    RXNORM,
+                    "309311",
+                    "cisplatin 1 MG/ML Injectable Solution (SCD)",
+                    True,
+                    False,
+                    MCODE4,
+                ),
+            ),
             ("Platinol",),
         ),
         DrugInfo(
@@ -735,7 +915,10 @@ DRUGS: dict[Drug, DrugInfo] = {
             Drug.PACLITAXEL,
             "paclitaxel",
             ("paclitaxel",),
-            (_rx("56946", "paclitaxel", verified=False),),
+            (
+                _rx("56946", "paclitaxel", verified=False),
+                Code(RXNORM, "56946", "paclitaxel (IN)", True, False, MCODE4),
+            ),
             ("Taxol",),
         ),
         DrugInfo(
@@ -796,7 +979,13 @@ DRUGS: dict[Drug, DrugInfo] = {
             (_rx("1721560", "osimertinib", verified=False),),
             ("Tagrisso",),
         ),
-        DrugInfo(Drug.GEFITINIB, "gefitinib", ("gefitinib",), (), ("Iressa",)),
+        DrugInfo(
+            Drug.GEFITINIB,
+            "gefitinib",
+            ("gefitinib",),
+            (Code(RXNORM, "349472", "gefitinib 250 MG Oral Tablet (SCD)", True, False, MCODE4),),
+            ("Iressa",),
+        ),
         DrugInfo(Drug.ERLOTINIB, "erlotinib", ("erlotinib",), (), ("Tarceva",)),
         DrugInfo(Drug.AFATINIB, "afatinib", ("afatinib",), (), ("Gilotrif",)),
         DrugInfo(
@@ -804,8 +993,19 @@ DRUGS: dict[Drug, DrugInfo] = {
             "trastuzumab",
             ("trastuzumab",),
             (),
-            ("Herceptin", "Kanjinti", "Ogivri", "Trazimera", "Herzuma", "Ontruzant"),
+            (
+                "Herceptin",
+                "Herceptin Hylecta",
+                "Ogivri",
+                "Herzuma",
+                "Ontruzant",
+                "Trazimera",
+                "Kanjinti",
+                "Hercessi",
+            ),
         ),
+        DrugInfo(Drug.TUCATINIB, "tucatinib (Tukysa)", ("tucatinib",), (), ("Tukysa",)),
+        DrugInfo(Drug.OTHER_ANTICANCER, "other anticancer drug", ()),
     )
 }
 
@@ -829,13 +1029,55 @@ def _name_index() -> tuple[tuple[str, Drug], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
-def drug_by_name(text: str) -> Drug | None:
-    """The drug named in a free text (generic, brand or development name), if any."""
+SUPPORTIVE_DRUG_NAMES: tuple[str, ...] = (
+    # corticosteroids
+    "dexamethasone", "decadron", "prednisone", "prednisolone", "methylprednisolone",
+    "solu medrol", "medrol", "hydrocortisone", "budesonide",
+    # antiemetics
+    "ondansetron", "zofran", "granisetron", "palonosetron", "aprepitant", "fosaprepitant",
+    "emend", "netupitant", "akynzeo", "metoclopramide", "prochlorperazine", "olanzapine",
+    # G-CSF
+    "filgrastim", "pegfilgrastim", "neupogen", "neulasta", "zarxio", "udenyca",
+    "lipegfilgrastim", "sargramostim",
+    # antidiarrheals
+    "loperamide", "imodium", "diphenoxylate", "lomotil", "octreotide",
+)  # fmt: skip
+"""Recognised supportive drugs (clinical-rules.md 9.3): a text naming one of them and an
+anticancer drug is ambiguous and identifies neither. Generic and common US brand names,
+the project's list (names, not codes)."""
+
+DRUG_CODE_SYSTEM_HINTS = ("rxnorm", "ndc", "medispan", "gpi", "multum", "fdb", "medi-span")
+"""Words in a coding system URI that mark a drug code system; a site's own system (any
+other system on a medication concept, e.g. an EHR's ``urn:oid:...`` order catalog) is a
+drug code system too: a medication concept with any coding is identified by code only."""
+
+
+@lru_cache(maxsize=1)
+def _supportive_index() -> tuple[str, ...]:
+    return tuple(sorted({_words(n) for n in SUPPORTIVE_DRUG_NAMES}, key=len, reverse=True))
+
+
+@lru_cache(maxsize=4096)
+def is_supportive(text: str) -> bool:
+    """Whether a text names a recognised supportive drug (9.3)."""
     normalised = _words(text)
+    return any(name in normalised for name in _supportive_index())
+
+
+@lru_cache(maxsize=4096)
+def drug_by_name(text: str) -> Drug | None:
+    """The anticancer drug a free text names, when it names exactly one recognised drug
+    (anticancer or supportive; clinical-rules.md 9.1 and 9.3). The longest name wins
+    ("ado-trastuzumab emtansine" is T-DM1, never trastuzumab)."""
+    normalised = _words(text)
+    found: list[Drug] = []
     for name, drug in _name_index():
         if name in normalised:
-            return drug
-    return None
+            normalised = normalised.replace(name, " ")
+            if drug not in found:
+                found.append(drug)
+    supportive = sum(1 for name in _supportive_index() if name in normalised)
+    return found[0] if len(found) == 1 and supportive == 0 else None
 
 
 def drugs_named(text: str) -> list[Drug]:
@@ -859,22 +1101,41 @@ def _drug_code_index() -> dict[tuple[str, str], tuple[Drug, bool]]:
 
 
 def match_drug(concept: object) -> DrugMatch | None:
-    """A medication CodeableConcept: verified code, then name, then an unverified code."""
-    index = _drug_code_index()
-    unverified: Drug | None = None
-    for system, code in codings(concept):
-        hit = index.get(_key(system, code))
-        if hit is not None:
-            if hit[1]:
-                return DrugMatch(hit[0], MatchedBy.CODE)
-            unverified = unverified or hit[0]
+    """A medication CodeableConcept (clinical-rules.md 9.1, "Drug identity"): a concept
+    that carries any coding is identified by its code only (verified code, then an
+    unverified one, flagged), never by its text; a text-only concept by its text, when
+    exactly one recognised drug name occurs."""
+    pairs = codings(concept)
+    if pairs:
+        index = _drug_code_index()
+        unverified: Drug | None = None
+        for system, code in pairs:
+            hit = index.get(_key(system, code))
+            if hit is not None:
+                if hit[1]:
+                    return DrugMatch(hit[0], MatchedBy.CODE)
+                unverified = unverified or hit[0]
+        if unverified is None:
+            return None
+        # A code from memory: the text confirms it, contradicts it (ambiguous: neither),
+        # or says nothing (kept, flagged unverified).
+        text = concept_text(concept)
+        named = drug_by_name(text) if text else None
+        if named is None:
+            return DrugMatch(unverified, MatchedBy.CODE, verified=False)
+        return DrugMatch(unverified, MatchedBy.CODE) if named is unverified else None
     text = concept_text(concept)
     by_name = drug_by_name(text) if text else None
-    if by_name is not None:
-        return DrugMatch(by_name, MatchedBy.TEXT)
-    if unverified is not None:
-        return DrugMatch(unverified, MatchedBy.CODE, verified=False)
-    return None
+    return DrugMatch(by_name, MatchedBy.TEXT) if by_name is not None else None
+
+
+def coded_drug_named_in_text(concept: object) -> Drug | None:
+    """A coded medication whose code is not recognised but whose text names one anticancer
+    drug: not identified (9.1), but it must not vanish silently (a data issue)."""
+    if not codings(concept):
+        return None
+    text = concept_text(concept)
+    return drug_by_name(text) if text else None
 
 
 # --- CYP3A inhibitors and inducers (interaction-cyp3a-tki) ----------------------------------

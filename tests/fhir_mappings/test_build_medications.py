@@ -87,7 +87,8 @@ def test_cisplatin_to_carboplatin_swap_stays_one_line() -> None:
     assert second.line_class is LineClass.HER2_ADC
     assert second.active is True
     assert first.progressed is True
-    assert first.progression_date is None
+    # clinical-rules.md 9.1: inferred from the next line, dated by that line's start.
+    assert first.progression_date == date(2024, 8, 5)
     assert first.progression_sources == ("MedicationStatement/tdxd-ms",)
     cisplatin = patient.exposures_to(Drug.CISPLATIN)[0]
     assert cisplatin.stop_reason is StopReason.TOXICITY

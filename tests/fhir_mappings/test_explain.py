@@ -67,3 +67,36 @@ def test_explain_reports_an_unreadable_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
     assert main(["explain", str(broken)]) == 2
+
+
+def test_explain_shows_the_hl7_example_facts_and_issues(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 9: the new facts (attribution, tested negatives, the IHC interpretation) and
+    the new data issues all appear in ``explain``."""
+    examples = Path(__file__).parent / "hl7_examples"
+    names = [
+        "edited/AdverseEvent-example-pneumonitis-grade2",
+        "edited/Observation-ERBB2-ex20ins-absent",
+        "mcode-4.0.0/MedicationRequest-cancer-related-medication-request-doxorubicin-jenny-m",
+        "mcode-4.0.0/Observation-tumor-marker-test-her2-jenny-m",
+        "mcode-4.0.0/Observation-us-core-observation-lab-neutrophils-jenny-m",
+    ]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": json.loads((examples / f"{n}.json").read_text())} for n in names],
+    }
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    assert main(["explain", str(path), "--as-of", "2026-11-29"]) == 0
+    output = json.loads(capsys.readouterr().out)
+    patient = output["patient"]
+    assert patient["ild_episodes"][0]["attributed_drugs"] == ["trastuzumab deruxtecan"]
+    assert patient["her2"]["negative_results"][0]["sources"] == ["Observation/ERBB2-ex20ins-absent"]
+    assert patient["her2"]["ihc"][0]["score"] == "negative (0 or 1+)"
+    assert patient["exposures"] == []
+    assert {i["reason"] for i in output["data_issues"]} == {
+        "implausible anc value",
+        "cancer-related medication for another condition: not counted",
+    }

@@ -68,7 +68,8 @@ def test_a_new_drug_after_the_window_starts_a_new_line() -> None:
     )
     assert [line.drugs for line in lines] == [{Drug.CARBOPLATIN}, {Drug.PEMBROLIZUMAB}]
     assert lines[0].progressed is True
-    assert lines[0].progression_date is None
+    # clinical-rules.md 9.1: an inferred progression is dated by the next line's start.
+    assert lines[0].progression_date == date(2024, 1, 30)
 
 
 def test_the_window_is_a_setting() -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fhir_mappings.model import Drug, MatchedBy
+from fhir_mappings import terminology
+from fhir_mappings.model import DRUG_CLASS, Drug, DrugClass, MatchedBy
 from fhir_mappings.terminology import (
     ALL_CODE_SETS,
     COPD,
@@ -15,6 +16,7 @@ from fhir_mappings.terminology import (
     ERBB2_GENE,
     ILD,
     LUNG_CANCER,
+    coded_drug_named_in_text,
     drug_by_name,
     drugs_named,
     match,
@@ -105,6 +107,18 @@ def test_trastuzumab_is_its_own_drug_and_the_longest_name_wins(text: str, drug: 
     assert drug_by_name(text) is drug
 
 
+@pytest.mark.parametrize("text", ["ondansetron", "dexamethasone", "pegfilgrastim", "loperamide"])
+def test_supportive_drugs_are_not_anticancer_drugs(text: str) -> None:
+    assert drug_by_name(text) is None
+
+
+@pytest.mark.parametrize("text", ["trastuzumab", "Herceptin", "trastuzumab-dkst (Ogivri)"])
+def test_trastuzumab_is_recognised_as_its_own_drug_of_class_other(text: str) -> None:
+    """clinical-rules.md 9.3: recognised, never T-DXd or T-DM1, not HER2-directed."""
+    assert drug_by_name(text) is Drug.TRASTUZUMAB
+    assert DRUG_CLASS[Drug.TRASTUZUMAB] is DrugClass.OTHER
+
+
 def test_verified_code_unverified_code_and_name() -> None:
     verified = match_drug({"coding": [{"system": RXNORM, "code": "2267581"}]})
     assert verified is not None
@@ -116,7 +130,20 @@ def test_verified_code_unverified_code_and_name() -> None:
     from_memory = match_drug({"coding": [{"system": RXNORM, "code": "40048"}]})
     assert from_memory is not None
     assert (from_memory.drug, from_memory.verified) == (Drug.CARBOPLATIN, False)
-    named = match_drug({"coding": [{"system": RXNORM, "code": "40048", "display": "cisplatin"}]})
+    # 9.1: a coded concept is never identified by its text; an unverified code that its
+    # own text contradicts identifies neither drug.
+    contradicted = {"coding": [{"system": RXNORM, "code": "40048", "display": "cisplatin"}]}
+    assert match_drug(contradicted) is None
+    confirmed = match_drug(
+        {"coding": [{"system": RXNORM, "code": "40048", "display": "carboplatin"}]}
+    )
+    assert confirmed is not None
+    assert (confirmed.drug, confirmed.matched_by, confirmed.verified) == (
+        Drug.CARBOPLATIN,
+        MatchedBy.CODE,
+        True,
+    )
+    named = match_drug({"text": "cisplatin 75 mg/m2"})
     assert named is not None
     assert (named.drug, named.matched_by, named.verified) == (Drug.CISPLATIN, MatchedBy.TEXT, True)
 
@@ -153,7 +180,7 @@ def test_mentions_skips_negated_phrases() -> None:
 
 @pytest.mark.skipif(not SPEC.exists(), reason="shared spec not beside the repository")
 def test_every_code_is_written_in_section_7_of_the_spec() -> None:
-    """No invented codes: each code held here appears in clinical-rules.md section 7."""
+    """No invented codes: each code sourced to the spec appears in its section 7."""
     text = SPEC.read_text(encoding="utf-8")
     section7 = text[text.index("## 7. Terminology") : text.index("## 8.")]
     if "**New codes**" in text:  # version 2: the new codes of section 9.3
@@ -162,13 +189,40 @@ def test_every_code_is_written_in_section_7_of_the_spec() -> None:
         code.code
         for code_set in ALL_CODE_SETS
         for code in code_set.codes
-        if code.source == "clinical-rules.md section 7"
+        if code.source == terminology.SPEC
     }
-    codes |= {code.code for info in DRUGS.values() for code in info.codes}
+    codes |= {
+        code.code
+        for info in DRUGS.values()
+        for code in info.codes
+        if code.source == terminology.SPEC
+    }
     codes.discard("J70.3")  # written as the range "J70.2-J70.4"
     assert "J70.2-J70.4" in section7
     for code in sorted(codes):
         assert re.search(rf"(?<![\w.]){re.escape(code)}", section7), code
+
+
+def test_codes_outside_section_7_name_the_package_they_were_checked_against() -> None:
+    """Codes added for the HL7 oncology guides (issue 9) each name the published package
+    (name@version) where they were read, and are verified; the version 2 codes (9.3) name the
+    published page they were checked against, or say they are unverified."""
+    checked = (terminology.GR3, terminology.MCODE4, terminology.R4CORE, terminology.LOINC_SEARCH)
+    others = [
+        code
+        for code_set in ALL_CODE_SETS
+        for code in code_set.codes
+        if code.source != terminology.SPEC
+    ]
+    others += [c for info in DRUGS.values() for c in info.codes if c.source != terminology.SPEC]
+    assert others
+    for code in others:
+        if code.source in checked:
+            assert code.verified, code
+        elif code.verified:  # version 2 codes (9.3): the published source they were read in
+            assert "http" in code.source or "HL7" in code.source, code
+        else:
+            assert "unverified" in code.source, code
 
 
 @pytest.mark.skipif(not SPEC.exists(), reason="shared spec not beside the repository")
@@ -220,3 +274,23 @@ def test_cyp3a_modulators_by_name(text: str, expected: tuple[str, str] | None) -
 
     found = cyp3a_modulator({"text": text})
     assert (None if found is None else (found[0], found[1].value)) == expected
+
+
+def test_text_naming_a_supportive_drug_and_enhertu_identifies_nothing() -> None:
+    assert match_drug({"text": "dexamethasone premed for Enhertu"}) is None
+    assert match_drug({"text": "ondansetron before T-DXd"}) is None
+
+
+def test_coded_concept_is_never_identified_by_its_text() -> None:
+    concept = {
+        "coding": [{"system": "urn:oid:1.2.840.114350.1.13.0.1.7.2.698288", "code": "123456"}],
+        "text": "fam-trastuzumab deruxtecan-nxki 100 mg injection",
+    }
+    assert match_drug(concept) is None
+    assert coded_drug_named_in_text(concept) is Drug.TRASTUZUMAB_DERUXTECAN
+
+
+def test_longest_name_wins() -> None:
+    found = match_drug({"text": "ado-trastuzumab emtansine 3.6 mg/kg"})
+    assert found is not None
+    assert found.drug is Drug.TRASTUZUMAB_EMTANSINE

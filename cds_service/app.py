@@ -24,8 +24,9 @@ from cds_service.auth import AuthenticationFailed, Authenticator, open_authentic
 from cds_service.discovery import ServiceRegistry
 from cds_service.feedback_store import FeedbackStore, open_feedback_store
 from cds_service.http import read_json_object, validate
-from cds_service.pipeline import run_hook
+from cds_service.pipeline import mapping_options, run_hook
 from cds_service.prefetch import PrefetchResolver
+from cds_service.scope import resolve_staged
 from cds_service.settings import Settings
 from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, HookRequest
 
@@ -116,7 +117,26 @@ def call_service(service_id: str) -> Response:
         )
     hook = service.hook
     context = validate(CONTEXT_MODEL[hook], hook_request.context, prefix="context")
-    data = parts.resolver.resolve(hook_request, service.prefetch)
+    staged = resolve_staged(
+        parts.resolver,
+        hook_request,
+        service,
+        draft_orders=getattr(context, "draftOrders", None),
+        selections=getattr(context, "selections", None),
+        options=mapping_options(parts.settings.clinical),
+        deadline_s=parts.settings.fhir_deadline_s,
+        today=parts.today(),
+    )
+    data = staged.data
+    if not staged.in_scope:
+        g.log = {
+            "hook": hook.value,
+            "scope": "out",
+            "cards": 0,
+            "fetches": data.stats.fetches,
+            "fetchMs": round(data.stats.wall_seconds * 1000, 2),
+        }
+        return jsonify({"cards": []})
     result = run_hook(
         hook,
         hook_request.hookInstance,
@@ -129,6 +149,7 @@ def call_service(service_id: str) -> Response:
         parts.store.remember_cards(service_id, result.issued)
     g.log = {
         "hook": hook.value,
+        "scope": "in",
         "rules": [rule for _, rule in result.issued],
         "cards": len(result.issued),
         "droppedCards": result.dropped,

@@ -400,7 +400,7 @@ def test_an_unknown_kid_is_refused(
         (BASE + DISCOVERY, SERVICE),
         (BASE + SERVICE, FEEDBACK),  # the service's token is not the feedback URL's
         (BASE + FEEDBACK, SERVICE),
-        (BASE + "/cds-services/her2-nsclc-orders", SERVICE),
+        (BASE + "/cds-services/her2-nsclc-order-sign", SERVICE),
         ("https://other.example.org" + SERVICE, SERVICE),
         (BASE + SERVICE + "/", SERVICE),
         ("http://localhost:80" + SERVICE, SERVICE),

@@ -57,7 +57,10 @@ SECTION_7_CODES: dict[str, frozenset[str]] = {
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10CM_PREFIXES = ("C34", "C79.31", "C79.32", "J84", "J70.0", "J70.1", "J70.2", "J70.3",
                     "J70.4", "J44", "I50")  # fmt: skip
-FHIR_OWN = {"http://terminology.hl7.org/CodeSystem/condition-clinical"}
+FHIR_OWN = {
+    "http://terminology.hl7.org/CodeSystem/condition-clinical",
+    "http://terminology.hl7.org/CodeSystem/observation-category",
+}
 TOKEN = "demo-test-token"
 
 
@@ -206,7 +209,7 @@ def test_the_access_log_gives_fetch_wall_time_and_the_sum_of_fetch_durations(
     caplog.set_level(logging.INFO, logger="cds_service.access")
     noisy = next(p for p in demo_patients(today=FIXED_TODAY) if len(p.resources) > 300)
     body = hook_request(noisy, "order-sign", fhir_server=demo_fhir.base_url, access_token=TOKEN)
-    assert client.post("/cds-services/her2-nsclc-orders", json=body).status_code == 200
+    assert client.post("/cds-services/her2-nsclc-order-sign", json=body).status_code == 200
     (access,) = [r.__dict__["fields"] for r in caplog.records if r.name == "cds_service.access"]
     assert access["fetches"] > 8  # eight keys, and next pages of the longer searches
     assert 0 < access["fetchMs"] <= access["ms"]

@@ -923,6 +923,27 @@ def demo_patients(seed: int = DEFAULT_SEED, *, today: date) -> tuple[DemoPatient
 BENCHMARK_SIZES: dict[str, int] = {"small": 20, "typical": 200, "large": 2000}
 
 
+def out_of_scope_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> DemoPatient:
+    """A patient without lung cancer (hypertension, diabetes) padded with noise to ``size``
+    resources: the chart most patient-view calls open, answered without cards."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
+    patient_id = f"no-lung-cancer-{size}"
+    record = _start(patient_id, today, rng, 58)
+    record.condition("hypertension", {"text": "Essential hypertension"}, onset=2000)
+    record.condition("diabetes", {"text": "Type 2 diabetes mellitus"}, onset=1500)
+    record.weight(82.0, 14)
+    if len(record.resources) > size:
+        raise ValueError(f"an out-of-scope record has at least {len(record.resources)} resources")
+    add_noise(record, size - len(record.resources))
+    return DemoPatient(
+        patient_id=patient_id,
+        title=f"No lung cancer: {size} resources",
+        resources=tuple(record.resources),
+        draft_orders=(),
+        expected={PATIENT_VIEW: frozenset(), ORDER_SIGN: frozenset()},
+    )
+
+
 def benchmark_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> DemoPatient:
     """A post-platinum exon 20 patient (T-DXd ordered) padded with noise to ``size`` resources."""
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets

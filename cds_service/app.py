@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 
 from cds_service import errors
 from cds_service.auth import AuthenticationFailed, Authenticator, open_authenticator
+from cds_service.catalog import OrderCatalog, load_order_catalog
 from cds_service.discovery import ServiceRegistry
 from cds_service.feedback_store import FeedbackStore, open_feedback_store
 from cds_service.http import read_json_object, validate
@@ -57,6 +58,10 @@ class Components:
         self.discovery = self.registry.discovery_document()
         self.resolver = resolver
         self.store = store
+        self.catalog = (
+            load_order_catalog(settings.order_catalog) if settings.order_catalog else OrderCatalog()
+        )
+        """The site order catalog, validated here: an invalid file stops the start-up."""
         self.authenticator = authenticator
         """None when authentication is off (see ``auth.open_authenticator``)."""
 
@@ -144,6 +149,7 @@ def call_service(service_id: str) -> Response:
         data,
         settings=parts.settings,
         today=parts.today(),
+        catalog=parts.catalog,
     )
     if result.issued:
         parts.store.remember_cards(service_id, result.issued)

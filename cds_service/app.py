@@ -99,9 +99,10 @@ def components() -> Components:
 # --- Endpoints -----------------------------------------------------------------------
 
 
-@api.get("/cds-services")
+@api.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
-    """Discovery (cds-hooks_2.0@4-@13)."""
+    """Discovery (cds-hooks_2.0@4-@13); ``/cds-services/`` answers the same, not a redirect
+    (clients that append a slash to the discovery URL)."""
     return jsonify(components().discovery)
 
 
@@ -220,7 +221,9 @@ def _outcome_response(error: errors.ServiceError) -> Response:
 def _service_error(error: errors.ServiceError) -> Response:
     g.error = error.diagnostics
     if isinstance(error, errors.Unauthorized):  # bare: the reason stays in the log
-        return _outcome_response(errors.Unauthorized("Authentication failed"))
+        response = _outcome_response(errors.Unauthorized("Authentication failed"))
+        response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: the scheme expected
+        return response
     return _outcome_response(error)
 
 

@@ -267,13 +267,23 @@ class Settings:
             order_catalog=env.optional("CDS_ORDER_CATALOG"),
             ehr_profile=env.enum("CDS_EHR_PROFILE", EhrProfile, defaults.ehr_profile),
             clinical=clinical,
-            auth=_auth_settings(env),
+            auth=_auth_settings(env, profile),
         )
 
 
-def _auth_settings(env: _Env) -> AuthSettings:
+SANDBOX_REFUSED = (
+    "CDS_AUTH_TRUST_SANDBOX=true is refused in the production profile: the CDS Hooks "
+    "sandbox signs with a private key published in its public repository, so trusting it "
+    "lets anyone sign a token. Use it only with CDS_PROFILE=development; in production, "
+    "name your EHR's issuer in CDS_AUTH_ISSUERS."
+)
+
+
+def _auth_settings(env: _Env, profile: Profile) -> AuthSettings:
     issuers = _issuers(env.optional("CDS_AUTH_ISSUERS"))
     if env.boolean("CDS_AUTH_TRUST_SANDBOX", default=False):
+        if profile is not Profile.DEVELOPMENT:
+            raise ConfigurationError(SANDBOX_REFUSED)
         if any(issuer.iss == SANDBOX_ISSUER for issuer in issuers):
             raise ConfigurationError(
                 "CDS_AUTH_TRUST_SANDBOX and CDS_AUTH_ISSUERS both name the sandbox issuer"

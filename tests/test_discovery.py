@@ -162,3 +162,10 @@ def test_genomic_results_are_read_from_the_laboratory_category(client: FlaskClie
     """Genomic results sit in Observations of category laboratory (US Core)."""
     laboratory = [t for t in ALL_DATA if t.query.endswith("category=laboratory")]
     assert [t.required for t in laboratory] == [True]
+
+
+def test_discovery_with_a_trailing_slash_answers_the_same(client: FlaskClient) -> None:
+    """Some clients append a slash to the discovery URL: the same document, no redirect."""
+    plain, slashed = client.get("/cds-services"), client.get("/cds-services/")
+    assert slashed.status_code == 200
+    assert slashed.get_json() == plain.get_json()

@@ -306,3 +306,32 @@ def test_report_counts_match_the_feedback_posted_through_the_endpoint(
 def test_report_of_an_empty_store(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.main(["--database-url", settings.feedback_database_url]) == 0
     assert "No feedback stored yet." in capsys.readouterr().out
+
+
+def test_the_demo_adds_cors_origins_from_the_environment_to_its_own() -> None:
+    from demo.__main__ import DEMO_CORS_ORIGINS, cors_origins
+
+    assert cors_origins({}).split(",") == list(DEMO_CORS_ORIGINS)
+    merged = cors_origins(
+        {"CDS_CORS_ORIGINS": "http://127.0.0.1:5173, https://sandbox.cds-hooks.org"}
+    )
+    assert merged.split(",") == [*DEMO_CORS_ORIGINS, "http://127.0.0.1:5173"]
+    assert "https://sandbox.cds-hooks.org" in DEMO_CORS_ORIGINS
+    assert {"http://localhost:8080", "http://127.0.0.1:8080"} <= set(DEMO_CORS_ORIGINS)
+
+
+def test_sandbox_links_carry_the_hook_and_its_screen() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from demo.__main__ import sandbox_url
+    from demo.service import RunningApp
+
+    service = RunningApp("http://127.0.0.1:8080", None, 0.0, 0.0, Path("log"))  # type: ignore[arg-type]
+    fhir = FhirServer("http://127.0.0.1:8090/fhir", "token")
+    screens = {"patient-view": "patient-view", "order-select": "rx-view", "order-sign": "rx-sign"}
+    for hook, screen in screens.items():
+        query = parse_qs(urlsplit(sandbox_url(service, fhir, "demo-p1", hook)).query)
+        assert query["hook"] == [hook]
+        assert query["screen"] == [screen]
+        assert query["serviceDiscoveryURL"] == ["http://127.0.0.1:8080/cds-services"]
+        assert query["patientId"] == ["demo-p1"]

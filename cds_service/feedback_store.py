@@ -251,9 +251,7 @@ def _feedback_params(service_id: str, item: FeedbackItem) -> dict[str, Any]:
     """The row for one item, without the timestamps' backend encoding; never the comment."""
     accepted = sorted({suggestion.id for suggestion in item.acceptedSuggestions or ()})
     override = item.overrideReason
-    coding: Mapping[str, Any] = (override.reason if override else None) or _extension_reason(
-        item
-    )
+    coding: Mapping[str, Any] = (override.reason if override else None) or _extension_reason(item)
     comment = override.userComment if override else None
     params: dict[str, Any] = {
         "service_id": service_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -169,3 +170,20 @@ def test_discovery_with_a_trailing_slash_answers_the_same(client: FlaskClient) -
     plain, slashed = client.get("/cds-services"), client.get("/cds-services/")
     assert slashed.status_code == 200
     assert slashed.get_json() == plain.get_json()
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_the_readme_lists_every_template() -> None:
+    """Epic does not read discovery: each site types the templates in from the README."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("<!-- prefetch-templates:start -->", 1)[1].split(
+        "<!-- prefetch-templates:end -->", 1
+    )[0]
+    listed = {
+        cells[0].strip("` "): cells[1].strip("` ").replace("\\|", "|")
+        for row in section.strip().splitlines()[2:]
+        if (cells := [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]])
+    }
+    assert listed == {t.key: t.query for t in ALL_DATA}

@@ -462,13 +462,14 @@ class PrefetchResolver:
             kind = _resource_type(value)
             if value is None:
                 return _KeyOutcome()
-            if kind == "Bundle" and _search_failed(_entry_resources(value)):
+            entries = _entry_resources(value) if kind == "Bundle" else ()
+            if kind == "Bundle" and _search_failed(entries):
                 kind = "OperationOutcome"  # the client's search failed: fetch it again
             if kind == "Bundle":
                 unapplied = _unapplied_parameters(template, request, value)
                 next_url = _next_link(value)
                 if next_url is None:
-                    return _KeyOutcome(_entry_resources(value), unapplied=unapplied)
+                    return _KeyOutcome(entries, unapplied=unapplied)
                 if call.base is None:
                     return _KeyOutcome(
                         failure="the prefetched Bundle has a next page and the request "
@@ -754,15 +755,15 @@ def _extra_templates(
 
 def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
     """Each resource once: the first of those sharing a resource type and id."""
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[Any, Any]] = set()
     kept: list[Any] = []
     for resource in resources:
-        kind = _resource_type(resource)
-        ident = resource.get("id") if kind is not None else None
-        if kind is not None and isinstance(ident, str) and ident:
-            if (kind, ident) in seen:
-                continue
-            seen.add((kind, ident))
+        if type(resource) is dict:
+            kind, ident = resource.get("resourceType"), resource.get("id")
+            if type(kind) is str and type(ident) is str and kind and ident:
+                if (kind, ident) in seen:
+                    continue
+                seen.add((kind, ident))
         kept.append(resource)
     return tuple(kept)
 
@@ -777,9 +778,13 @@ def _outcome_failed(resource: Any) -> bool:
     return any(isinstance(i, dict) and i.get("severity") in _FAILED_SEVERITIES for i in issues)
 
 
+def _is_outcome(resource: Any) -> bool:
+    return type(resource) is dict and resource.get("resourceType") == "OperationOutcome"
+
+
 def _search_failed(resources: Iterable[Any]) -> bool:
     """A search's results hold an OperationOutcome with an error or fatal issue."""
-    return any(_resource_type(r) == "OperationOutcome" and _outcome_failed(r) for r in resources)
+    return any(_is_outcome(r) and _outcome_failed(r) for r in resources)
 
 
 def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutcome:
@@ -788,12 +793,13 @@ def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutc
     if outcome.failure is not None or template.is_read:
         return outcome
     resources = outcome.resources
-    if _search_failed(resources):
+    outcomes = [r for r in resources if _is_outcome(r)]
+    if any(_outcome_failed(r) for r in outcomes):
         return _KeyOutcome(
             failure="the search was answered with an error OperationOutcome",
             source=outcome.source,
         )
-    kept = tuple(r for r in resources if _resource_type(r) != "OperationOutcome")
+    kept = tuple(r for r in resources if not _is_outcome(r)) if outcomes else resources
     if outcome.unapplied:
         kept = _filter_locally(template.key, kept, outcome.unapplied)
     if len(kept) == len(resources):

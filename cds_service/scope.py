@@ -36,6 +36,7 @@ from typing import Any
 from cds_service.discovery import CdsService
 from cds_service.prefetch import FetchStats, PrefetchResolver, ResolvedData, unique_resources
 from cds_service.wire import HookRequest
+from fhir_mappings import conditions
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
 
@@ -48,6 +49,37 @@ def in_scope(patient: PatientModel) -> bool:
     if any(order.drug is not None for order in patient.draft_orders):
         return True
     return bool(patient.ild_episodes)
+
+
+def first_stage_in_scope(
+    resources: Sequence[Any],
+    *,
+    draft_orders: Mapping[str, Any] | None,
+    selections: Sequence[str] | None,
+    options: MappingOptions,
+    today: date,
+) -> bool:
+    """``in_scope`` of the patient the first stage's data (and the drafts) describe.
+
+    Conditions go through the mapping's cheap scope pre-filter first
+    (``conditions.may_put_in_scope``: the lung-cancer and ILD code sets); only those that
+    pass, with anything else that is not a Condition, are mapped. On patient-view with no
+    such Condition nothing is mapped at all: most charts opened end here."""
+    kept = [
+        r
+        for r in resources
+        if not (isinstance(r, dict) and r.get("resourceType") == "Condition")
+        or conditions.may_put_in_scope(r)
+    ]
+    has_drafts = isinstance(draft_orders, dict) and bool(draft_orders.get("entry"))
+    if not has_drafts and not any(
+        isinstance(r, dict) and r.get("resourceType") == "Condition" for r in kept
+    ):
+        return False
+    scoped = build_patient(
+        kept, as_of=today, draft_orders=draft_orders, selections=selections, options=options
+    )
+    return in_scope(scoped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,14 +104,10 @@ def resolve_staged(
     started = time.monotonic()
     deadline = started + deadline_s
     first = resolver.resolve(request, service.prefetch, deadline=deadline)
-    scoped = build_patient(
-        first.resources,
-        as_of=today,
-        draft_orders=draft_orders,
-        selections=selections,
-        options=options,
-    )
-    if not in_scope(scoped):
+    if not first_stage_in_scope(
+        first.resources, draft_orders=draft_orders, selections=selections, options=options,
+        today=today,
+    ):  # fmt: skip
         return StagedData(first, in_scope=False)
     known = {t.key for t in (*service.prefetch, *service.data)}
     extra = [key for key in (request.prefetch or {}) if key not in known]

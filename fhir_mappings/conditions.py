@@ -533,3 +533,26 @@ def read_procedure(resource: Resource) -> tuple[Comorbidity | None, bool]:
         else None
     )
     return comorbidity, brain
+
+
+# --- Scope ------------------------------------------------------------------------------
+
+_SCOPE_SETS: tuple[CodeSet, ...] = (*_CANCER_SETS, ILD)
+_SCOPE_WORDS = re.compile(
+    "|".join(re.escape(normalise_text(text)) for s in _SCOPE_SETS for text in s.texts)
+)
+"""The text phrases of those sets, as ``normalise_text`` gives them, in one pattern: one
+scan of a Condition's text instead of one per phrase (the check runs on every Condition
+of every chart opened)."""
+
+
+def may_put_in_scope(raw: JsonObject) -> bool:
+    """Cheap pre-filter for the service's scope decision: a Condition whose code (or the
+    code's text) is in a lung-cancer or an ILD code set. ``build_patient`` reads NSCLC
+    (``read_cancer_condition``) and ILD (``read_ild_condition``) from no other
+    Condition, so a record none of whose Conditions passes has neither."""
+    code = raw.get("code")
+    pairs = codings(code)
+    if any(s.match_coding(system, value) for s in _SCOPE_SETS for system, value in pairs):
+        return True
+    return _SCOPE_WORDS.search(normalise_text(concept_text(code))) is not None

@@ -183,3 +183,37 @@ def test_every_request_of_the_corpus_that_earns_cards_is_in_scope_on_its_first_s
         assert in_scope(patient), path.name
         with_cards += 1
     assert with_cards >= 40
+
+
+def test_the_scope_prefilter_keeps_every_condition_the_mapping_reads_as_nsclc_or_ild() -> None:
+    """``conditions.may_put_in_scope`` skips mapping most Conditions; it must never skip
+    one that ``build_patient`` reads as NSCLC or ILD (every Condition of the corpus and
+    the demo records, plus text-only variants)."""
+    from demo.patients import demo_patients
+    from fhir_mappings import conditions
+    from fhir_mappings.terminology import concept_text
+
+    found: list[dict[str, Any]] = []
+    for path in REQUESTS:
+        for bundle in json.loads(path.read_text())["prefetch"].values():
+            if isinstance(bundle, dict) and bundle.get("resourceType") == "Bundle":
+                found += [e["resource"] for e in bundle.get("entry", []) if "resource" in e]
+    for demo in demo_patients(today=FIXED_TODAY):
+        found += list(demo.resources)
+    found += [OUT.resources[i] for i in range(len(OUT.resources))]
+    text_only = [
+        {**c, "id": f"{c.get('id')}-text", "code": {"text": concept_text(c["code"])}}
+        for c in found
+        if c.get("resourceType") == "Condition" and isinstance(c.get("code"), dict)
+    ]
+    read, skipped = 0, 0
+    for condition in [c for c in found if c.get("resourceType") == "Condition"] + text_only:
+        patient = build_patient([condition], as_of=FIXED_TODAY)
+        relevant = bool(patient.cancer and patient.cancer.nsclc) or bool(patient.ild_episodes)
+        if relevant:
+            assert conditions.may_put_in_scope(condition), condition.get("id")
+            read += 1
+        elif not conditions.may_put_in_scope(condition):
+            skipped += 1
+    assert read >= 50
+    assert skipped >= 20

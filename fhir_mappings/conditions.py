@@ -544,6 +544,21 @@ _SCOPE_WORDS = re.compile(
 """The text phrases of those sets, as ``normalise_text`` gives them, in one pattern: one
 scan of a Condition's text instead of one per phrase (the check runs on every Condition
 of every chart opened)."""
+_SCOPE_ANCHORS = re.compile(
+    "|".join(
+        sorted(
+            {
+                re.escape(max(normalise_text(text).split(), key=len))
+                for s in _SCOPE_SETS
+                for text in s.texts
+                if text.strip()
+            }
+        )
+    )
+)
+"""The longest word of each of those phrases: a phrase can only occur in a text whose
+lower-cased form holds its longest word, so a text without any of them is rejected
+before it is normalised (most Conditions of a chart: hypertension, diabetes...)."""
 
 
 def may_put_in_scope(raw: JsonObject) -> bool:
@@ -555,4 +570,7 @@ def may_put_in_scope(raw: JsonObject) -> bool:
     pairs = codings(code)
     if any(s.match_coding(system, value) for s in _SCOPE_SETS for system, value in pairs):
         return True
-    return _SCOPE_WORDS.search(normalise_text(concept_text(code))) is not None
+    text = concept_text(code)
+    if _SCOPE_ANCHORS.search(text.lower()) is None:
+        return False
+    return _SCOPE_WORDS.search(normalise_text(text)) is not None

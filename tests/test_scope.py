@@ -217,3 +217,38 @@ def test_the_scope_prefilter_keeps_every_condition_the_mapping_reads_as_nsclc_or
             skipped += 1
     assert read >= 50
     assert skipped >= 20
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        {"text": "Essential hypertension"},
+        {"text": "  "},
+        {"coding": [{"system": "http://snomed.info/sct", "code": "254637007"}], "text": "NSCLC"},
+        {"coding": [{"system": "http://snomed.info/sct", "code": "x", "display": "Lung cancer"}]},
+        {"coding": [{"system": " ", "code": "1"}, {"code": "2", "display": "ILD"}]},
+        {"coding": []},
+        {"coding": ["not an object"]},
+        {"coding": {"system": "http://snomed.info/sct", "code": "254637007"}},
+        {"system": "http://snomed.info/sct", "code": "254637007"},
+        {"display": "Pneumonitis"},
+        {"text": "lung cancer", "display": "x"},
+        "NSCLC",
+        None,
+    ],
+)
+def test_the_scope_prefilter_reads_a_code_as_the_mapping_does(code: Any) -> None:
+    """The one-pass reading of the usual CodeableConcept shapes gives what the mapping's
+    ``codings`` and ``concept_text`` give; other shapes go to those readers."""
+    from fhir_mappings import conditions
+    from fhir_mappings.terminology import codings, concept_text
+
+    usual = conditions._usual_concept(code)
+    if usual is not None:
+        assert usual == (codings(code), concept_text(code))
+    generic = any(
+        s.match_coding(system, value)
+        for s in conditions._SCOPE_SETS
+        for system, value in codings(code)
+    ) or any(s.match_text(concept_text(code)) for s in conditions._SCOPE_SETS)
+    assert conditions.may_put_in_scope({"resourceType": "Condition", "code": code}) == generic

@@ -27,8 +27,9 @@ from enum import Enum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+from cds_service.prefetch import LOCAL_FILTERS, answers_query
 from demo.hooks import searchset
 from demo.patients import DemoPatient
 
@@ -101,6 +102,9 @@ class FaultyFhirServer:
             kind: json.dumps(searchset(found)).encode() for kind, found in by_type.items()
         }
         self._empty = json.dumps(searchset([])).encode()
+        self._by_type = by_type
+        self._filtered: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -158,7 +162,7 @@ class FaultyFhirServer:
         if "/" in kind or not path.startswith("/fhir/"):
             _send(handler, 404, b'{"resourceType": "OperationOutcome", "issue": []}')
             return
-        normal = self._searches.get(kind, self._empty)
+        normal = self._search(kind, query)
         if kind != self.resource_type:
             _send(handler, 200, normal)
         elif self.fault is Fault.SLOW:
@@ -175,6 +179,23 @@ class FaultyFhirServer:
             _send(handler, 200, json.dumps(bundle).encode())
         else:
             self._trickle(handler)
+
+    def _search(self, kind: str, query: dict[str, list[str]]) -> bytes:
+        """The search's answer, filtered on category, code and intent as a US Core server
+        would (the service asks for Observations by category and by code)."""
+        filters = sorted((k, v[0]) for k, v in query.items() if k in LOCAL_FILTERS and v)
+        if not filters:
+            return self._searches.get(kind, self._empty)
+        key = (kind, tuple(filters))
+        with self._lock:
+            cached = self._filtered.get(key)
+        if cached is None:
+            relative = f"{kind}?{urlencode(filters)}"
+            found = [r for r in self._by_type.get(kind, []) if answers_query(relative, r)]
+            cached = json.dumps(searchset(found)).encode()
+            with self._lock:
+                self._filtered[key] = cached
+        return cached
 
     def _hold(self, handler: BaseHTTPRequestHandler, seconds: float) -> bool:
         """Wait ``seconds``; False (and the connection closed) when the client hung up or

@@ -8,7 +8,11 @@ Everything on 127.0.0.1, on this machine, in one run, against:
   feedback in a temporary SQLite file, INFO logs to a file as in production), called on
   order-sign with full prefetch for a small (20 resources), typical (200) and large
   (2,000) record from ``demo.patients.benchmark_record``, on patient-view, and on
-  order-sign with no prefetch, fetching the typical record from a local SEKMET.
+  order-sign with no prefetch, fetching the typical record from a local SEKMET; and
+  patient-view for a patient without lung cancer (``demo.patients.out_of_scope_record``,
+  2,000 resources): (a) with the discovery's own prefetch (the patient and the
+  conditions), (b) with the whole record sent anyway, against (c) the same record with
+  an NSCLC Condition added (in scope, so the whole record is read).
 
 Load comes from a second process (``bench.load``), bounded in requests and seconds: a
 fixed concurrency for throughput, and one client for latency. Also measured: the time
@@ -52,14 +56,15 @@ from typing import Any
 import requests
 
 from bench.faulty import CASES, Case, FaultyFhirServer
+from cds_service.discovery import SCOPE_DATA
 from cds_service.pipeline import DATA_QUALITY_EXTENSION
 from demo.fhir_server import free_port, load, running_sekmet, stop_process
-from demo.hooks import hook_request
-from demo.patients import BENCHMARK_SIZES, DemoPatient, benchmark_record
+from demo.hooks import hook_request, prefetch_for
+from demo.patients import BENCHMARK_SIZES, DemoPatient, benchmark_record, out_of_scope_record
 from demo.service import REPOSITORY, SERVICE_APP, service_environment, start_gunicorn
 
 FLOOR_APP = "bench.floor:create_app()"
-ORDERS = "/cds-services/her2-nsclc-orders"
+ORDERS = "/cds-services/her2-nsclc-order-sign"
 PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
 TOKEN = "bench-token"  # noqa: S105 - the local SEKMET's token, not a secret
 PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
@@ -350,6 +355,27 @@ def verdicts(
         Target("no prefetch: fetch phase dominates the call, fetches overlap",
                f"fetch {fetch['wall_share']:.0%} of the call; sum/wall {fetch['overlap']:.1f}",
                fetch["wall_share"] >= 0.5 and fetch["overlap"] > 1),
+        *out_of_scope_verdicts(by_key),
+    ]  # fmt: skip
+
+
+def out_of_scope_verdicts(by_key: dict[str, Measure]) -> list[Target]:
+    """Out-of-scope patient-view, as ratios within one run (cds-hooks.md, "Cheap when the
+    patient is out of scope")."""
+    floor_1 = by_key["floor-1"].percentile(50)
+    discovery = by_key["view-out-discovery-1"].percentile(50)
+    sent, in_scope = (
+        by_key["view-out-full-1"].percentile(50),
+        by_key["view-in-full-1"].percentile(50),
+    )
+    return [
+        Target("out of scope, discovery prefetch, 1 client: p50 <= 3 x floor's 1-client p50",
+               f"{discovery:.1f} ms = {discovery / floor_1:.1f} x floor ({floor_1:.1f} ms)",
+               discovery <= 3 * floor_1),
+        Target("out of scope, 2,000 resources sent anyway, 1 client: p50 <= 1/4 of the "
+               "in-scope call on the same record",
+               f"{sent:.1f} ms = {sent / in_scope:.2f} x in scope ({in_scope:.1f} ms)",
+               sent <= in_scope / 4),
     ]  # fmt: skip
 
 
@@ -403,6 +429,83 @@ class Outcome:
     faulty: list[Faulty]
 
 
+OUT_OF_SCOPE_SIZE = 2000
+
+
+def out_of_scope_bodies(work: Path, today: date) -> dict[str, Path]:
+    """patient-view bodies for a 2,000-resource record without lung cancer: (a) with the
+    discovery's prefetch only, (b) with the whole record; (c) the same record with an
+    NSCLC Condition added (in scope), whole."""
+    outside = out_of_scope_record(OUT_OF_SCOPE_SIZE, today=today)
+    discovery = hook_request(outside, "patient-view")
+    full = prefetch_for(outside)
+    discovery["prefetch"] = {t.key: full[t.key] for t in SCOPE_DATA}
+    inside = hook_request(outside, "patient-view", prefetch=True)
+    inside["prefetch"]["conditions"]["entry"].append(
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "id": "bench-nsclc",
+                "subject": {"reference": f"Patient/{outside.patient_id}"},
+                "code": {
+                    "coding": [{"system": "http://snomed.info/sct", "code": "254637007"}],
+                    "text": "Non-small cell lung cancer",
+                },
+                "stage": [{"summary": {"text": "Stage IV"}}],
+            }
+        }
+    )
+    return {
+        "view-out-discovery": write_body(work, "view-out-discovery", discovery),
+        "view-out-full": write_body(
+            work, "view-out-full", hook_request(outside, "patient-view", prefetch=True)
+        ),
+        "view-in-full": write_body(work, "view-in-full", inside),
+    }
+
+
+def out_of_scope_plan(counts: Counts) -> list[tuple[str, str, str, str, str, int, int]]:
+    record = f"no lung cancer ({OUT_OF_SCOPE_SIZE})"
+    return [
+        ("view-out-discovery-1", PATIENT_VIEW, "view-out-discovery",
+         "patient-view, out of scope, discovery prefetch", record, 1, counts.single_requests),
+        ("view-out-full-1", PATIENT_VIEW, "view-out-full",
+         "patient-view, out of scope, whole record sent", record, 1, counts.large_requests),
+        ("view-in-full-1", PATIENT_VIEW, "view-in-full",
+         "patient-view, same record + NSCLC (in scope)", record, 1, counts.large_requests),
+    ]  # fmt: skip
+
+
+def measure_out_of_scope(
+    counts: Counts, workers: int | None, threads: int | None, options: Sequence[str]
+) -> Bench:
+    """Only the out-of-scope scenarios and the floor's 1-client latency they are set
+    against (``--only out-of-scope``: a short run, without SEKMET or the faulty server)."""
+    bench = Bench(counts)
+    with tempfile.TemporaryDirectory(prefix="her2-bench-") as tmp:
+        work = Path(tmp)
+        bodies = out_of_scope_bodies(work, date.today())
+        probe = bodies["view-out-discovery"]
+        print("floor (bare Flask under the same gunicorn configuration)", flush=True)
+        with gunicorn(FLOOR_APP, environment={}, log_path=work / "floor.log",
+                      probe_path="/floor", probe_body=probe.read_bytes(), workers=workers,
+                      threads=threads, options=options) as floor:  # fmt: skip
+            bench.step(floor, "floor-1", ("/floor", probe), name="floor (bare Flask)",
+                       record="small body, unread", concurrency=1,
+                       total=counts.single_requests)  # fmt: skip
+        print("service (cds_service.wsgi:app under gunicorn.conf.py)", flush=True)
+        environment = service_environment(
+            feedback_database_url=f"sqlite:///{work / 'feedback.sqlite3'}"
+        )
+        with gunicorn(SERVICE_APP, environment=environment, log_path=work / "service.log",
+                      probe_path=PATIENT_VIEW, probe_body=probe.read_bytes(), workers=workers,
+                      threads=threads, options=options) as service:  # fmt: skip
+            for key, path, body, name, record, clients, total in out_of_scope_plan(counts):
+                bench.step(service, key, (path, bodies[body]), name=name, record=record,
+                           concurrency=clients, total=total)  # fmt: skip
+    return bench
+
+
 def measure_all(
     counts: Counts, workers: int | None, threads: int | None, options: Sequence[str]
 ) -> Outcome:
@@ -423,6 +526,7 @@ def measure_all(
         bodies["view-typical"] = write_body(
             work, "view-typical", hook_request(typical, "patient-view", prefetch=True)
         )
+        bodies.update(out_of_scope_bodies(work, today))
 
         print("floor (bare Flask under the same gunicorn configuration)", flush=True)
         floor_target = ("/floor", bodies["sign-typical"])
@@ -483,6 +587,7 @@ def measure_all(
                          counts.large_requests if n == "large" else counts.single_requests)
                         for n in ("small", "typical", "large")
                     ),
+                    *out_of_scope_plan(counts),
                 ]  # fmt: skip
                 for key, path, body, name, record, clients, total in plan:
                     bench.step(service, key, (path, bodies[body]), name=name, record=record,
@@ -611,11 +716,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--preload", action="store_true", help="gunicorn --preload (an experiment; not the config)"
     )
+    parser.add_argument(
+        "--only",
+        choices=["out-of-scope"],
+        help="run only these scenarios (with the floor's 1-client latency they are set against)",
+    )
     args = parser.parse_args(argv)
     host = machine()
     print(f"machine: nproc {host['nproc']}, {host['cpu']}, Python {host['python']}, "
           f"load average {host['load']} (1 / 5 min) at start", flush=True)  # fmt: skip
     options = ("--preload",) if args.preload else ()
+    if args.only == "out-of-scope":
+        only = measure_out_of_scope(
+            QUICK if args.quick else FULL, args.workers, args.threads, options
+        )
+        print()
+        print(table(only.measures, only.by_key["floor-1"]))
+        print()
+        print("| target | measured | |")
+        print("|---|---|---|")
+        for target in out_of_scope_verdicts(only.by_key):
+            print(f"| {target.what} | {target.measured} | {'met' if target.met else 'MISSED'} |")
+        return 0
     outcome = measure_all(QUICK if args.quick else FULL, args.workers, args.threads, options)
     bench, cold, rss = outcome.bench, outcome.cold, outcome.rss
     fetches = {clients: _fetch_summary(records) for clients, records in outcome.fetched.items()}

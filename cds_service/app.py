@@ -21,11 +21,13 @@ from werkzeug.exceptions import HTTPException
 
 from cds_service import errors
 from cds_service.auth import AuthenticationFailed, Authenticator, open_authenticator
+from cds_service.catalog import OrderCatalog, load_order_catalog
 from cds_service.discovery import ServiceRegistry
 from cds_service.feedback_store import FeedbackStore, open_feedback_store
 from cds_service.http import read_json_object, validate
-from cds_service.pipeline import run_hook
+from cds_service.pipeline import mapping_options, run_hook
 from cds_service.prefetch import PrefetchResolver
+from cds_service.scope import resolve_staged
 from cds_service.settings import Settings
 from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, HookRequest
 
@@ -56,6 +58,10 @@ class Components:
         self.discovery = self.registry.discovery_document()
         self.resolver = resolver
         self.store = store
+        self.catalog = (
+            load_order_catalog(settings.order_catalog) if settings.order_catalog else OrderCatalog()
+        )
+        """The site order catalog, validated here: an invalid file stops the start-up."""
         self.authenticator = authenticator
         """None when authentication is off (see ``auth.open_authenticator``)."""
 
@@ -93,9 +99,10 @@ def components() -> Components:
 # --- Endpoints -----------------------------------------------------------------------
 
 
-@api.get("/cds-services")
+@api.get("/cds-services", strict_slashes=False)
 def discovery() -> Response:
-    """Discovery (cds-hooks_2.0@4-@13)."""
+    """Discovery (cds-hooks_2.0@4-@13); ``/cds-services/`` answers the same, not a redirect
+    (clients that append a slash to the discovery URL)."""
     return jsonify(components().discovery)
 
 
@@ -116,7 +123,26 @@ def call_service(service_id: str) -> Response:
         )
     hook = service.hook
     context = validate(CONTEXT_MODEL[hook], hook_request.context, prefix="context")
-    data = parts.resolver.resolve(hook_request, service.prefetch)
+    staged = resolve_staged(
+        parts.resolver,
+        hook_request,
+        service,
+        draft_orders=getattr(context, "draftOrders", None),
+        selections=getattr(context, "selections", None),
+        options=mapping_options(parts.settings.clinical),
+        deadline_s=parts.settings.fhir_deadline_s,
+        today=parts.today(),
+    )
+    data = staged.data
+    if not staged.in_scope:
+        g.log = {
+            "hook": hook.value,
+            "scope": "out",
+            "cards": 0,
+            "fetches": data.stats.fetches,
+            "fetchMs": round(data.stats.wall_seconds * 1000, 2),
+        }
+        return jsonify({"cards": []})
     result = run_hook(
         hook,
         hook_request.hookInstance,
@@ -124,11 +150,13 @@ def call_service(service_id: str) -> Response:
         data,
         settings=parts.settings,
         today=parts.today(),
+        catalog=parts.catalog,
     )
     if result.issued:
         parts.store.remember_cards(service_id, result.issued)
     g.log = {
         "hook": hook.value,
+        "scope": "in",
         "rules": [rule for _, rule in result.issued],
         "cards": len(result.issued),
         "droppedCards": result.dropped,
@@ -193,7 +221,9 @@ def _outcome_response(error: errors.ServiceError) -> Response:
 def _service_error(error: errors.ServiceError) -> Response:
     g.error = error.diagnostics
     if isinstance(error, errors.Unauthorized):  # bare: the reason stays in the log
-        return _outcome_response(errors.Unauthorized("Authentication failed"))
+        response = _outcome_response(errors.Unauthorized("Authentication failed"))
+        response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: the scheme expected
+        return response
     return _outcome_response(error)
 
 

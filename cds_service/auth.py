@@ -44,7 +44,13 @@ import requests
 
 from cds_service import errors
 from cds_service.replay_store import ReplayCache, open_replay_cache
-from cds_service.settings import ASYMMETRIC_ALGORITHMS, AuthSettings, IssuerSettings, Settings
+from cds_service.settings import (
+    ASYMMETRIC_ALGORITHMS,
+    SANDBOX_ISSUER,
+    AuthSettings,
+    IssuerSettings,
+    Settings,
+)
 
 __all__ = [
     "AuthenticationFailed",
@@ -395,6 +401,12 @@ def open_authenticator(settings: Settings) -> Authenticator | None:
     if not settings.authentication_required:
         return None  # the development profile without issuers: __main__ says so
     require_trusted_issuer(settings)
+    if any(issuer.iss == SANDBOX_ISSUER for issuer in settings.auth.issuers):
+        logger.warning(
+            "TRUSTING THE CDS HOOKS SANDBOX (CDS_AUTH_TRUST_SANDBOX=true, development profile): "
+            "its signing key is published, so anyone can sign a token it accepts; "
+            "never with real patient data"
+        )
     replay = open_replay_cache(
         settings.auth.replay_store_url or settings.feedback_database_url, settings.stores
     )

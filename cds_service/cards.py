@@ -10,6 +10,19 @@ document and carries the rule id as ``topic``. Suggestions become FHIR R4 action
 
 UUIDs are name-based (uuid5): the same rule, hook instance, orders and facts give the
 same card uuid, and the same card gives the same suggestion uuids.
+
+Site order catalog (``cds_service.catalog``): every created MedicationRequest and
+ServiceRequest is looked up here, and only here, by its stable order key
+(``medication:<drug>@<dose>``, then ``medication:<drug>``; ``service:<name>``); the
+site's codings come first, then the verified codes the service knows; the text stays.
+No entry: text and known codes, as without a catalog.
+
+EHR capability profile (``settings.ehr_profile``): ``standard`` renders the proposals
+as the rules made them. ``single-action`` (Epic) renders one action per suggestion and
+``selectionBehavior: any``: a proposal of several actions becomes one suggestion per
+action, each labelled by its action, and a dose change (an update of a draft
+MedicationRequest) becomes a delete of the draft and a create of the same order at the
+new dose. Every card is valid CDS Hooks in both (the self-check runs on both).
 """
 
 from __future__ import annotations
@@ -20,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cds_service.catalog import EMPTY_CATALOG, OrderCatalog, merged_codings
 from cds_service.rules import Finding
 from cds_service.rules.base import (
     CancelOrder,
@@ -35,7 +49,7 @@ from cds_service.rules.base import (
     SuggestedAction,
 )
 from cds_service.rules.labels import display_name, short_name
-from cds_service.settings import Settings
+from cds_service.settings import EhrProfile, Settings
 from cds_service.wire import (
     Action,
     ActionType,
@@ -43,6 +57,7 @@ from cds_service.wire import (
     Coding,
     Hook,
     Indicator,
+    SelectionBehavior,
     Source,
     Suggestion,
 )
@@ -68,6 +83,8 @@ class CardContext:
     patient_id: str
     draft_orders: Mapping[str, Mapping[str, Any]]
     """Draft order resources as sent, by reference ("MedicationRequest/abc")."""
+    catalog: OrderCatalog = EMPTY_CATALOG
+    """The site order catalog (empty: none configured)."""
 
 
 def render_cards(
@@ -149,7 +166,7 @@ def _card(f: Finding, *, patient: PatientModel, context: CardContext, settings: 
             topic=Coding(system=settings.card_topic_system, code=f.rule_id, display=f.title),
         ),
         suggestions=suggestions or None,
-        selectionBehavior=f.selection if suggestions else None,
+        selectionBehavior=_selection(f, settings) if suggestions else None,
         overrideReasons=_override_reasons(f),
     )
 
@@ -244,10 +261,18 @@ def _lines(lines: tuple[TherapyLine, ...]) -> str:
 # --- Suggestions and FHIR actions ------------------------------------------------------------
 
 
+def _selection(f: Finding, settings: Settings) -> SelectionBehavior | None:
+    if settings.ehr_profile is EhrProfile.SINGLE_ACTION:
+        return SelectionBehavior.ANY
+    return f.selection
+
+
 def _suggestions(
     f: Finding, card_uuid: str, *, context: CardContext, settings: Settings
 ) -> list[Suggestion]:
     suggestions: list[Suggestion] = []
+    single = settings.ehr_profile is EhrProfile.SINGLE_ACTION
+    removed: set[str] = set()
     for index, proposal in enumerate(f.proposals):
         actions = [
             a
@@ -255,6 +280,9 @@ def _suggestions(
             if a is not None
         ]
         if not actions or not _complete(proposal, actions):
+            continue
+        if single:
+            suggestions.extend(_single_actions(card_uuid, index, proposal, actions, removed))
             continue
         suggestions.append(
             Suggestion(
@@ -267,6 +295,72 @@ def _suggestions(
     return suggestions
 
 
+def _single_actions(
+    card_uuid: str, index: int, proposal: Proposal, actions: list[Action], removed: set[str]
+) -> list[Suggestion]:
+    """The ``single-action`` profile: one suggestion per action, no update. A removal is
+    its own suggestion, labelled by what it removes, offered once per card (alternatives
+    that each replace the same draft share it); the rest keep the proposal's label."""
+    flat: list[Action] = []
+    for action in actions:
+        flat.extend(_without_update(action))
+    kept: list[Action] = []
+    for action in flat:
+        if action.type is ActionType.DELETE and action.resourceId is not None:
+            if action.resourceId in removed:
+                continue
+            removed.add(action.resourceId)
+        kept.append(action)
+    others = [a for a in kept if a.type is not ActionType.DELETE]
+    labels = [
+        a.description
+        if a.type is ActionType.DELETE
+        else proposal.label
+        if len(others) == 1
+        else f"{proposal.label}: {_short(a.description)}"
+        for a in kept
+    ]
+    flat = kept
+    return [
+        Suggestion(
+            label=label,
+            uuid=str(uuid.uuid5(CARD_NAMESPACE, f"{card_uuid}|{index}.{n}|{label}")),
+            isRecommended=True if proposal.recommended else None,
+            actions=[action],
+        )
+        for n, (label, action) in enumerate(zip(labels, flat, strict=True))
+    ]
+
+
+def _short(description: str) -> str:
+    return description[:1].lower() + description[1:]
+
+
+def _without_update(action: Action) -> list[Action]:
+    """An update of a draft order as a delete of the draft and a create at the new dose."""
+    if action.type is not ActionType.UPDATE or action.resource is None:
+        return [action]
+    draft = dict(action.resource)
+    kind, ident = draft.get("resourceType"), draft.get("id")
+    if not isinstance(kind, str) or not isinstance(ident, str) or not ident:
+        return []  # no reference to delete: the card's text carries the change
+    replacement = {k: v for k, v in draft.items() if k not in ("id", "meta")}
+    return [
+        Action(
+            type=ActionType.DELETE,
+            description=f"Remove the draft order as written ({kind}/{ident})",
+            resourceId=f"{kind}/{ident}",
+        ),
+        Action(
+            type=ActionType.CREATE,
+            description=action.description.replace(
+                "Change the draft order's dose to", "Draft the same order at", 1
+            ),
+            resource=replacement,
+        ),
+    ]
+
+
 def _complete(proposal: Proposal, actions: list[Action]) -> bool:
     """A suggestion is only offered whole (an update needs the draft as sent)."""
     return len(actions) == len(proposal.actions)
@@ -276,7 +370,7 @@ def _action(x: SuggestedAction, *, context: CardContext, settings: Settings) -> 
     intent = settings.clinical.order_intent.value
     subject = {"reference": f"Patient/{context.patient_id}"}
     if isinstance(x, Prescribe):
-        resource = _medication_request(x, intent=intent, subject=subject)
+        resource = _medication_request(x, intent=intent, subject=subject, catalog=context.catalog)
         dose = f", {x.dosage.text}" if x.dosage else f" (no dose set: {x.note or 'see card'})"
         return Action(
             type=ActionType.CREATE,
@@ -285,7 +379,9 @@ def _action(x: SuggestedAction, *, context: CardContext, settings: Settings) -> 
         )
     if isinstance(x, Request):
         due = f", by {x.due.isoformat()}" if x.due else ""
-        resource = _service_request(x.service, intent=intent, subject=subject)
+        resource = _service_request(
+            x.service, intent=intent, subject=subject, catalog=context.catalog
+        )
         if x.due is not None:
             resource["occurrencePeriod"] = {"end": x.due.isoformat()}
         return Action(
@@ -340,24 +436,29 @@ def _dosage(d: DoseInstruction) -> dict[str, Any]:
     return dosage
 
 
-def _medication_concept(x: Prescribe) -> dict[str, Any]:
-    """Verified codes only (clinical-rules.md section 7), without displays we cannot
-    vouch for; the name always as ``text``."""
+def _medication_concept(x: Prescribe, catalog: OrderCatalog) -> dict[str, Any]:
+    """The site's orderable codings from the catalog (``medication:<drug>@<dose>``, then
+    ``medication:<drug>``), then verified codes only (clinical-rules.md section 7), without
+    displays we cannot vouch for; the name always as ``text``."""
     info = terminology.DRUGS.get(x.drug)
     concept: dict[str, Any] = {"text": display_name(x.drug)}
-    codings = [{"system": c.system, "code": c.code} for c in info.verified_codes] if info else []
+    known = [{"system": c.system, "code": c.code} for c in info.verified_codes] if info else []
+    site = catalog.medication(x.drug, x.dosage.dose if x.dosage else None)
+    codings = merged_codings(site, known)
     if codings:
         concept["coding"] = codings
     return concept
 
 
-def _medication_request(x: Prescribe, *, intent: str, subject: dict[str, str]) -> dict[str, Any]:
+def _medication_request(
+    x: Prescribe, *, intent: str, subject: dict[str, str], catalog: OrderCatalog
+) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "status": "draft",
         "intent": intent,
         "subject": subject,
-        "medicationCodeableConcept": _medication_concept(x),
+        "medicationCodeableConcept": _medication_concept(x, catalog),
     }
     if x.dosage is not None:
         resource["dosageInstruction"] = [_dosage(x.dosage)]
@@ -370,11 +471,17 @@ _SERVICE_LOINC: dict[Service, str] = {Service.HER2_IHC: "18474-7"}
 """ServiceRequest codes the spec lists (section 7: HER2 IHC 18474-7); others: text only."""
 
 
-def _service_request(service: Service, *, intent: str, subject: dict[str, str]) -> dict[str, Any]:
+def _service_request(
+    service: Service, *, intent: str, subject: dict[str, str], catalog: OrderCatalog
+) -> dict[str, Any]:
+    """The site's codings from the catalog (``service:<name>``) first, then the code the
+    spec lists; the service's name always as ``text``."""
     code: dict[str, Any] = {"text": service.value}
     loinc = _SERVICE_LOINC.get(service)
-    if loinc is not None:
-        code["coding"] = [{"system": terminology.LOINC, "code": loinc}]
+    known = [{"system": terminology.LOINC, "code": loinc}] if loinc is not None else []
+    codings = merged_codings(catalog.service(service), known)
+    if codings:
+        code["coding"] = codings
     return {
         "resourceType": "ServiceRequest",
         "status": "draft",

@@ -13,6 +13,15 @@ Two tables, one schema definition (``SCHEMA``) for both backends:
     (system, code, display), whether a user comment was given, outcome
     timestamp (UTC) and received time (UTC).
 
+Override reasons as EHRs send them: the ``reason`` Coding of CDS Hooks 2.0, or, when
+there is none, a reason given in an extension (``overrideReason.extension`` or the
+item's ``extension``; a CDS Hooks extension object or a FHIR-style list of
+``{url, valueCoding | valueCodeableConcept | valueCode}``): the first Coding found there
+(system, code, display) is stored, or a bare code (a token such as
+``patient-declined``, under a key naming a reason or as ``valueCode``: no spaces, at
+most 64 characters, stored with no system). Free text in an extension is never stored
+(it may name the patient), like the comment.
+
 No patient data is stored. In particular ``overrideReason.userComment`` is
 never stored, logged or hashed: it is clinician free text and may name the
 patient. Only ``user_comment_given`` (true when a non-blank comment came) is
@@ -218,7 +227,7 @@ def _feedback_params(service_id: str, item: FeedbackItem) -> dict[str, Any]:
     """The row for one item, without the timestamps' backend encoding; never the comment."""
     accepted = sorted({suggestion.id for suggestion in item.acceptedSuggestions or ()})
     override = item.overrideReason
-    coding: Mapping[str, Any] = (override.reason if override else None) or {}
+    coding: Mapping[str, Any] = (override.reason if override else None) or _extension_reason(item)
     comment = override.userComment if override else None
     params: dict[str, Any] = {
         "service_id": service_id,
@@ -233,6 +242,61 @@ def _feedback_params(service_id: str, item: FeedbackItem) -> dict[str, Any]:
     }
     params["key"] = _feedback_key(params)
     return params
+
+
+_BARE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:|-]{0,63}")
+_MAX_EXTENSION_DEPTH = 4
+
+
+def _extension_reason(item: FeedbackItem) -> Mapping[str, Any]:
+    """An override reason an EHR put in an extension (see the module docstring)."""
+    places: list[object] = []
+    if item.overrideReason is not None:
+        places.append((item.overrideReason.model_extra or {}).get("extension"))
+    places.append((item.model_extra or {}).get("extension"))
+    for place in places:
+        found = _coding_in(place, 0)
+        if found:
+            return found
+    return {}
+
+
+def _coding_in(value: object, depth: int) -> dict[str, str]:
+    if depth > _MAX_EXTENSION_DEPTH:
+        return {}
+    if isinstance(value, str):
+        return {"code": value} if _BARE_CODE.fullmatch(value) else {}
+    if isinstance(value, list):
+        for element in value:
+            found = _coding_in(element, depth + 1)
+            if found:
+                return found
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    if isinstance(value.get("code"), str) and _text(value.get("code")):
+        coding = {"code": value["code"]}
+        for key in ("system", "display"):
+            if _text(value.get(key)):
+                coding[key] = value[key]
+        if "system" in coding or _BARE_CODE.fullmatch(coding["code"]):
+            return coding
+        return {}
+    for key in ("valueCoding", "valueCodeableConcept", "coding", "valueCode", "reason"):
+        if key in value:
+            found = _coding_in(value[key], depth + 1)
+            if found:
+                return found
+    for key, inner in value.items():
+        # A bare string counts only under a key that names a reason (never free text).
+        named = isinstance(inner, str) and "reason" in key.lower()
+        if key not in ("url", "text", "userComment", "valueString") and (
+            named or isinstance(inner, dict | list)
+        ):
+            found = _coding_in(inner, depth + 1)
+            if found:
+                return found
+    return {}
 
 
 def _feedback_key(params: Mapping[str, Any]) -> str:

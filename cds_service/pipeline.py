@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.cards import CardContext, render_cards
+from cds_service.catalog import OrderCatalog
 from cds_service.prefetch import ResolvedData
 from cds_service.rules import evaluate
 from cds_service.selfcheck import check_card
@@ -57,6 +58,7 @@ def run_hook(
     *,
     settings: Settings,
     today: date,
+    catalog: OrderCatalog | None = None,
 ) -> HookResult:
     started = time.perf_counter()
     draft_orders: dict[str, Any] | None = getattr(context, "draftOrders", None)
@@ -76,6 +78,7 @@ def run_hook(
         hook_instance=hook_instance,
         patient_id=context.patientId,
         draft_orders=_drafts_by_reference(draft_orders),
+        catalog=catalog or OrderCatalog(),
     )
     cards = render_cards(findings, patient=patient, context=card_context, settings=settings)
     evaluated = time.perf_counter()

@@ -40,6 +40,27 @@ on the search, not data, and are dropped. Any other entry contributes its
 ``resource``; an entry without one is kept as it is, for the mapping to record
 as a data issue.
 
+EHR quirks, handled when a key is settled (``_settle_search``):
+
+- An OperationOutcome among a search's results (Epic answers an empty search as a
+  Bundle holding one OperationOutcome entry, "no results", without ``search.mode``)
+  is a remark when its issues are all ``information`` or ``warning``: dropped, so
+  such a Bundle is an empty result. One with an ``error`` or ``fatal`` issue means
+  the search failed: a prefetched Bundle holding one is fetched again (as an
+  OperationOutcome would be), a fetched one fails its key.
+- A search whose Bundle ``self`` link lacks a parameter the template had (the
+  server ignored it, e.g. ``category``) is filtered here on that parameter
+  (``LOCAL_FILTERS``: category, code, intent, status); a parameter that cannot be
+  checked here is logged and the results are kept.
+
+Staging (``resolve``'s keyword arguments): ``deadline`` lets a later stage share
+the first stage's deadline; ``extra_keys`` names prefetch keys the client sent
+that no template of this stage has (a site that configured more): their Bundles
+or resources are used as they are (``next`` pages followed); anything else under
+such a key is ignored and logged. A template whose key is absent but one of its
+``covered_by`` keys holds a Bundle is taken as answered by that key. Resources
+that several keys return (same type and id) are kept once.
+
 Concurrency: the keys to fetch run at once on one ``ThreadPoolExecutor`` under
 one deadline (``settings.fhir_deadline_s`` from the start of ``resolve``); each
 HTTP request has the timeout ``min(settings.fhir_request_timeout_s, time
@@ -61,13 +82,13 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -128,11 +149,13 @@ class PrefetchTemplate:
     key: str
     query: str
     required: bool = True
+    covered_by: tuple[str, ...] = ()
+    """Broader prefetch keys that answer this one when the client sends them instead."""
 
     def __post_init__(self) -> None:
         if not self.key:
             raise ValueError("a prefetch key must not be empty")
-        if "://" in self.query or not self.query.strip("/"):
+        if "://" in self.query.partition("?")[0] or not self.query.strip("/"):
             raise ValueError(f"prefetch {self.key!r}: the query must be a relative FHIR URL")
         leftover = _TOKEN.sub("", self.query)
         if "{{" in leftover or "}}" in leftover:
@@ -242,6 +265,8 @@ class _KeyOutcome:
     resources: tuple[Any, ...] = ()
     failure: str | None = None
     source: str = "prefetch"
+    unapplied: tuple[tuple[str, str], ...] = ()
+    """Search parameters of the template the answer's ``self`` link does not show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,16 +382,25 @@ class PrefetchResolver:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._session.close()
 
-    def resolve(self, request: HookRequest, templates: Sequence[PrefetchTemplate]) -> ResolvedData:
-        """The resources of every template; raises PreconditionFailed for a required key
-        that cannot be had."""
+    def resolve(
+        self,
+        request: HookRequest,
+        templates: Sequence[PrefetchTemplate],
+        *,
+        deadline: float | None = None,
+        extra_keys: Sequence[str] = (),
+    ) -> ResolvedData:
+        """The resources of every template (and of ``extra_keys`` the client sent); raises
+        PreconditionFailed for a required key that cannot be had. ``deadline`` is a
+        ``time.monotonic()`` value (default: ``settings.fhir_deadline_s`` from now)."""
         started = time.monotonic()
         call = _Call(
             base=_Base.parse(request.fhirServer) if request.fhirServer else None,
             headers=_auth_headers(request),
-            deadline=started + self._settings.fhir_deadline_s,
+            deadline=deadline if deadline is not None else started + self._settings.fhir_deadline_s,
         )
         prefetch: Mapping[str, Any] = request.prefetch or {}
+        templates = [*templates, *_extra_templates(templates, extra_keys, prefetch)]
         outcomes: dict[str, _KeyOutcome] = {}
         pending: dict[Future[_KeyOutcome], PrefetchTemplate] = {}
         try:
@@ -391,7 +425,7 @@ class PrefetchResolver:
             for future in pending:
                 future.cancel()
 
-        resources = tuple(r for t in templates for r in outcomes[t.key].resources)
+        resources = unique_resources(r for t in templates for r in outcomes[t.key].resources)
         unavailable = tuple(t.key for t in templates if outcomes[t.key].failure is not None)
         fetches, fetch_seconds = call.totals()
         stats = FetchStats(fetches, fetch_seconds, time.monotonic() - started)
@@ -419,22 +453,32 @@ class PrefetchResolver:
         pending: dict[Future[_KeyOutcome], PrefetchTemplate],
     ) -> _KeyOutcome | None:
         """The key's outcome when no fetch is needed; otherwise submit the fetch."""
+        if template.key not in prefetch and any(
+            _resource_type(prefetch.get(key)) == "Bundle" for key in template.covered_by
+        ):
+            return _KeyOutcome(source="prefetch (a broader key)")
         if template.key in prefetch:
             value = prefetch[template.key]
             kind = _resource_type(value)
             if value is None:
                 return _KeyOutcome()
+            entries = _entry_resources(value) if kind == "Bundle" else ()
+            if kind == "Bundle" and _search_failed(entries):
+                kind = "OperationOutcome"  # the client's search failed: fetch it again
             if kind == "Bundle":
+                unapplied = _unapplied_parameters(template, request, value)
                 next_url = _next_link(value)
                 if next_url is None:
-                    return _KeyOutcome(_entry_resources(value))
+                    return _KeyOutcome(entries, unapplied=unapplied)
                 if call.base is None:
                     return _KeyOutcome(
                         failure="the prefetched Bundle has a next page and the request "
                         "has no usable fhirServer"
                     )
                 first_page: Mapping[str, Any] = value
-                future = self._executor.submit(self._continue, template, first_page, call)
+                future = self._executor.submit(
+                    self._continue, template, first_page, call, unapplied
+                )
                 pending[future] = template
                 return None
             if kind is not None and kind != "OperationOutcome":
@@ -460,6 +504,7 @@ class PrefetchResolver:
         outcomes: dict[str, _KeyOutcome],
         call: _Call,
     ) -> None:
+        outcome = _settle_search(template, outcome)
         outcomes[template.key] = outcome
         fetches, seconds = call.tally(template.key)
         logger.debug(
@@ -492,12 +537,18 @@ class PrefetchResolver:
             answer = self._check_answer(template, body)
             if _resource_type(answer) != "Bundle":
                 return _KeyOutcome((answer,), source="fhir")
-            return _KeyOutcome(self._pages(template.key, answer, url, call), source="fhir")
+            resources = self._pages(template.key, answer, url, call)
+            unapplied = _unapplied_parameters(template, None, answer, sent=url)
+            return _KeyOutcome(resources, source="fhir", unapplied=unapplied)
         except _KeyFailedError as failure:
             return _KeyOutcome(failure=failure.reason, source="fhir")
 
     def _continue(
-        self, template: PrefetchTemplate, page: Mapping[str, Any], call: _Call
+        self,
+        template: PrefetchTemplate,
+        page: Mapping[str, Any],
+        call: _Call,
+        unapplied: tuple[tuple[str, str], ...] = (),
     ) -> _KeyOutcome:
         """Follow the next pages of a Bundle the client prefetched."""
         page_url = f"{call.base.url}/" if call.base is not None else ""
@@ -505,7 +556,7 @@ class PrefetchResolver:
             resources = self._pages(template.key, page, page_url, call)
         except _KeyFailedError as failure:
             return _KeyOutcome(failure=failure.reason, source="prefetch+fhir")
-        return _KeyOutcome(resources, source="prefetch+fhir")
+        return _KeyOutcome(resources, source="prefetch+fhir", unapplied=unapplied)
 
     def _pages(
         self, key: str, page: Mapping[str, Any], page_url: str, call: _Call
@@ -667,3 +718,210 @@ def _entry_resources(bundle: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+# --- Staging and EHR quirks (resolution logic, not fetching) ---------------------------
+
+EXTRA_KEY_QUERY = "Bundle"
+"""The query of the stand-in template made for a key no template has (never fetched)."""
+
+
+def _extra_templates(
+    templates: Sequence[PrefetchTemplate], extra_keys: Sequence[str], prefetch: Mapping[str, Any]
+) -> list[PrefetchTemplate]:
+    """Stand-in templates for the keys the client sent beyond this stage's templates.
+
+    Only a Bundle or a single resource (not an OperationOutcome) is used; ``null`` is
+    nothing. A key that a required template counts on (``covered_by``) is required in
+    turn: its next pages failing fails the call, as the key it stands for would."""
+    known = {t.key for t in templates}
+    needed = {
+        key for t in templates if t.required and t.key not in prefetch for key in t.covered_by
+    }
+    extras: list[PrefetchTemplate] = []
+    for key in dict.fromkeys(extra_keys):
+        if key in known or key not in prefetch or not key:
+            continue
+        value = prefetch[key]
+        kind = _resource_type(value)
+        if value is None:
+            continue
+        if kind is None or kind == "OperationOutcome":
+            logger.info("prefetch key=%s not used: %s", key, _describe(value))
+            continue
+        extras.append(PrefetchTemplate(key, EXTRA_KEY_QUERY, required=key in needed))
+    return extras
+
+
+def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
+    """Each resource once: the first of those sharing a resource type and id."""
+    seen: set[tuple[Any, Any]] = set()
+    kept: list[Any] = []
+    for resource in resources:
+        if type(resource) is dict:
+            kind, ident = resource.get("resourceType"), resource.get("id")
+            if type(kind) is str and type(ident) is str and kind and ident:
+                if (kind, ident) in seen:
+                    continue
+                seen.add((kind, ident))
+        kept.append(resource)
+    return tuple(kept)
+
+
+_FAILED_SEVERITIES = frozenset({"error", "fatal"})
+
+
+def _outcome_failed(resource: Any) -> bool:
+    issues = resource.get("issue") if isinstance(resource, dict) else None
+    if not isinstance(issues, list):
+        return False
+    return any(isinstance(i, dict) and i.get("severity") in _FAILED_SEVERITIES for i in issues)
+
+
+def _is_outcome(resource: Any) -> bool:
+    return type(resource) is dict and resource.get("resourceType") == "OperationOutcome"
+
+
+def _search_failed(resources: Iterable[Any]) -> bool:
+    """A search's results hold an OperationOutcome with an error or fatal issue."""
+    return any(_is_outcome(r) and _outcome_failed(r) for r in resources)
+
+
+def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutcome:
+    """A search key's results without the server's remarks, filtered here on the
+    parameters the server did not apply; a failed search fails the key."""
+    if outcome.failure is not None or template.is_read:
+        return outcome
+    resources = outcome.resources
+    outcomes = [r for r in resources if _is_outcome(r)]
+    if any(_outcome_failed(r) for r in outcomes):
+        return _KeyOutcome(
+            failure="the search was answered with an error OperationOutcome",
+            source=outcome.source,
+        )
+    kept = tuple(r for r in resources if not _is_outcome(r)) if outcomes else resources
+    if outcome.unapplied:
+        kept = _filter_locally(template.key, kept, outcome.unapplied)
+    if len(kept) == len(resources):
+        return outcome
+    return _KeyOutcome(kept, source=outcome.source)
+
+
+_NOT_FILTERS = frozenset({"patient", "subject", "_count", "_sort", "_include", "_revinclude"})
+
+LOCAL_FILTERS: Mapping[str, str] = {
+    "category": "concept",
+    "code": "concept",
+    "intent": "code",
+    "status": "code",
+}
+"""Search parameters this module can apply to results itself, and the kind of element
+(a CodeableConcept or list of them, or a code) of the same name each one reads."""
+
+
+def _query_parameters(url: str) -> list[tuple[str, str]]:
+    query = urlsplit(url).query
+    return [(name, value) for name, value in parse_qsl(query, keep_blank_values=True)]
+
+
+def _unapplied_parameters(
+    template: PrefetchTemplate,
+    request: HookRequest | None,
+    bundle: Mapping[str, Any],
+    *,
+    sent: str | None = None,
+) -> tuple[tuple[str, str], ...]:
+    """The template's filtering parameters that the Bundle's ``self`` link leaves out.
+
+    No ``self`` link: the server is trusted. ``sent`` is the URL fetched; without it
+    the template is rendered with the request's context."""
+    if template.is_read or template.query == EXTRA_KEY_QUERY:
+        return ()
+    self_link = _self_link(bundle)
+    if self_link is None:
+        return ()
+    if sent is None:
+        if request is None:
+            return ()
+        try:
+            sent = render_query(template.query, request.context)
+        except PrefetchTokenError:
+            return ()
+    shown = {name.split(":", 1)[0] for name, _ in _query_parameters(self_link)}
+    return tuple(
+        (name, value)
+        for name, value in _query_parameters(sent)
+        if name not in _NOT_FILTERS and name.split(":", 1)[0] not in shown
+    )
+
+
+def _self_link(bundle: Mapping[str, Any]) -> str | None:
+    links = bundle.get("link")
+    if not isinstance(links, list):
+        return None
+    for link in links:
+        if isinstance(link, dict) and link.get("relation") == "self":
+            url = link.get("url")
+            if isinstance(url, str) and url:
+                return url
+    return None
+
+
+def _filter_locally(
+    key: str, resources: tuple[Any, ...], unapplied: tuple[tuple[str, str], ...]
+) -> tuple[Any, ...]:
+    kept = resources
+    for name, value in unapplied:
+        kind = LOCAL_FILTERS.get(name)
+        if kind is None:
+            logger.info("prefetch key=%s: the server ignored %s; not checked here", key, name)
+            continue
+        wanted = [_token(item) for item in value.split(",") if item]
+        kept = tuple(
+            r for r in kept if not isinstance(r, dict) or _matches(r.get(name), kind, wanted)
+        )
+        logger.info("prefetch key=%s: the server ignored %s; filtered here", key, name)
+    return kept
+
+
+def answers_query(query: str, resource: Any) -> bool:
+    """Whether ``resource`` is one a search ``query`` (relative, rendered or not) returns,
+    judged on its type and on the parameters ``LOCAL_FILTERS`` can check (patient and
+    other parameters are not checked). For building prefetch the way a client would."""
+    kind = _resource_type(resource)
+    path, _, _ = query.partition("?")
+    if kind is None or path.strip("/").split("/", 1)[0] != kind:
+        return False
+    for name, value in _query_parameters(query):
+        filter_kind = LOCAL_FILTERS.get(name)
+        if filter_kind is None:
+            continue
+        wanted = [_token(item) for item in value.split(",") if item]
+        if not _matches(resource.get(name), filter_kind, wanted):
+            return False
+    return True
+
+
+def _token(text: str) -> tuple[str | None, str]:
+    """A token search value: ``system|code``, ``|code`` (no system) or ``code``."""
+    if "|" in text:
+        system, _, code = text.partition("|")
+        return system, code
+    return None, text
+
+
+def _matches(element: Any, kind: str, wanted: list[tuple[str | None, str]]) -> bool:
+    if kind == "code":
+        return isinstance(element, str) and any(code == element for _, code in wanted)
+    concepts = element if isinstance(element, list) else [element]
+    for concept in concepts:
+        codings = concept.get("coding") if isinstance(concept, dict) else None
+        for coding in codings if isinstance(codings, list) else ():
+            if not isinstance(coding, dict):
+                continue
+            for system, code in wanted:
+                if coding.get("code") == code and (
+                    system is None or coding.get("system") == (system or None)
+                ):
+                    return True
+    return False

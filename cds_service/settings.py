@@ -25,6 +25,19 @@ class Profile(StrEnum):
     DEVELOPMENT = "development"
 
 
+class EhrProfile(StrEnum):
+    """What the EHR does with card suggestions (``CDS_EHR_PROFILE``).
+
+    ``standard``: create, update and delete actions; several actions in one suggestion;
+    ``selectionBehavior`` ``at-most-one`` where the options exclude each other.
+    ``single-action``: what Epic honours: one action per suggestion,
+    ``selectionBehavior`` ``any``, no update of a MedicationRequest (a dose change
+    becomes a delete of the draft and a create at the new dose)."""
+
+    STANDARD = "standard"
+    SINGLE_ACTION = "single-action"
+
+
 class OrderIntent(StrEnum):
     """``intent`` of the MedicationRequests that suggestions create."""
 
@@ -191,6 +204,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     card_topic_system: str = "urn:her2-nsclc-cds:rule-id"
     log_level: str = "INFO"
+    order_catalog: str | None = None
+    """Path of the site order catalog (YAML or JSON), read and validated at start-up by
+    ``create_app`` (``cds_service.catalog``); None: suggestions carry text and known codes."""
+    ehr_profile: EhrProfile = EhrProfile.STANDARD
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     stores: StoreSettings = field(default_factory=StoreSettings)
@@ -298,8 +315,10 @@ class Settings:
             cors_origins=env.items("CDS_CORS_ORIGINS") or default_origins,
             card_topic_system=env.text("CDS_CARD_TOPIC_SYSTEM", defaults.card_topic_system),
             log_level=env.text("CDS_LOG_LEVEL", defaults.log_level).upper(),
+            order_catalog=env.optional("CDS_ORDER_CATALOG"),
+            ehr_profile=env.enum("CDS_EHR_PROFILE", EhrProfile, defaults.ehr_profile),
             clinical=clinical,
-            auth=_auth_settings(env),
+            auth=_auth_settings(env, profile),
             stores=_store_settings(env),
         )
 
@@ -320,9 +339,19 @@ def _store_settings(env: _Env) -> StoreSettings:
     )
 
 
-def _auth_settings(env: _Env) -> AuthSettings:
+SANDBOX_REFUSED = (
+    "CDS_AUTH_TRUST_SANDBOX=true is refused in the production profile: the CDS Hooks "
+    "sandbox signs with a private key published in its public repository, so trusting it "
+    "lets anyone sign a token. Use it only with CDS_PROFILE=development; in production, "
+    "name your EHR's issuer in CDS_AUTH_ISSUERS."
+)
+
+
+def _auth_settings(env: _Env, profile: Profile) -> AuthSettings:
     issuers = _issuers(env.optional("CDS_AUTH_ISSUERS"))
     if env.boolean("CDS_AUTH_TRUST_SANDBOX", default=False):
+        if profile is not Profile.DEVELOPMENT:
+            raise ConfigurationError(SANDBOX_REFUSED)
         if any(issuer.iss == SANDBOX_ISSUER for issuer in issuers):
             raise ConfigurationError(
                 "CDS_AUTH_TRUST_SANDBOX and CDS_AUTH_ISSUERS both name the sandbox issuer"

@@ -8,25 +8,33 @@ On 127.0.0.1 only:
 2. the demo patients (``demo.patients``: the ten vignettes and the noisy records) loaded
    into it;
 3. the service under gunicorn with the production configuration, JWT authentication off
-   (``CDS_AUTH_DISABLED=true``: curl cannot sign), CORS open to the CDS Hooks sandbox,
-   feedback stored in ``var/demo/feedback.sqlite3``.
+   (``CDS_AUTH_DISABLED=true``: curl cannot sign), CORS open to the hosted CDS Hooks
+   sandbox, a locally built one (``localhost:8080``, ``127.0.0.1:8080``) and
+   ``127.0.0.1:3000``, plus any origin in ``CDS_CORS_ORIGINS`` (added, never replacing
+   these), the example site order catalog (``demo/order-catalog.example.yaml``, or
+   ``CDS_ORDER_CATALOG``), feedback stored in ``var/demo/feedback.sqlite3``.
 
 Then it prints, for each patient, curl commands for patient-view, order-select and
 order-sign (the request bodies are written to ``var/demo/requests/``: no prefetch, a
 ``fhirServer`` and a token SEKMET accepts, so the service fetches the record itself) and
-a CDS Hooks sandbox URL. Ctrl-C stops everything and removes the temporary directory.
+CDS Hooks sandbox URLs, one per hook, each with ``hook`` and ``screen`` (patient-view,
+Rx View for order-select, Rx Sign for order-sign) so that the sandbox opens that screen
+rather than the one it remembers. Ctrl-C stops everything and removes the temporary
+directory.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shlex
 import signal
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from datetime import date
 from pathlib import Path
@@ -40,6 +48,28 @@ from demo.service import REPOSITORY, SERVICE_APP, RunningApp, running_app, servi
 
 SANDBOX = "https://sandbox.cds-hooks.org/"
 OUT = REPOSITORY / "var" / "demo"
+DEMO_CORS_ORIGINS = (
+    "https://sandbox.cds-hooks.org",
+    "http://localhost:8080",
+    "http://127.0.0.1:8080",
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+)
+"""Origins the demo always allows: the hosted sandbox, a locally built one (its dev server
+or a static copy on 8080 or 3000)."""
+SANDBOX_SCREENS = {
+    "patient-view": "patient-view",
+    "order-select": "rx-view",
+    "order-sign": "rx-sign",
+}
+"""The sandbox's screen for each hook (its ``screen`` query parameter)."""
+EXAMPLE_CATALOG = REPOSITORY / "demo" / "order-catalog.example.yaml"
+
+
+def cors_origins(environment: Mapping[str, str]) -> str:
+    """The demo's origins, then those of ``CDS_CORS_ORIGINS`` (added, never replacing)."""
+    extra = [o.strip() for o in environment.get("CDS_CORS_ORIGINS", "").split(",") if o.strip()]
+    return ",".join(dict.fromkeys([*DEMO_CORS_ORIGINS, *extra]))
 
 
 def write_requests(patient: DemoPatient, fhir: FhirServer, folder: Path) -> dict[str, Path]:
@@ -56,15 +86,24 @@ def write_requests(patient: DemoPatient, fhir: FhirServer, folder: Path) -> dict
     return written
 
 
-def sandbox_url(service: RunningApp, fhir: FhirServer, patient_id: str) -> str:
+def sandbox_url(
+    service: RunningApp,
+    fhir: FhirServer,
+    patient_id: str,
+    hook: str = "patient-view",
+    sandbox: str = SANDBOX,
+) -> str:
+    """A sandbox link that opens ``hook``'s screen for the patient, with this service."""
     query = urlencode(
         {
             "serviceDiscoveryURL": f"{service.url}/cds-services",
             "fhirServiceUrl": fhir.base_url,
             "patientId": patient_id,
+            "hook": hook,
+            "screen": SANDBOX_SCREENS[hook],
         }
     )
-    return f"{SANDBOX}?{query}"
+    return f"{sandbox}?{query}"
 
 
 def guide(
@@ -94,8 +133,16 @@ def guide(
                 f"   curl -s {url} -H 'Content-Type: application/json' "
                 f"-d @{shlex.quote(_shown(path))} | python3 -m json.tool"
             )
-        lines.append(f"   sandbox: {sandbox_url(service, fhir, patient.patient_id)}")
+        for hook in HOOKS:
+            lines.append(
+                f"   sandbox {hook}: {sandbox_url(service, fhir, patient.patient_id, hook)}"
+            )
         lines.append("")
+    lines.append(
+        "A browser may ask permission before the hosted sandbox (a public page) reaches a "
+        "service on this machine (Private Network Access / local network access): allow it, "
+        "or use a locally built sandbox."
+    )
     lines.append("Ctrl-C stops the service and the FHIR server.")
     return "\n".join(lines)
 
@@ -142,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
                     SERVICE_APP,
                     environment=service_environment(
                         feedback_database_url=_feedback_url(OUT),
-                        cors_origins="https://sandbox.cds-hooks.org",
+                        cors_origins=cors_origins(os.environ),
+                        order_catalog=os.environ.get("CDS_ORDER_CATALOG") or str(EXAMPLE_CATALOG),
                     ),
                     workers=args.workers,
                     threads=4,

@@ -57,6 +57,9 @@ class FhirServer:
     direct_url: str = ""
     """SEKMET's own listening base (the same as ``base_url`` unless a proxy is in front)."""
     log_path: Path | None = None
+    forwarded: list[str] = field(default_factory=list, repr=False, compare=False)
+    """Paths (with query) of the requests the proxy in front forwarded, in order; kept in
+    memory only, for tests that count what a hook call read."""
 
 
 def free_port() -> int:
@@ -244,8 +247,16 @@ class _QuietServer(ThreadingHTTPServer):
 class SandboxFhirProxy:
     """A CORS-answering, token-adding reverse proxy on 127.0.0.1 (see the module doc)."""
 
-    def __init__(self, upstream_base: str, access_token: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream_base: str,
+        access_token: str,
+        port: int | None = None,
+        forwarded: list[str] | None = None,
+    ) -> None:
         parts = urlsplit(upstream_base)
+        self.forwarded: list[str] = forwarded if forwarded is not None else []
+        """Every forwarded request's path and query (in memory; never logged)."""
         self._upstream_host = parts.hostname or "127.0.0.1"
         self._upstream_port = parts.port or 80
         self._token = access_token
@@ -271,6 +282,7 @@ class SandboxFhirProxy:
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}
         if not any(k.lower() == "authorization" for k in headers):
             headers["Authorization"] = f"Bearer {self._token}"
+        self.forwarded.append(handler.path)
         upstream = http.client.HTTPConnection(self._upstream_host, self._upstream_port, timeout=30)
         try:
             upstream.request(handler.command, handler.path, body=body, headers=headers)
@@ -340,8 +352,11 @@ def demo_fhir_server(
     """SEKMET behind the sandbox proxy: ``base_url`` is the proxy's, links included."""
     proxy_port = port or free_port()
     public = f"http://127.0.0.1:{proxy_port}/fhir"
+    forwarded: list[str] = []
     with (
         running_sekmet(workdir, access_token=access_token, public_base_url=public) as sekmet,
-        SandboxFhirProxy(sekmet.direct_url, access_token, proxy_port) as proxy,
+        SandboxFhirProxy(sekmet.direct_url, access_token, proxy_port, forwarded) as proxy,
     ):
-        yield FhirServer(proxy.base_url, access_token, sekmet.direct_url, sekmet.log_path)
+        yield FhirServer(
+            proxy.base_url, access_token, sekmet.direct_url, sekmet.log_path, forwarded
+        )

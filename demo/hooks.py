@@ -1,8 +1,9 @@
 """CDS Hooks requests for a demo patient: with full prefetch, or pointing at a FHIR server.
 
 The prefetch keys and what each holds come from the services' own templates
-(``cds_service.discovery.PATIENT_DATA``), so a request built here is what a CDS client
-that honours the discovery document would send.
+(``cds_service.discovery.ALL_DATA``: the discovery prefetch and the keys the service
+reads for a patient in scope), so a request built here is what a CDS client configured
+with the full list in the README would send.
 """
 
 from __future__ import annotations
@@ -10,15 +11,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from cds_service.discovery import ORDERS_ID, PATIENT_DATA, PATIENT_VIEW_ID
+from cds_service.discovery import ALL_DATA, SERVICE_ID_BY_HOOK
+from cds_service.prefetch import answers_query
 from demo.patients import DemoPatient, Json
 
-HOOKS: dict[str, str] = {
-    "patient-view": PATIENT_VIEW_ID,
-    "order-select": ORDERS_ID,
-    "order-sign": ORDERS_ID,
-}
-"""Hook -> the service id that serves it."""
+HOOKS: dict[str, str] = {hook.value: service_id for hook, service_id in SERVICE_ID_BY_HOOK.items()}
+"""Hook -> the service id that serves it (one id per hook)."""
 
 USER_ID = "Practitioner/demo-oncologist"
 
@@ -40,13 +38,14 @@ def searchset(resources: list[Json]) -> Json:
 
 
 def prefetch_for(patient: DemoPatient) -> dict[str, Any]:
-    """Every prefetch key of the services, filled from the patient's record."""
-    by_type: dict[str, list[Json]] = {}
-    for resource in patient.resources:
-        by_type.setdefault(resource["resourceType"], []).append(resource)
+    """Every prefetch key of the services, filled from the patient's record as the
+    template's search would return it (type, category, code, intent)."""
     prefetch: dict[str, Any] = {}
-    for template in PATIENT_DATA:
-        found = by_type.get(template.resource_type or "", [])
+    for template in ALL_DATA:
+        if template.is_read:
+            found = [r for r in patient.resources if r["resourceType"] == template.resource_type]
+        else:
+            found = [r for r in patient.resources if answers_query(template.query, r)]
         if template.is_read:
             prefetch[template.key] = found[0] if found else None
         else:

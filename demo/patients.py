@@ -43,6 +43,13 @@ HGNC_GENE_ID = "http://www.genenames.org/geneId"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
 CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+CATEGORY_DISPLAY = {
+    "laboratory": "Laboratory",
+    "vital-signs": "Vital Signs",
+    "imaging": "Imaging",
+    "survey": "Survey",
+}
 """FHIR's own code system for Condition.clinicalStatus (not a clinical terminology)."""
 
 
@@ -182,8 +189,15 @@ class Record:
 
     # -- observations --
 
-    def observation(self, stem: str, code: Json, days_ago: int, **value: Any) -> Json:
+    def observation(
+        self, stem: str, code: Json, days_ago: int, *, category: str | None = None, **value: Any
+    ) -> Json:
+        """An Observation; ``category``: its US Core category code (observation-category)."""
         body: Json = {"status": "final", "code": code, "effectiveDateTime": self.day(days_ago)}
+        if category is not None:
+            body["category"] = [
+                {"coding": [_coding(OBSERVATION_CATEGORY, category, CATEGORY_DISPLAY[category])]}
+            ]
         body.update(value)
         return self._add("Observation", stem, body)
 
@@ -194,21 +208,32 @@ class Record:
             stem,
             {"coding": [coding], "text": coding["display"]},
             days_ago,
+            category="laboratory",
             valueQuantity=_quantity(value, unit),
             referenceRange=[{"high": _quantity(high, unit)}],
         )
 
     def weight(self, kg: float, days_ago: int) -> None:
         self.observation(
-            "weight", {"coding": [BODY_WEIGHT]}, days_ago, valueQuantity=_quantity(kg, "kg")
+            "weight",
+            {"coding": [BODY_WEIGHT]},
+            days_ago,
+            category="vital-signs",
+            valueQuantity=_quantity(kg, "kg"),
         )
 
     def ecog(self, score: int, days_ago: int) -> None:
-        self.observation("ecog", {"coding": [ECOG]}, days_ago, valueInteger=score)
+        self.observation(
+            "ecog", {"coding": [ECOG]}, days_ago, category="survey", valueInteger=score
+        )
 
     def lvef(self, percent: float, days_ago: int) -> None:
         self.observation(
-            "lvef", {"coding": [LVEF]}, days_ago, valueQuantity=_quantity(percent, "%")
+            "lvef",
+            {"coding": [LVEF]},
+            days_ago,
+            category="imaging",
+            valueQuantity=_quantity(percent, "%"),
         )
 
     def liver_panel(self, days_ago: int, alt: float = 24.0, ast: float = 22.0) -> None:
@@ -229,6 +254,7 @@ class Record:
             "erbb2-variant",
             {"coding": [VARIANT_ASSESSMENT]},
             days_ago,
+            category="laboratory",
             valueCodeableConcept={"text": "Detected"},
             specimen={"display": "Lung tumour tissue biopsy (FFPE)"},
             method={"text": "Next-generation sequencing panel, FDA-approved companion diagnostic"},
@@ -245,6 +271,7 @@ class Record:
             "erbb2-ngs",
             {"coding": [VARIANT_ASSESSMENT]},
             days_ago,
+            category="laboratory",
             valueCodeableConcept={"text": "Not detected"},
             specimen={"display": "Lung tumour tissue biopsy (FFPE)"},
             component=[
@@ -253,7 +280,9 @@ class Record:
         )
 
     def her2_ihc(self, score: str, days_ago: int) -> None:
-        self.observation("her2-ihc", {"coding": [HER2_IHC]}, days_ago, valueString=score)
+        self.observation(
+            "her2-ihc", {"coding": [HER2_IHC]}, days_ago, category="laboratory", valueString=score
+        )
 
     def progression(self, days_ago: int) -> None:
         self.observation(
@@ -453,7 +482,9 @@ def add_noise(record: Record, count: int, *, years: float = 8.0, recent: int = 2
 def _noise_lab(record: Record, rng: random.Random, days_ago: int) -> None:
     name, unit, low, high = rng.choice(NOISE_LABS)
     value = round(rng.uniform(low, high), 1)
-    record.observation("lab", {"text": name}, days_ago, valueQuantity=_quantity(value, unit))
+    record.observation(
+        "lab", {"text": name}, days_ago, category="laboratory", valueQuantity=_quantity(value, unit)
+    )
 
 
 def _noise_coded_lab(record: Record, rng: random.Random, days_ago: int) -> None:
@@ -474,7 +505,13 @@ def _noise_coded_lab(record: Record, rng: random.Random, days_ago: int) -> None:
 def _noise_vital(record: Record, rng: random.Random, days_ago: int) -> None:
     name, unit, low, high = rng.choice(NOISE_VITALS)
     value = round(rng.uniform(low, high), 1)
-    record.observation("vital", {"text": name}, days_ago, valueQuantity=_quantity(value, unit))
+    record.observation(
+        "vital",
+        {"text": name},
+        days_ago,
+        category="vital-signs",
+        valueQuantity=_quantity(value, unit),
+    )
 
 
 def _noise_drug(record: Record, rng: random.Random, days_ago: int) -> None:
@@ -884,6 +921,27 @@ def demo_patients(seed: int = DEFAULT_SEED, *, today: date) -> tuple[DemoPatient
 
 
 BENCHMARK_SIZES: dict[str, int] = {"small": 20, "typical": 200, "large": 2000}
+
+
+def out_of_scope_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> DemoPatient:
+    """A patient without lung cancer (hypertension, diabetes) padded with noise to ``size``
+    resources: the chart most patient-view calls open, answered without cards."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
+    patient_id = f"no-lung-cancer-{size}"
+    record = _start(patient_id, today, rng, 58)
+    record.condition("hypertension", {"text": "Essential hypertension"}, onset=2000)
+    record.condition("diabetes", {"text": "Type 2 diabetes mellitus"}, onset=1500)
+    record.weight(82.0, 14)
+    if len(record.resources) > size:
+        raise ValueError(f"an out-of-scope record has at least {len(record.resources)} resources")
+    add_noise(record, size - len(record.resources))
+    return DemoPatient(
+        patient_id=patient_id,
+        title=f"No lung cancer: {size} resources",
+        resources=tuple(record.resources),
+        draft_orders=(),
+        expected={PATIENT_VIEW: frozenset(), ORDER_SIGN: frozenset()},
+    )
 
 
 def benchmark_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> DemoPatient:

@@ -129,7 +129,11 @@ def running_app(
 
 
 def service_environment(
-    *, feedback_database_url: str, cors_origins: str = "", log_level: str = "INFO"
+    *,
+    feedback_database_url: str,
+    cors_origins: str = "",
+    log_level: str = "INFO",
+    order_catalog: str | None = None,
 ) -> dict[str, str]:
     """The service's variables for a loopback run without JWT authentication."""
     environment = {
@@ -140,4 +144,6 @@ def service_environment(
     }
     if cors_origins:
         environment["CDS_CORS_ORIGINS"] = cors_origins
+    if order_catalog:
+        environment["CDS_ORDER_CATALOG"] = order_catalog
     return environment

@@ -617,3 +617,74 @@ def read_procedure(
         else None
     )
     return comorbidity, brain
+
+
+# --- Scope ------------------------------------------------------------------------------
+
+_SCOPE_SETS: tuple[CodeSet, ...] = (*_CANCER_SETS, ILD)
+_SCOPE_WORDS = re.compile(
+    "|".join(re.escape(normalise_text(text)) for s in _SCOPE_SETS for text in s.texts)
+)
+"""The text phrases of those sets, as ``normalise_text`` gives them, in one pattern: one
+scan of a Condition's text instead of one per phrase (the check runs on every Condition
+of every chart opened)."""
+_SCOPE_ANCHORS = re.compile(
+    "|".join(
+        sorted(
+            {
+                re.escape(max(normalise_text(text).split(), key=len))
+                for s in _SCOPE_SETS
+                for text in s.texts
+                if text.strip()
+            }
+        )
+    )
+)
+"""The longest word of each of those phrases: a phrase can only occur in a text whose
+lower-cased form holds its longest word, so a text without any of them is rejected
+before it is normalised (most Conditions of a chart: hypertension, diabetes...)."""
+
+
+def may_put_in_scope(raw: JsonObject) -> bool:
+    """Cheap pre-filter for the service's scope decision: a Condition whose code (or the
+    code's text) is in a lung-cancer or an ILD code set. ``build_patient`` reads NSCLC
+    (``read_cancer_condition``) and ILD (``read_ild_condition``) from no other
+    Condition, so a record none of whose Conditions passes has neither."""
+    code = raw.get("code")
+    usual = _usual_concept(code)
+    if usual is None:  # any other shape: the mapping's own readers
+        pairs, text = codings(code), concept_text(code)
+    else:
+        pairs, text = usual
+    if any(s.match_coding(system, value) for s in _SCOPE_SETS for system, value in pairs):
+        return True
+    if _SCOPE_ANCHORS.search(text.lower()) is None:
+        return False
+    return _SCOPE_WORDS.search(normalise_text(text)) is not None
+
+
+def _usual_concept(code: object) -> tuple[list[tuple[str, str]], str] | None:
+    """``codings`` and ``concept_text`` of a CodeableConcept of the usual shapes (an object
+    with a ``coding`` list of objects, or with ``text`` only, and no ``display`` of its
+    own), in one pass; None for any other shape."""
+    if type(code) is not dict or "display" in code:
+        return None
+    pairs: list[tuple[str, str]] = []
+    texts: list[str] = []
+    text = code.get("text")
+    if type(text) is str and text.strip():
+        texts.append(text)
+    items = code.get("coding")
+    if items is None and "system" not in code and "code" not in code:
+        return pairs, " | ".join(texts)  # text only
+    if type(items) is not list or not items:
+        return None
+    for item in items:
+        if type(item) is not dict:
+            return None
+        system, value, display = item.get("system"), item.get("code"), item.get("display")
+        if type(system) is str and type(value) is str and system.strip() and value.strip():
+            pairs.append((system, value))
+        if type(display) is str and display.strip():
+            texts.append(display)
+    return pairs, " | ".join(texts)

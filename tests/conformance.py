@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUIREMENTS = ROOT.parent / "shared" / "spec" / "cds-hooks-2.0-service-requirements.csv"
+REQUIREMENTS = ROOT / "tests" / "spec" / "cds-hooks-2.0-service-requirements.csv"
 README = ROOT / "README.md"
 START, END = "<!-- conformance:start -->", "<!-- conformance:end -->"
 CLAIM = re.compile(r"cds-hooks_2\.0@(\d+)(?:-@?(\d+))?")

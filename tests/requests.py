@@ -1,4 +1,5 @@
-"""Builders of CDS Hooks requests for the HTTP tests (no clinical content)."""
+"""Builders of CDS Hooks requests for the HTTP tests (no clinical content beyond the
+NSCLC Condition that puts a patient in scope)."""
 
 from __future__ import annotations
 
@@ -6,37 +7,61 @@ import json
 from pathlib import Path
 from typing import Any
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "shared" / "spec" / "examples"
+from cds_service.discovery import ALL_DATA
 
-PREFETCH_KEYS = (
-    "patient",
-    "conditions",
-    "observations",
-    "medicationStatements",
-    "medicationRequests",
-    "medicationAdministrations",
-    "procedures",
-    "diagnosticReports",
-)
+EXAMPLES = Path(__file__).resolve().parent / "spec" / "examples"
+"""The published CDS Hooks example contexts, vendored (tests/spec/README.md)."""
+
+PREFETCH_KEYS = tuple(template.key for template in ALL_DATA)
+"""Every key: the discovery prefetch and the keys read for a patient in scope."""
+
+NSCLC_SNOMED = "254637007"
+"""Non-small cell lung cancer (clinical-rules.md section 7)."""
 
 
 def empty_bundle() -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "searchset", "entry": []}
 
 
-def full_prefetch(patient_id: str = "1288992") -> dict[str, Any]:
-    """A prefetch that answers every key: the patient, and no other data."""
+def nsclc_condition(patient_id: str, condition_id: str = "nsclc") -> dict[str, Any]:
+    """A Condition the mapping reads as NSCLC: the patient is in scope."""
+    return {
+        "resourceType": "Condition",
+        "id": condition_id,
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "code": {
+            "coding": [{"system": "http://snomed.info/sct", "code": NSCLC_SNOMED}],
+            "text": "Non-small cell lung cancer",
+        },
+    }
+
+
+def full_prefetch(patient_id: str = "1288992", *, in_scope: bool = False) -> dict[str, Any]:
+    """A prefetch that answers every key: the patient, and no other data (with
+    ``in_scope``, an NSCLC Condition too, so that the whole record is read)."""
     prefetch: dict[str, Any] = {key: empty_bundle() for key in PREFETCH_KEYS}
     prefetch["patient"] = {"resourceType": "Patient", "id": patient_id}
+    if in_scope:
+        prefetch["conditions"]["entry"] = [{"resource": nsclc_condition(patient_id)}]
     return prefetch
 
 
-def spec_example(hook: str) -> dict[str, Any]:
+def spec_example(hook: str, *, in_scope: bool = False) -> dict[str, Any]:
     """The hook library's published R4 example context, as a whole request."""
     context = json.loads((EXAMPLES / f"{hook}-r4.json").read_text())["context"]
     return {
         "hook": hook,
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "context": context,
-        "prefetch": full_prefetch(context["patientId"]),
+        "prefetch": full_prefetch(context["patientId"], in_scope=in_scope),
     }
+
+
+def with_empty_adverse_events(request: dict[str, Any]) -> dict[str, Any]:
+    """Fixture records written before the ``adverseEvents`` key hold no AdverseEvent, so
+    the search they stand for answers an empty Bundle: say so in the prefetch, rather
+    than report the key unavailable (the request has no ``fhirServer`` to fetch it)."""
+    prefetch = request.get("prefetch")
+    if isinstance(prefetch, dict) and "adverseEvents" not in prefetch:
+        prefetch["adverseEvents"] = empty_bundle()
+    return request

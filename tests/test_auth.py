@@ -262,6 +262,7 @@ def assert_refused(
     """A bare 401 OperationOutcome to the caller; the reason, and never the token, in the log."""
     assert response.status_code == 401
     assert response.mimetype == "application/fhir+json"
+    assert response.headers["WWW-Authenticate"] == "Bearer"  # RFC 6750
     assert response.get_json() == BARE_401
     assert access_records(caplog)[-1]["error"] == reason
     if token is not None:
@@ -400,7 +401,7 @@ def test_an_unknown_kid_is_refused(
         (BASE + DISCOVERY, SERVICE),
         (BASE + SERVICE, FEEDBACK),  # the service's token is not the feedback URL's
         (BASE + FEEDBACK, SERVICE),
-        (BASE + "/cds-services/her2-nsclc-orders", SERVICE),
+        (BASE + "/cds-services/her2-nsclc-order-sign", SERVICE),
         ("https://other.example.org" + SERVICE, SERVICE),
         (BASE + SERVICE + "/", SERVICE),
         ("http://localhost:80" + SERVICE, SERVICE),
@@ -659,7 +660,7 @@ def test_a_sandbox_shaped_token_reaches_the_signature_check(
     """
     settings = Settings.from_env(
         {
-            "CDS_PROFILE": "production",
+            "CDS_PROFILE": "development",
             "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
             "CDS_AUTH_TRUST_SANDBOX": "true",
         }
@@ -721,6 +722,7 @@ def test_issuers_are_read_from_the_environment(tmp_path: Path) -> None:
     ]
     settings = Settings.from_env(
         {
+            "CDS_PROFILE": "development",
             "CDS_AUTH_ISSUERS": json.dumps(issuers),
             "CDS_AUTH_TRUST_SANDBOX": "yes",
             "CDS_AUTH_LEEWAY_S": "5",
@@ -942,3 +944,36 @@ def test_a_token_replayed_to_another_worker_process_is_refused(
     second_log = (tmp_path / "second.log").read_text()
     assert '"error": "jti replayed"' in second_log
     assert token not in second_log + (tmp_path / "first.log").read_text()
+
+
+def test_the_production_profile_refuses_to_trust_the_sandbox() -> None:
+    """The sandbox's private key is published: trusting it in production lets anyone in."""
+    for environment in (
+        {"CDS_AUTH_TRUST_SANDBOX": "true"},
+        {"CDS_PROFILE": "production", "CDS_AUTH_TRUST_SANDBOX": "1"},
+    ):
+        with pytest.raises(ConfigurationError) as refused:
+            Settings.from_env(environment)
+        assert "CDS_AUTH_TRUST_SANDBOX=true is refused in the production profile" in str(
+            refused.value
+        )
+        assert "published" in str(refused.value)
+
+
+def test_the_development_profile_trusts_the_sandbox_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env(
+        {
+            "CDS_PROFILE": "development",
+            "CDS_AUTH_TRUST_SANDBOX": "true",
+            "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
+        }
+    )
+    assert [issuer.iss for issuer in settings.auth.issuers] == [SANDBOX_ISSUER]
+    caplog.set_level(logging.WARNING)
+    authenticator = open_authenticator(settings)
+    assert authenticator is not None
+    authenticator.close()
+    assert "TRUSTING THE CDS HOOKS SANDBOX" in caplog.text
+    assert "anyone can sign" in caplog.text

@@ -19,7 +19,9 @@ def test_the_load_generator_drives_the_real_app_and_stops_by_itself(
     body["hookInstance"] = HOOK_INSTANCE
     address = urlsplit(live_server.url)
     host, port = address.hostname or "127.0.0.1", address.port or 80
-    raw = build_requests(host, port, "/cds-services/her2-nsclc-orders", json.dumps(body).encode())
+    raw = build_requests(
+        host, port, "/cds-services/her2-nsclc-order-sign", json.dumps(body).encode()
+    )
     assert len(raw) == 64  # a fresh hookInstance per variant
     assert len({r.split(b'"hookInstance": "')[1][:36] for r in raw}) == 64
 

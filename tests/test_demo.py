@@ -57,7 +57,10 @@ SECTION_7_CODES: dict[str, frozenset[str]] = {
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 ICD10CM_PREFIXES = ("C34", "C79.31", "C79.32", "J84", "J70.0", "J70.1", "J70.2", "J70.3",
                     "J70.4", "J44", "I50")  # fmt: skip
-FHIR_OWN = {"http://terminology.hl7.org/CodeSystem/condition-clinical"}
+FHIR_OWN = {
+    "http://terminology.hl7.org/CodeSystem/condition-clinical",
+    "http://terminology.hl7.org/CodeSystem/observation-category",
+}
 TOKEN = "demo-test-token"
 
 
@@ -206,7 +209,7 @@ def test_the_access_log_gives_fetch_wall_time_and_the_sum_of_fetch_durations(
     caplog.set_level(logging.INFO, logger="cds_service.access")
     noisy = next(p for p in demo_patients(today=FIXED_TODAY) if len(p.resources) > 300)
     body = hook_request(noisy, "order-sign", fhir_server=demo_fhir.base_url, access_token=TOKEN)
-    assert client.post("/cds-services/her2-nsclc-orders", json=body).status_code == 200
+    assert client.post("/cds-services/her2-nsclc-order-sign", json=body).status_code == 200
     (access,) = [r.__dict__["fields"] for r in caplog.records if r.name == "cds_service.access"]
     assert access["fetches"] > 8  # eight keys, and next pages of the longer searches
     assert 0 < access["fetchMs"] <= access["ms"]
@@ -305,3 +308,32 @@ def test_report_counts_match_the_feedback_posted_through_the_endpoint(
 def test_report_of_an_empty_store(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     assert report.main(["--database-url", settings.feedback_database_url]) == 0
     assert "No feedback stored yet." in capsys.readouterr().out
+
+
+def test_the_demo_adds_cors_origins_from_the_environment_to_its_own() -> None:
+    from demo.__main__ import DEMO_CORS_ORIGINS, cors_origins
+
+    assert cors_origins({}).split(",") == list(DEMO_CORS_ORIGINS)
+    merged = cors_origins(
+        {"CDS_CORS_ORIGINS": "http://127.0.0.1:5173, https://sandbox.cds-hooks.org"}
+    )
+    assert merged.split(",") == [*DEMO_CORS_ORIGINS, "http://127.0.0.1:5173"]
+    assert "https://sandbox.cds-hooks.org" in DEMO_CORS_ORIGINS
+    assert {"http://localhost:8080", "http://127.0.0.1:8080"} <= set(DEMO_CORS_ORIGINS)
+
+
+def test_sandbox_links_carry_the_hook_and_its_screen() -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from demo.__main__ import sandbox_url
+    from demo.service import RunningApp
+
+    service = RunningApp("http://127.0.0.1:8080", None, 0.0, 0.0, Path("log"))  # type: ignore[arg-type]
+    fhir = FhirServer("http://127.0.0.1:8090/fhir", "token")
+    screens = {"patient-view": "patient-view", "order-select": "rx-view", "order-sign": "rx-sign"}
+    for hook, screen in screens.items():
+        query = parse_qs(urlsplit(sandbox_url(service, fhir, "demo-p1", hook)).query)
+        assert query["hook"] == [hook]
+        assert query["screen"] == [screen]
+        assert query["serviceDiscoveryURL"] == ["http://127.0.0.1:8080/cds-services"]
+        assert query["patientId"] == ["demo-p1"]

@@ -15,7 +15,8 @@ from cds_service.settings import Profile, Settings
 from tests.conftest import FIXED_TODAY
 from tests.requests import full_prefetch, spec_example
 
-ORDERS = "/cds-services/her2-nsclc-orders"
+ORDERS = "/cds-services/her2-nsclc-order-sign"
+ORDER_SELECT = "/cds-services/her2-nsclc-order-select"
 PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
 
 
@@ -67,7 +68,7 @@ def test_missing_required_field_is_400(client: FlaskClient, missing: str) -> Non
 
 def test_hook_not_served_by_that_id_is_400(client: FlaskClient) -> None:
     response = client.post(ORDERS, json=patient_view())
-    assert "serves order-select, order-sign" in assert_outcome(response, 400, "hook")
+    assert "serves order-sign" in assert_outcome(response, 400, "hook")
 
 
 def test_unknown_hook_is_400(client: FlaskClient) -> None:
@@ -96,7 +97,7 @@ def test_context_field_of_the_wrong_type_is_400(
 def test_order_select_without_selections_is_400(client: FlaskClient) -> None:
     request = spec_example("order-select")
     del request["context"]["selections"]
-    assert_outcome(client.post(ORDERS, json=request), 400, "context.selections")
+    assert_outcome(client.post(ORDER_SELECT, json=request), 400, "context.selections")
 
 
 def test_order_sign_with_draft_orders_not_an_object_is_400(client: FlaskClient) -> None:
@@ -166,7 +167,7 @@ def test_body_over_the_limit_is_413(settings: Settings, tmp_path: Path) -> None:
         today=lambda: FIXED_TODAY,
     )
     request = patient_view()
-    request["prefetch"]["observations"]["entry"] = [
+    request["prefetch"]["observationsLaboratory"]["entry"] = [
         {"resource": {"resourceType": "Observation", "id": f"o{i}"}} for i in range(100)
     ]
     response = small.test_client().post(PATIENT_VIEW, json=request)
@@ -183,7 +184,7 @@ def test_no_prefetch_and_no_fhir_server_is_412(client: FlaskClient) -> None:
 
 
 def test_partial_prefetch_without_fhir_server_is_412(client: FlaskClient) -> None:
-    request = patient_view()
+    request = spec_example("patient-view", in_scope=True)
     del request["prefetch"]["medicationRequests"]
     diagnostics = assert_outcome(client.post(PATIENT_VIEW, json=request), 412)
     assert "medicationRequests" in diagnostics
@@ -201,7 +202,7 @@ def test_operation_outcome_prefetch_without_fhir_server_is_412(client: FlaskClie
 
 
 def test_optional_prefetch_missing_is_reported_not_fatal(client: FlaskClient) -> None:
-    request = patient_view(prefetch=full_prefetch())
+    request = patient_view(prefetch=full_prefetch(in_scope=True))
     del request["prefetch"]["procedures"]
     response = client.post(PATIENT_VIEW, json=request)
     assert response.status_code == 200
@@ -216,5 +217,6 @@ def test_unexpected_errors_are_a_500_outcome_without_details(
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr("cds_service.app.run_hook", explode)
-    diagnostics = assert_outcome(client.post(PATIENT_VIEW, json=patient_view()), 500)
+    request = spec_example("patient-view", in_scope=True)
+    diagnostics = assert_outcome(client.post(PATIENT_VIEW, json=request), 500)
     assert "secret" not in diagnostics

@@ -230,3 +230,76 @@ def postgres_url() -> Iterator[str]:
 
     with isolated_postgres_url() as url:
         yield url
+
+
+def stored_reason(client: FlaskClient, settings: Any, item_changes: dict[str, Any]) -> Any:
+    body = copy.deepcopy(overridden("card-ext"))
+    item = body["feedback"][0]
+    del item["overrideReason"]["reason"]
+    for key, value in item_changes.items():
+        if key == "overrideReason.extension":
+            item["overrideReason"]["extension"] = value
+        else:
+            item[key] = value
+    response = client.post(FEEDBACK, json=body)
+    assert response.status_code == 200, response.get_json()
+    store = open_feedback_store(settings.feedback_database_url)
+    try:
+        (row,) = store.feedback_rows()
+    finally:
+        store.close()
+    return row
+
+
+EPIC_LIKE = "http://open.epic.com/FHIR/StructureDefinition/extension/override-reason"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {
+                "overrideReason.extension": {
+                    "com.example.ehr.override-reason": {
+                        "system": "http://example.org/override-reasons",
+                        "code": "patient-declined",
+                        "display": "Patient declined",
+                    }
+                }
+            },
+            ("http://example.org/override-reasons", "patient-declined", "Patient declined"),
+        ),
+        (
+            {
+                "extension": [
+                    {
+                        "url": EPIC_LIKE,
+                        "valueCodeableConcept": {
+                            "coding": [{"system": "urn:oid:1.2.840.114350", "code": "12"}],
+                            "text": "Not appropriate for this patient",
+                        },
+                    }
+                ]
+            },
+            ("urn:oid:1.2.840.114350", "12", None),
+        ),
+        (
+            {"extension": {"com.example.ehr.overrideReason": "risk-benefit-ratio"}},
+            (None, "risk-benefit-ratio", None),
+        ),
+    ],
+)
+def test_an_override_reason_given_in_an_extension_is_stored(
+    client: FlaskClient, settings: Any, changes: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    """EHRs that do not send a ``reason`` Coding put it in an extension: what is there
+    is stored (the Coding, or a bare code), never free text."""
+    row = stored_reason(client, settings, changes)
+    assert (row.override_system, row.override_code, row.override_display) == expected
+    assert row.user_comment_given
+
+
+def test_free_text_in_an_extension_is_not_stored(client: FlaskClient, settings: Any) -> None:
+    changes = {"extension": {"com.example.ehr.overrideReason": "Mrs Jones prefers to wait"}}
+    row = stored_reason(client, settings, changes)
+    assert (row.override_system, row.override_code, row.override_display) == (None, None, None)

@@ -73,7 +73,7 @@ def test_partial_prefetch_is_completed_from_the_fhir_server(
     """cds-hooks_2.0@28, @34: prefetched keys are used, absent keys fetched."""
     server = sekmet_fhir_server
     prefetch = full_prefetch(server.patient_id)
-    for key in ("conditions", "observations", "medicationRequests"):
+    for key in ("conditions", "observationsLaboratory", "medicationRequests"):
         del prefetch[key]
     response = client.post(
         "/cds-services/her2-nsclc-patient-view",

@@ -45,7 +45,7 @@ from tests.requests import spec_example
 
 OPENAPI = Path(cds_service.__file__).parent / "openapi.json"
 PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
-ORDERS = "/cds-services/her2-nsclc-orders"
+ORDERS = "/cds-services/her2-nsclc-order-sign"
 FEEDBACK = f"{PATIENT_VIEW}/feedback"
 DOCUMENTED_ERRORS = frozenset({400, 401, 404, 405, 412, 413, 415})
 

@@ -42,7 +42,7 @@ import pytest
 import requests
 
 from cds_service.cards import OVERRIDE_SYSTEM
-from cds_service.discovery import ORDERS_ID, PATIENT_VIEW_ID
+from cds_service.discovery import SERVICE_ID_BY_HOOK
 from cds_service.feedback_store import open_feedback_store
 from cds_service.selfcheck import check_response
 from demo.hooks import HOOKS, hook_request
@@ -173,7 +173,7 @@ def schedule(patients: tuple[DemoPatient, ...]) -> list[list[Step]]:
         for p in patients
         for hook in HOOKS
     }
-    services = (PATIENT_VIEW_ID, ORDERS_ID)
+    services = tuple(SERVICE_ID_BY_HOOK.values())
     outcomes = ("accepted", "overridden")
     turn = 0  # alternates outcomes over every item in the schedule: half and half
 
@@ -273,7 +273,7 @@ class Client:
             )
             if document is not None:
                 ids = {service["id"] for service in document["services"]}
-                if ids != {PATIENT_VIEW_ID, ORDERS_ID}:
+                if ids != set(SERVICE_ID_BY_HOOK.values()):
                     self.failures.append(f"discovery: services {sorted(ids)}")
         elif isinstance(step, HookCall):
             self.call_hook(session, step)

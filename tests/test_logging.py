@@ -25,11 +25,11 @@ def test_access_log_has_hook_instance_service_counts_and_timings(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    request = spec_example("order-sign")
-    client.post("/cds-services/her2-nsclc-orders", json=request)
+    request = spec_example("order-sign", in_scope=True)
+    client.post("/cds-services/her2-nsclc-order-sign", json=request)
     (access,) = [line for line in logged_lines(caplog) if line["logger"] == "cds_service.access"]
     assert access["hookInstance"] == request["hookInstance"]
-    assert access["service"] == "her2-nsclc-orders"
+    assert access["service"] == "her2-nsclc-order-sign"
     assert access["hook"] == "order-sign"
     assert access["status"] == 200
     assert access["cards"] == 0

@@ -72,9 +72,7 @@ def test_no_patient_data_or_token_is_logged(
     client: FlaskClient, caplog: pytest.LogCaptureFixture, path: Path
 ) -> None:
     request = with_identifiers(path.read_text(encoding="utf-8"))
-    service = (
-        "her2-nsclc-patient-view" if request["hook"] == "patient-view" else "her2-nsclc-orders"
-    )
+    service = f"her2-nsclc-{request['hook']}"
     caplog.set_level(logging.DEBUG)
     response = client.post(f"/cds-services/{service}", json=request)
     assert response.status_code == 200

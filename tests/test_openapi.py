@@ -7,6 +7,7 @@ it must stay in step with the routes, the service ids and the prefetch keys of d
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 import cds_service
+from cds_service.discovery import ALL_DATA, WHOLE_RECORD_OBSERVATIONS
 
 OPENAPI = Path(cds_service.__file__).parent / "openapi.json"
 
@@ -49,9 +51,7 @@ def test_every_route_is_described(app: Flask, document: dict[str, Any]) -> None:
     }
     described = {
         (
-            path.replace("/her2-nsclc-patient-view", "/{service_id}").replace(
-                "/her2-nsclc-orders", "/{service_id}"
-            ),
+            re.sub(r"/her2-nsclc-(patient-view|order-select|order-sign)$", "/{service_id}", path),
             method,
         )
         for path, item in document["paths"].items()
@@ -97,13 +97,18 @@ def test_the_hooks_of_each_path_are_those_of_discovery(
 def test_the_prefetch_keys_are_those_of_discovery(
     client: FlaskClient, document: dict[str, Any]
 ) -> None:
-    """cds-hooks_2.0@11, @36: the described prefetch keys are the advertised templates."""
+    """cds-hooks_2.0@11, @36: the described prefetch keys are the advertised templates, the
+    keys read for a patient in scope, and the former whole-record Observation key."""
     services = client.get("/cds-services").get_json()["services"]
     described = document["components"]["schemas"]["Prefetch"]["properties"]
+    every = {t.key: t.query for t in ALL_DATA}
+    assert set(described) == set(every) | set(WHOLE_RECORD_OBSERVATIONS)
     for service in services:
-        assert set(service["prefetch"]) == set(described)
+        assert set(service["prefetch"]) <= set(described)
         for key, template in service["prefetch"].items():
             assert described[key]["description"].startswith(template)
+    for key, template in every.items():
+        assert described[key]["description"].startswith(template)
 
 
 def test_the_documented_depth_limit_is_the_code_s(document: dict[str, Any]) -> None:

@@ -20,7 +20,7 @@ from cds_service.selfcheck import check_response
 from tests.requests import full_prefetch
 
 PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
-ORDERS = "/cds-services/her2-nsclc-orders"
+ORDERS = "/cds-services/her2-nsclc-{hook}"
 DATA_QUALITY = "her2-nsclc-cds.data-quality"
 SNOMED = "http://snomed.info/sct"
 LOINC = "http://loinc.org"
@@ -170,7 +170,7 @@ def test_order_hooks_list_each_defect_and_still_advise(client: FlaskClient, hook
     context: dict[str, Any] = {"draftOrders": draft_orders}
     if hook == "order-select":
         context["selections"] = ["MedicationRequest/tdxd-draft"]
-    response = client.post(ORDERS, json=hook_request(hook, context))
+    response = client.post(ORDERS.format(hook=hook), json=hook_request(hook, context))
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     assert check_response(body) == []

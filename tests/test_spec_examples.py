@@ -14,8 +14,8 @@ from tests.requests import spec_example
 
 SERVICE_FOR = {
     "patient-view": "her2-nsclc-patient-view",
-    "order-select": "her2-nsclc-orders",
-    "order-sign": "her2-nsclc-orders",
+    "order-select": "her2-nsclc-order-select",
+    "order-sign": "her2-nsclc-order-sign",
 }
 
 

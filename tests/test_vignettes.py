@@ -14,12 +14,13 @@ import requests
 
 from cds_service.selfcheck import check_response
 from tests.conftest import LiveServer
+from tests.requests import with_empty_adverse_events
 
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
 SERVICE = {
     "patient-view": "her2-nsclc-patient-view",
-    "order-select": "her2-nsclc-orders",
-    "order-sign": "her2-nsclc-orders",
+    "order-select": "her2-nsclc-order-select",
+    "order-sign": "her2-nsclc-order-sign",
 }
 ENHERTU_RXNORM = [
     {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "2267576"},
@@ -28,7 +29,7 @@ ENHERTU_RXNORM = [
 
 
 def call(server: LiveServer, name: str) -> list[dict[str, Any]]:
-    request = json.loads((VIGNETTES / f"{name}.json").read_text())
+    request = with_empty_adverse_events(json.loads((VIGNETTES / f"{name}.json").read_text()))
     response = requests.post(
         f"{server.url}/cds-services/{SERVICE[request['hook']]}", json=request, timeout=10
     )

@@ -11,7 +11,7 @@ from fhir_mappings.build import build_patient
 from fhir_mappings.model import Dose, DoseUnit, DraftOrder, Drug
 from tests.fhir_mappings.support import AS_OF, patient_from
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "spec" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "spec" / "examples"
 
 
 def test_order_sign_drafts_with_sandbox_quirks() -> None:
@@ -58,7 +58,6 @@ def test_order_select_marks_only_the_selections() -> None:
     ]
 
 
-@pytest.mark.skipif(not EXAMPLES.exists(), reason="shared spec examples not beside the repository")
 @pytest.mark.parametrize("name", ["order-select-r4.json", "order-sign-r4.json"])
 def test_published_hook_examples_map_without_issues(name: str) -> None:
     context = json.loads((EXAMPLES / name).read_text(encoding="utf-8"))["context"]

@@ -30,6 +30,7 @@ PREFETCH_KEYS = {
     "MedicationAdministration": "medicationAdministrations",
     "Procedure": "procedures",
     "DiagnosticReport": "diagnosticReports",
+    "AdverseEvent": "adverseEvents",
 }
 
 

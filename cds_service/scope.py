@@ -1,0 +1,124 @@
+"""Staged data resolution: decide scope on the cheap data, read the rest only in scope.
+
+patient-view fires on every chart opened and most patients have no lung cancer
+(cds-hooks.md, "Cheap when the patient is out of scope"). A hook call is resolved in
+two stages under one FHIR deadline:
+
+1. the service's discovery prefetch (``discovery.SCOPE_DATA``: the patient and the
+   conditions), from the client's prefetch or ``fhirServer``; a required key that
+   cannot be had is a 412, as ever (missing conditions are never "no cancer");
+2. only when the patient is in scope, the rest (``discovery.PATIENT_DATA``) plus any
+   key the client sent beyond the templates, concurrently (``PrefetchResolver``).
+
+In scope (``in_scope``), read with the mapping's own recognisers (no code list here):
+
+- NSCLC recorded (a Condition the mapping reads as NSCLC, or as lung cancer that is not
+  small-cell), whatever the stage (an early stage is not read as out of scope here:
+  the rules decide);
+- or an anticancer drug the mapping recognises among the draft orders (order-select
+  and order-sign; every draft, selected or not);
+- or an ILD/pneumonitis Condition recorded. This one goes beyond the issue's wording
+  on purpose, the safer choice: the T-DXd and TKI pneumonitis rules do not depend on
+  the NSCLC diagnosis, and a Condition list is already in hand, so a patient on a
+  HER2-directed drug with pneumonitis recorded still gets their safety cards.
+
+An out-of-scope call is answered ``{"cards": []}`` without reading anything else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cds_service.discovery import CdsService
+from cds_service.prefetch import FetchStats, PrefetchResolver, ResolvedData, unique_resources
+from cds_service.wire import HookRequest
+from fhir_mappings import conditions
+from fhir_mappings.build import MappingOptions, build_patient
+from fhir_mappings.model import PatientModel
+
+
+def in_scope(patient: PatientModel) -> bool:
+    """Whether the rules can have anything to say (see the module docstring)."""
+    cancer = patient.cancer
+    if cancer is not None and cancer.nsclc:
+        return True
+    if any(order.drug is not None for order in patient.draft_orders):
+        return True
+    return bool(patient.ild_episodes)
+
+
+def first_stage_in_scope(
+    resources: Sequence[Any],
+    *,
+    draft_orders: Mapping[str, Any] | None,
+    selections: Sequence[str] | None,
+    options: MappingOptions,
+    today: date,
+) -> bool:
+    """``in_scope`` of the patient the first stage's data (and the drafts) describe.
+
+    Conditions go through the mapping's cheap scope pre-filter first
+    (``conditions.may_put_in_scope``: the lung-cancer and ILD code sets); only those that
+    pass, with anything else that is not a Condition, are mapped. On patient-view with no
+    such Condition nothing is mapped at all: most charts opened end here."""
+    kept = [
+        r
+        for r in resources
+        if not (isinstance(r, dict) and r.get("resourceType") == "Condition")
+        or conditions.may_put_in_scope(r)
+    ]
+    has_drafts = isinstance(draft_orders, dict) and bool(draft_orders.get("entry"))
+    if not has_drafts and not any(
+        isinstance(r, dict) and r.get("resourceType") == "Condition" for r in kept
+    ):
+        return False
+    scoped = build_patient(
+        kept, as_of=today, draft_orders=draft_orders, selections=selections, options=options
+    )
+    return in_scope(scoped)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedData:
+    data: ResolvedData
+    """Everything read (only the first stage's data when out of scope)."""
+    in_scope: bool
+
+
+def resolve_staged(
+    resolver: PrefetchResolver,
+    request: HookRequest,
+    service: CdsService,
+    *,
+    draft_orders: Mapping[str, Any] | None,
+    selections: Sequence[str] | None,
+    options: MappingOptions,
+    deadline_s: float,
+    today: date,
+) -> StagedData:
+    """Resolve the first stage, decide scope, and resolve the rest only in scope."""
+    started = time.monotonic()
+    deadline = started + deadline_s
+    first = resolver.resolve(request, service.prefetch, deadline=deadline)
+    if not first_stage_in_scope(
+        first.resources, draft_orders=draft_orders, selections=selections, options=options,
+        today=today,
+    ):  # fmt: skip
+        return StagedData(first, in_scope=False)
+    known = {t.key for t in (*service.prefetch, *service.data)}
+    extra = [key for key in (request.prefetch or {}) if key not in known]
+    rest = resolver.resolve(request, service.data, deadline=deadline, extra_keys=extra)
+    merged = ResolvedData(
+        resources=unique_resources([*first.resources, *rest.resources]),
+        unavailable=first.unavailable + rest.unavailable,
+        stats=FetchStats(
+            fetches=first.stats.fetches + rest.stats.fetches,
+            fetch_seconds_total=first.stats.fetch_seconds_total + rest.stats.fetch_seconds_total,
+            wall_seconds=time.monotonic() - started,
+        ),
+    )
+    return StagedData(merged, in_scope=True)

@@ -47,6 +47,7 @@ from cds_service.rules.base import (
     Request,
     Service,
     SuggestedAction,
+    UseOrderSet,
 )
 from cds_service.rules.labels import display_name, short_name
 from cds_service.settings import EhrProfile, Settings
@@ -398,6 +399,8 @@ def _action(x: SuggestedAction, *, context: CardContext, settings: Settings) -> 
             description=f"Change the draft order's dose to {x.dosage.text}",
             resource=_with_dosage(draft, x.dosage),
         )
+    if isinstance(x, UseOrderSet):
+        return _order_set_action(x, intent=intent, subject=subject, catalog=context.catalog)
     if isinstance(x, CancelOrder):
         what = f"the draft {short_name(x.drug)} order" if x.drug else "the draft order"
         return Action(
@@ -469,6 +472,30 @@ def _medication_request(
 
 _SERVICE_LOINC: dict[Service, str] = {Service.HER2_IHC: "18474-7"}
 """ServiceRequest codes the spec lists (section 7: HER2 IHC 18474-7); others: text only."""
+
+
+def _order_set_action(
+    x: UseOrderSet, *, intent: str, subject: dict[str, str], catalog: OrderCatalog
+) -> Action | None:
+    """A regimen ordered through the site's order set: a draft ServiceRequest whose code is
+    the site's order-set identifier (``order-set:<name>`` in the catalog). Without that
+    entry there is nothing an EHR could order, so no action (the suggestion is dropped)."""
+    entry = catalog.order_set(x.name)
+    if entry is None:
+        return None
+    code: dict[str, Any] = {"text": entry.text or x.regimen}
+    code["coding"] = [c.as_fhir() for c in entry.codings]
+    return Action(
+        type=ActionType.CREATE,
+        description=f"Draft order set: {entry.text or x.regimen}",
+        resource={
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": intent,
+            "subject": subject,
+            "code": code,
+        },
+    )
 
 
 def _service_request(

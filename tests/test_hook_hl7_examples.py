@@ -19,8 +19,8 @@ from cds_service.selfcheck import check_response
 from tests.fhir_mappings.hl7 import example
 
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
-SERVICE = {"patient-view": "her2-nsclc-patient-view", "order-select": "her2-nsclc-orders",
-           "order-sign": "her2-nsclc-orders"}  # fmt: skip
+SERVICE = {"patient-view": "her2-nsclc-patient-view", "order-select": "her2-nsclc-order-select",
+           "order-sign": "her2-nsclc-order-sign"}  # fmt: skip
 V01 = "v01_exon20_untreated_72kg_patient_view"
 V02 = "v02_exon20_after_platinum_order_select_tdxd"
 

@@ -24,6 +24,7 @@ from cds_service.catalog import (
 )
 from cds_service.errors import ConfigurationError
 from cds_service.rules.base import Service
+from cds_service.selfcheck import check_response
 from cds_service.settings import Settings
 from fhir_mappings import terminology
 from fhir_mappings.model import Dose, DoseUnit, Drug
@@ -34,6 +35,7 @@ REPOSITORY = Path(__file__).resolve().parents[1]
 EXAMPLE = REPOSITORY / "demo" / "order-catalog.example.yaml"
 VIGNETTES = REPOSITORY / "tests" / "vignettes"
 SITE = "https://ehr.example.org/fhir/CodeSystem/orderables"
+ORDER_SETS = "https://ehr.example.org/fhir/CodeSystem/order-sets"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 REQUIRED_KEYS = {
@@ -125,7 +127,7 @@ def test_a_json_catalog_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("orders", "message"),
     [
-        ({"medication:trastuzumab": entry()}, "orders['medication:trastuzumab']: unknown drug"),
+        ({"medication:lapatinib": entry()}, "orders['medication:lapatinib']: unknown drug"),
         ({"medication:zongertinib@120": entry()}, "the dose '120' must be"),
         ({"service:ct-chest": entry()}, "orders['service:ct-chest']: unknown service"),
         ({"order-set:folfox": entry()}, "unknown order set 'folfox'"),
@@ -217,7 +219,7 @@ def answer(settings: Settings, vignette: str) -> dict[str, Any]:
 
 
 def test_suggestions_carry_the_site_codings_first_and_keep_their_text(settings: Settings) -> None:
-    vignette = "v02_exon20_after_platinum_order_select_tdxd.json"
+    vignette = "v01_exon20_untreated_72kg_patient_view.json"  # suggests zongertinib
     plain = answer(settings, vignette)
     coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
     drugs_plain = [r for r in created(plain) if r["resourceType"] == "MedicationRequest"]
@@ -245,7 +247,11 @@ def test_a_service_request_carries_the_site_coding(settings: Settings) -> None:
     coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
     plain = answer(settings, vignette)
     services_plain = [r for r in created(plain) if r["resourceType"] == "ServiceRequest"]
-    services_coded = [r for r in created(coded) if r["resourceType"] == "ServiceRequest"]
+    services_coded = [
+        r
+        for r in created(coded)
+        if r["resourceType"] == "ServiceRequest" and r["code"]["coding"][0]["system"] != ORDER_SETS
+    ]
     assert len(services_plain) == len(services_coded)
     for before, after in zip(services_plain, services_coded, strict=True):
         assert after["code"]["text"] == before["code"]["text"]
@@ -260,3 +266,44 @@ def test_without_an_entry_a_suggestion_stays_text(settings: Settings, tmp_path: 
     assert answer(replace(settings, order_catalog=str(path)), vignette) == answer(
         settings, vignette
     )
+
+
+def test_a_platinum_doublet_is_suggested_only_as_the_sites_order_set(settings: Settings) -> None:
+    """9.1 "no bare chemotherapy drafts": first line for an untreated exon 20 insertion names
+    the platinum doublet; it becomes a suggestion only through the catalog's order set."""
+    vignette = "v01_exon20_untreated_72kg_patient_view.json"
+    plain = answer(settings, vignette)
+    coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
+    drugs = [
+        r["medicationCodeableConcept"]["text"].lower()
+        for body in (plain, coded)
+        for r in created(body)
+        if r["resourceType"] == "MedicationRequest"
+    ]
+    assert not any("carboplatin" in d or "pemetrexed" in d for d in drugs)
+    assert not [
+        r
+        for r in created(plain)
+        if r["resourceType"] == "ServiceRequest" and "order set" in r["code"]["text"].lower()
+    ]
+    [first_line] = [
+        c for c in coded["cards"] if c["source"]["topic"]["code"] == "seq-first-line-tkd"
+    ]
+    [order_set] = [
+        s
+        for s in first_line["suggestions"]
+        if s["actions"][0]["description"].startswith("Draft order set")
+    ]
+    assert "isRecommended" not in order_set
+    [action] = order_set["actions"]
+    assert action["type"] == "create"
+    assert action["resource"]["resourceType"] == "ServiceRequest"
+    assert action["resource"]["status"] == "draft"
+    assert action["resource"]["code"]["coding"] == [
+        {
+            "system": ORDER_SETS,
+            "code": "EX-OS-NSCLC-CARBO-PEM",
+            "display": "NSCLC carboplatin/pemetrexed order set (example site)",
+        }
+    ]
+    assert check_response(coded) == []

@@ -141,7 +141,19 @@ class CancelOrder:
     drug: Drug | None = None
 
 
-SuggestedAction = Prescribe | Request | ChangeDose | CancelOrder
+@dataclass(frozen=True, slots=True)
+class UseOrderSet:
+    """Order a regimen through the site's order set (``order-set:<name>`` in the site order
+    catalog). Never drafted drug by drug: without a catalog entry the suggestion is not
+    offered (clinical-rules.md 9.1, "no bare chemotherapy drafts")."""
+
+    name: str
+    """The catalog's order-set name, e.g. ``platinum-doublet``."""
+    regimen: str
+    """What the order set is, for the action's description."""
+
+
+SuggestedAction = Prescribe | Request | ChangeDose | CancelOrder | UseOrderSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from cds_service.rules.base import (
     Prescribe,
     Proposal,
     SuggestedAction,
+    UseOrderSet,
 )
 from cds_service.rules.situation import (
     LABELED_HER2_TKIS,
@@ -58,6 +59,8 @@ TUMOUR_SPECIMEN_CAVEAT = "confirm in tumour specimen (tissue or cytology) before
 """Added to a HER2 TKI option when the TKD mutation was found in plasma only (9.1)."""
 
 PLATINUM_DOUBLET = "platinum doublet chemotherapy with or without an ICI"
+REGIMEN_ORDER_SETS = {PLATINUM_DOUBLET: "platinum-doublet"}
+"""Each regimen a rule may name, and its order-set name in the site order catalog."""
 """A regimen (section 5): named in card details, never drafted drug by drug (9.1)."""
 
 
@@ -100,15 +103,20 @@ def specimen_guidance(s: Situation) -> tuple[str, ...]:
 
 
 def regimen_options(s: Situation, regimen: str) -> tuple[Proposal, ...]:
-    """The single place where a regimen (e.g. a platinum doublet +/- ICI) would become
-    card suggestions.
+    """The single place where a regimen (e.g. a platinum doublet +/- ICI) becomes a card
+    suggestion.
 
     A regimen is never drafted drug by drug (clinical-rules.md 9.1, "no bare chemotherapy
-    drafts"): it becomes a suggestion only when the site maps it to an order set (the site
-    order catalog of the integration issue). This version has no order catalog, so there
-    is no suggestion: the rules name the regimen in the card detail instead.
+    drafts"): the suggestion orders the site's order set (``order-set:<name>`` in the site
+    order catalog), replacing the anticancer drafts on order hooks. Card rendering offers it
+    only when the site's catalog has that order set; otherwise the rules' detail names the
+    regimen and no suggestion is shown.
     """
-    return ()
+    name = REGIMEN_ORDER_SETS[regimen]
+    actions: list[SuggestedAction] = [CancelOrder(o.reference, o.drug) for o in s.anticancer_orders]
+    actions.append(UseOrderSet(name, regimen))
+    label = f"{'Instead: ' if s.anticancer_orders else ''}{regimen} (site order set)"
+    return (Proposal(label, tuple(actions)),)
 
 
 def prescription(s: Situation, drug: Drug) -> Prescribe:

@@ -8,7 +8,14 @@ from datetime import date
 import pytest
 
 from cds_service.rules import evaluate
-from cds_service.rules.base import CancelOrder, Prescribe, Proposal, Request, Service
+from cds_service.rules.base import (
+    CancelOrder,
+    Prescribe,
+    Proposal,
+    Request,
+    Service,
+    UseOrderSet,
+)
 from cds_service.settings import ClinicalSettings
 from cds_service.wire import Hook, Indicator, SelectionBehavior
 from fhir_mappings.model import (
@@ -65,6 +72,9 @@ PLASMA_EXON20 = replace(EXON20_DUP, specimen=Specimen.PLASMA, sources=("Observat
 """The same ERBB2 exon 20 duplication, found in plasma (ctDNA) only."""
 
 
+PLATINUM_REGIMEN = "platinum doublet chemotherapy with or without an ICI"
+
+
 def created(proposal: Proposal) -> list[Drug]:
     return [a.drug for a in proposal.actions if isinstance(a, Prescribe)]
 
@@ -78,8 +88,11 @@ def deleted(proposal: Proposal) -> list[str]:
 
 def test_first_line_tkd_prefers_zongertinib_120_mg_at_72_kg() -> None:
     [finding] = findings_of("seq-first-line-tkd", untreated_exon20(), PV)
-    [zongertinib] = finding.proposals  # the platinum doublet is named, never drafted
+    [zongertinib, platinum] = finding.proposals
     assert zongertinib.recommended
+    # the platinum doublet is never drafted drug by drug: only the site's order set
+    assert platinum.actions == (UseOrderSet("platinum-doublet", PLATINUM_REGIMEN),)
+    assert not platinum.recommended
     [prescribe] = zongertinib.actions
     assert isinstance(prescribe, Prescribe)
     assert prescribe.dosage is not None
@@ -99,7 +112,7 @@ def test_first_line_tkd_cites_the_first_line_approval_words() -> None:
 def test_first_line_tkd_plasma_only_mutation_is_never_recommended() -> None:
     patient = untreated_exon20(her2=Her2Status(mutations=(PLASMA_EXON20,)))
     [finding] = findings_of("seq-first-line-tkd", patient, PV)
-    [zongertinib] = finding.proposals
+    zongertinib, _platinum_order_set = finding.proposals
     assert not zongertinib.recommended
     assert zongertinib.label.endswith(
         "(confirm in tumour specimen (tissue or cytology) before a HER2 TKI)"
@@ -439,7 +452,9 @@ def test_after_zongertinib_offers_t_dxd_and_t_dm1_and_names_platinum() -> None:
     assert [created(p) for p in finding.proposals] == [
         [Drug.TRASTUZUMAB_DERUXTECAN],
         [Drug.TRASTUZUMAB_EMTANSINE],
+        [],
     ]
+    assert finding.proposals[2].actions == (UseOrderSet("platinum-doublet", PLATINUM_REGIMEN),)
     assert "platinum +/- ICI" in finding.summary
     assert any("platinum doublet" in g and "order set" in g for g in finding.guidance)
     assert not any(p.recommended for p in finding.proposals)
@@ -495,8 +510,8 @@ def test_after_zongertinib_names_platinum_even_when_both_adcs_were_received() ->
         ),
     )
     [finding] = findings_of("seq-after-zongertinib", patient, PV)
-    assert finding.proposals == ()
-    assert finding.selection is None
+    [platinum] = finding.proposals  # offered only through the site's order set
+    assert platinum.actions == (UseOrderSet("platinum-doublet", PLATINUM_REGIMEN),)
     assert "platinum +/- ICI" in finding.summary
 
 

@@ -239,10 +239,9 @@ def _authenticate() -> None:
         return
     if request.endpoint in OPEN_ENDPOINTS:
         return
-    base = parts.settings.public_base_url or request.url_root
     try:
         caller = parts.authenticator.authenticate(
-            request.headers.get("Authorization"), base.rstrip("/") + request.path
+            request.headers.get("Authorization"), parts.settings.audience_base_url + request.path
         )
     except AuthenticationFailed as failure:
         g.auth = failure.identity

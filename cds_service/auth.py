@@ -273,6 +273,11 @@ class Authenticator:
     def issuers(self) -> tuple[str, ...]:
         return tuple(self._issuers)
 
+    @property
+    def replay_store(self) -> ReplayCache:
+        """The shared store of seen ``jti`` (for the readiness check)."""
+        return self._replay
+
     def fhir_servers(self, iss: str) -> tuple[str, ...]:
         """The ``fhirServer`` bases the trusted issuer ``iss`` may name."""
         issuer = self._issuers.get(iss)

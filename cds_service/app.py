@@ -82,7 +82,11 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         resolver=PrefetchResolver(settings),
         store=open_feedback_store(settings.feedback_database_url),
     )
-    if app.extensions[EXTENSION_KEY].authenticator is None and not settings.fhir_servers:
+    if (
+        not settings.auth.disabled
+        and not settings.authentication_required
+        and not (settings.fhir_servers)
+    ):  # development without issuers (CDS_AUTH_DISABLED says it in its own notice)
         logger.warning(
             "Authentication is off and CDS_FHIR_SERVERS is empty: hook calls may name any "
             "fhirServer, and the service will fetch from it (set CDS_FHIR_SERVERS to limit it)"

@@ -467,7 +467,11 @@ def open_authenticator(settings: Settings) -> Authenticator | None:
     if settings.auth.disabled:
         logger.warning(
             "AUTHENTICATION DISABLED (CDS_AUTH_DISABLED=true): every caller is trusted; "
-            "serve only on a trusted network"
+            "serve only on a trusted network%s",
+            ""
+            if settings.fhir_servers
+            else "; CDS_FHIR_SERVERS is empty: hook calls may name any fhirServer, and the "
+            "service will fetch from it",
         )
         return None
     if not settings.authentication_required:

@@ -38,10 +38,12 @@ from cds_service.app import create_app
 from cds_service.settings import AuthSettings, IssuerSettings, Profile, Settings
 from demo.fhir_server import free_port
 from tests.conftest import FIXED_TODAY, LiveServer
+from tests.fhir_server import Reply, ScriptedFhirServer
 
 ROOT = Path(__file__).resolve().parents[1]
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
 BASE = "http://localhost"
+PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
 ISSUER = "https://ehr.example.org"
 SERVICE = {
     "patient-view": "her2-nsclc-patient-view",
@@ -367,7 +369,9 @@ def test_prepare_multiprocess_dir_sets_the_variable_and_clears_stale_files(
 
 
 def test_under_gunicorn_metrics_add_up_every_worker(tmp_path: Path) -> None:
-    """Two workers answer 40 discovery calls between them; one scrape counts all 40."""
+    """Two sync workers share 4 slow hook calls (their FHIR server waits 0.5 s, so a busy
+    worker leaves the next connection to the other) and 40 discovery calls; each worker
+    counts its own; one scrape, whichever worker answers it, adds them up."""
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     port = free_port()
@@ -390,8 +394,8 @@ def test_under_gunicorn_metrics_add_up_every_worker(tmp_path: Path) -> None:
                 f"127.0.0.1:{port}",
                 "--workers",
                 "2",
-                "--threads",
-                "2",
+                "--worker-class",
+                "sync",
                 "cds_service.wsgi:app",
             ],
             cwd=ROOT,
@@ -412,27 +416,43 @@ def test_under_gunicorn_metrics_add_up_every_worker(tmp_path: Path) -> None:
                 pytest.fail(f"gunicorn did not start: {log.read_text()}")
             time.sleep(0.2)
 
-        def discover(_: int) -> int:
+        def get(path: str) -> int:
             with requests.Session() as session:  # a new connection each time
-                return session.get(f"{url}/cds-services", timeout=10).status_code
+                return session.get(url + path, timeout=10).status_code
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(discover, range(40)))
+        def slow_hook_call(_: int) -> int:
+            with requests.Session() as session:
+                return session.post(url + PATIENT_VIEW, json=request, timeout=20).status_code
+
+        request = json.loads(sorted(VIGNETTES.glob("v01_*.json"))[0].read_text())
+        del request["prefetch"]["conditions"]
+        with ScriptedFhirServer() as fhir, ThreadPoolExecutor(max_workers=4) as pool:
+            fhir.routes["/fhir/Condition"] = Reply(
+                body={"resourceType": "Bundle", "entry": []}, delay_s=0.5
+            )
+            request["fhirServer"] = fhir.base_url
+            hook_statuses = list(pool.map(slow_hook_call, range(4)))
+            statuses = list(pool.map(get, ["/cds-services"] * 40))
+        assert hook_statuses == [200] * 4
         assert statuses == [200] * 40
-        served = {  # per worker file: the discovery calls it answered
-            path.name: sum(
+
+        def served(path: Path) -> float:
+            """The calls one worker answered, from its own file."""
+            return sum(
                 number
                 for key, number, *_ in MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
                 if json.loads(key)[1] == "cds_requests_total"
-                and json.loads(key)[2].get("endpoint") == "/cds-services"
+                and json.loads(key)[2]["endpoint"] != "/healthz"  # the start-up probe
             )
-            for path in metrics_dir.glob("counter_*.db")
-        }
-        assert sum(served.values()) == 40
-        assert len([n for n in served.values() if n > 0]) == 2, served  # both workers served
-        for _ in range(3):  # whichever worker answers the scrape
+
+        per_worker = {path.name: served(path) for path in metrics_dir.glob("counter_*.db")}
+        assert sum(per_worker.values()) == 44
+        assert len([n for n in per_worker.values() if n > 0]) == 2, per_worker
+        for _ in range(4):  # whichever worker answers the scrape
             text = requests.get(f"{url}/metrics", timeout=10).text
             assert value(text, "cds_requests_total", endpoint="/cds-services") == 40
+            hooks = value(text, "cds_requests_total", service="her2-nsclc-patient-view")
+            assert hooks == 4
     finally:
         server.terminate()
         server.wait(timeout=20)

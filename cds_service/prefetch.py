@@ -335,6 +335,10 @@ class PrefetchResolver:
     def __init__(self, settings: Settings) -> None:
         if settings.fhir_pool_size < 1:
             raise ConfigurationError("CDS_FHIR_POOL_SIZE must be at least 1")
+        if not 0 < settings.fhir_max_page_bytes <= settings.fhir_max_call_bytes:
+            raise ConfigurationError(
+                "CDS_FHIR_MAX_PAGE_BYTES must be at least 1 and at most CDS_FHIR_MAX_CALL_BYTES"
+            )
         self._settings = settings
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment

@@ -21,7 +21,7 @@ import pytest
 from flask import Flask
 
 from cds_service.app import create_app
-from cds_service.errors import PreconditionFailed
+from cds_service.errors import ConfigurationError, PreconditionFailed
 from cds_service.prefetch import PrefetchResolver, PrefetchTemplate, ResolvedData
 from cds_service.settings import Profile, Settings
 from cds_service.wire import HookRequest
@@ -214,3 +214,11 @@ def test_a_hook_call_whose_fhir_server_sends_a_gzip_bomb_is_a_412_outcome(
     outcome = response.get_json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert f"exceed {Settings().fhir_max_page_bytes} bytes" in outcome["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(("page", "call"), [(0, 10), (10, 5)])
+def test_caps_that_cannot_work_are_refused_at_start_up(page: int, call: int) -> None:
+    with pytest.raises(ConfigurationError, match="CDS_FHIR_MAX_PAGE_BYTES"):
+        PrefetchResolver(Settings(fhir_max_page_bytes=page, fhir_max_call_bytes=call))
+    assert Settings.from_env({"CDS_FHIR_MAX_PAGE_BYTES": "1000"}).fhir_max_page_bytes == 1000
+    assert Settings.from_env({"CDS_FHIR_MAX_CALL_BYTES": "2000"}).fhir_max_call_bytes == 2000

@@ -14,6 +14,9 @@ above their sum. Slow clients are nginx's to hold: it passes on only complete re
 
 import os
 
+# Prometheus multiprocess mode: one /metrics for every worker (cds_service.metrics).
+from cds_service.gunicorn_hooks import child_exit, on_starting  # noqa: F401
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))

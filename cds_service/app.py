@@ -8,6 +8,8 @@ made once here, at start-up, never per request.
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -19,17 +21,22 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from cds_service import errors
+from cds_service import errors, health, metrics, urls
 from cds_service.auth import AuthenticationFailed, Authenticator, open_authenticator
 from cds_service.catalog import OrderCatalog, load_order_catalog
 from cds_service.discovery import ServiceRegistry
-from cds_service.feedback_store import FeedbackStore, open_feedback_store
+from cds_service.feedback_store import (
+    FeedbackStore,
+    FeedbackStoreUnavailable,
+    open_feedback_store,
+)
 from cds_service.http import read_json_object, validate
 from cds_service.pipeline import mapping_options, run_hook
 from cds_service.prefetch import PrefetchResolver
+from cds_service.replay_store import ReplayStoreUnavailable
 from cds_service.scope import resolve_staged
 from cds_service.settings import Settings
-from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, HookRequest
+from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, HookRequest, check_feedback_body
 
 logger = logging.getLogger(__name__)
 access_log = logging.getLogger("cds_service.access")
@@ -81,6 +88,15 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
         resolver=PrefetchResolver(settings),
         store=open_feedback_store(settings.feedback_database_url, settings.stores),
     )
+    if (
+        not settings.auth.disabled
+        and not settings.authentication_required
+        and not (settings.fhir_servers)
+    ):  # development without issuers (CDS_AUTH_DISABLED says it in its own notice)
+        logger.warning(
+            "Authentication is off and CDS_FHIR_SERVERS is empty: hook calls may name any "
+            "fhirServer, and the service will fetch from it (set CDS_FHIR_SERVERS to limit it)"
+        )
     app.register_blueprint(api)
     app.register_error_handler(errors.ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
@@ -122,7 +138,10 @@ def call_service(service_id: str) -> Response:
             f"Service {service_id!r} serves {served}, not this hook", expression=("hook",)
         )
     hook = service.hook
+    g.hook = hook.value
     context = validate(CONTEXT_MODEL[hook], hook_request.context, prefix="context")
+    if hook_request.fhirServer is not None:
+        _check_fhir_server(parts, hook_request.fhirServer)
     staged = resolve_staged(
         parts.resolver,
         hook_request,
@@ -152,6 +171,9 @@ def call_service(service_id: str) -> Response:
         today=parts.today(),
         catalog=parts.catalog,
     )
+    for card in result.response["cards"]:
+        topic = card.get("source", {}).get("topic", {})
+        metrics.card_sent(str(topic.get("code", "unknown")), str(card.get("indicator")))
     if result.issued:
         parts.store.remember_cards(service_id, result.issued)
     g.log = {
@@ -177,6 +199,11 @@ def feedback(service_id: str) -> tuple[Response, int]:
     if service_id not in parts.services:
         raise errors.NotFound(f"No CDS service with id {service_id!r}")
     body = read_json_object(request, max_bytes=parts.settings.max_body_bytes)
+    check_feedback_body(
+        body,
+        max_items=parts.settings.feedback_max_items,
+        max_text_chars=parts.settings.feedback_max_text_chars,
+    )
     items = validate(FeedbackRequest, body).feedback
     for index, item in enumerate(items):
         if item.outcome == "accepted" and not item.acceptedSuggestions:
@@ -191,10 +218,78 @@ def feedback(service_id: str) -> tuple[Response, int]:
 
 @api.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """Liveness and the feedback store; a failing store is a 503 OperationOutcome."""
-    if not components().store.ping():
-        raise errors.ServiceUnavailable("The feedback store does not answer")
-    return jsonify({"status": "ok", "feedbackStore": True}), 200
+    """Liveness: the process answers. Stores are /readyz's business."""
+    return jsonify({"status": "ok"}), 200
+
+
+@api.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: the replay store answers (503 OperationOutcome when it does not); the
+    feedback store's state is reported."""
+    parts = components()
+    feedback = health.feedback_store_state(parts.store)
+    if parts.authenticator is None:
+        replay = "not used"
+    else:
+        replay = "up" if health.replay_store_answers(parts.authenticator.replay_store) else "down"
+    g.log = {"replayStore": replay, "feedbackStore": feedback}
+    if replay == "down":
+        metrics.store_failed("replay")
+        raise errors.ServiceUnavailable(
+            f"Not ready: the replay store does not answer (feedback store {feedback})"
+        )
+    return jsonify({"status": "ready", "replayStore": replay, "feedbackStore": feedback}), 200
+
+
+@api.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus exposition. Open with ``Authorization: Bearer {CDS_METRICS_TOKEN}`` when
+    that is set; otherwise only to direct loopback callers (no proxy headers)."""
+    settings = components().settings
+    if settings.metrics_token is not None:
+        _scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+        if not hmac.compare_digest(given.strip().encode(), settings.metrics_token.encode()):
+            raise errors.Unauthorized("metrics: wrong or missing bearer token")
+    elif not _direct_loopback_caller():
+        raise errors.Forbidden("/metrics answers loopback callers only (or set CDS_METRICS_TOKEN)")
+    return Response(metrics.render(), mimetype=None, content_type=metrics.CONTENT_TYPE_LATEST)
+
+
+_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-IP", "Forwarded", "X-Forwarded-Host")
+
+
+def _direct_loopback_caller() -> bool:
+    """The peer is this machine and no proxy says it forwards someone else's request."""
+    if any(name in request.headers for name in _PROXY_HEADERS):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+def _check_fhir_server(parts: Components, fhir_server: str) -> None:
+    """412 unless ``fhirServer`` is a base the caller may name (no server-side request
+    forgery): the authenticated issuer's ``fhir_servers``; with authentication off,
+    CDS_FHIR_SERVERS when set (any base when it is not)."""
+    caller = g.get("caller")
+    caller_iss = caller.iss if caller is not None else None
+    if parts.authenticator is not None:
+        allowed = parts.authenticator.fhir_servers(caller_iss) if caller_iss else ()
+    elif parts.settings.fhir_servers:
+        allowed = parts.settings.fhir_servers
+    else:
+        return
+    if urls.base_allowed(fhir_server, allowed):
+        return
+    metrics.fhir_server_refused()
+    logger.warning(
+        "fhirServer refused: not a base this client may name",
+        extra={"fields": {"fhirServer": urls.redacted(fhir_server), "iss": caller_iss}},
+    )
+    raise errors.PreconditionFailed(
+        "fhirServer is not a FHIR server this CDS client may name", expression=("fhirServer",)
+    )
 
 
 @api.get("/openapi.json")
@@ -220,6 +315,10 @@ def _outcome_response(error: errors.ServiceError) -> Response:
 
 def _service_error(error: errors.ServiceError) -> Response:
     g.error = error.diagnostics
+    if isinstance(error, ReplayStoreUnavailable):
+        metrics.store_failed("replay")
+    elif isinstance(error, FeedbackStoreUnavailable):
+        metrics.store_failed("feedback")
     if isinstance(error, errors.Unauthorized):  # bare: the reason stays in the log
         response = _outcome_response(errors.Unauthorized("Authentication failed"))
         response.headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: the scheme expected
@@ -258,8 +357,9 @@ def _start_timer() -> None:
     g.started = time.perf_counter()
 
 
-OPEN_ENDPOINTS = frozenset({"cds.healthz"})
-"""Served without authentication, as are CORS preflight (OPTIONS) requests."""
+OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.prometheus_metrics"})
+"""Served without a CDS client's JWT, as are CORS preflight (OPTIONS) requests; /metrics
+has its own protection (CDS_METRICS_TOKEN or loopback only)."""
 
 
 def _authenticate() -> None:
@@ -269,15 +369,16 @@ def _authenticate() -> None:
         return
     if request.endpoint in OPEN_ENDPOINTS:
         return
-    base = parts.settings.public_base_url or request.url_root
     try:
         caller = parts.authenticator.authenticate(
-            request.headers.get("Authorization"), base.rstrip("/") + request.path
+            request.headers.get("Authorization"), parts.settings.audience_base_url + request.path
         )
     except AuthenticationFailed as failure:
         g.auth = failure.identity
+        metrics.auth_failed(failure.diagnostics)
         raise
     g.auth = caller.identity
+    g.caller = caller
 
 
 def _cors(response: Response) -> Response:
@@ -294,6 +395,14 @@ def _cors(response: Response) -> Response:
 
 
 def _log_request(response: Response) -> None:
+    service = (request.view_args or {}).get("service_id")
+    metrics.observe_request(
+        endpoint=request.url_rule.rule if request.url_rule else None,
+        service=service if service in components().services else None,
+        hook=g.get("hook"),
+        status=response.status_code,
+        seconds=time.perf_counter() - g.get("started", time.perf_counter()),
+    )
     record: dict[str, Any] = {
         "method": request.method,
         "endpoint": request.url_rule.rule if request.url_rule else None,

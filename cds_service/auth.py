@@ -13,25 +13,34 @@ other claims):
    ``jwks_url`` and its listed ``jku``); any other ``jku`` is refused unfetched;
 5. the key with that ``kid``: from the issuer's pinned JWK Set, or from its
    fetched set (cached ``jwks_cache_s``; an unknown kid fetches it again, at most
-   once per ``jwks_min_refresh_s``); a key's own ``alg``, when given, must match;
-6. signature, then ``exp``, ``iat``, ``nbf`` (with ``leeway_s``), ``aud`` equal to
-   the URL called, ``iss``, ``jti`` present, ``tenant`` when the issuer lists tenants;
+   once per ``jwks_min_refresh_s``); a key's own ``alg``, when given, must match,
+   and the key's type must be the one ``alg`` names (an EC key on its curve for
+   ES*, RSA for RS*/PS*, Ed25519/Ed448 for EdDSA);
+6. ``exp`` and ``iat`` JSON numbers; signature, then ``exp``, ``iat``, ``nbf`` (with
+   ``leeway_s``), ``aud`` equal to the URL called (``Settings.audience_base_url``:
+   ``CDS_PUBLIC_BASE_URL``, never the Host header), ``iss``, ``jti`` present,
+   ``exp - iat`` at most ``max_token_lifetime_s`` (plus leeway), ``tenant`` when
+   the issuer lists tenants;
 7. ``jti`` not seen before within the token's lifetime, in the replay store
-   shared by every worker (``replay_store``).
+   shared by every worker (``replay_store``); a row is kept until ``exp`` and never
+   longer than ``max_token_lifetime_s`` plus the leeway.
 
 A failure raises ``AuthenticationFailed`` (an ``errors.Unauthorized``): the
-caller gets a bare 401 OperationOutcome, the access log gets the reason.
+caller gets a bare 401 OperationOutcome, the access log gets the reason. Any
+other exception raised while authenticating (a library's TypeError on a
+hostile header, say) is a failure too: 401, never 500.
 
 Start-up (``open_authenticator``): authentication is on in the production
 profile, which refuses to start without a trusted issuer unless
-CDS_AUTH_DISABLED=true; in the development profile it is on only when issuers
-are configured.
+CDS_AUTH_DISABLED=true, and without CDS_PUBLIC_BASE_URL while authentication
+is on; in the development profile it is on only when issuers are configured.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -41,9 +50,10 @@ from typing import Any
 
 import jwt
 import requests
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from cds_service import errors
-from cds_service.replay_store import ReplayCache, open_replay_cache
+from cds_service.replay_store import ReplayCache, ReplayStoreUnavailable, open_replay_cache
 from cds_service.settings import (
     ASYMMETRIC_ALGORITHMS,
     SANDBOX_ISSUER,
@@ -57,6 +67,7 @@ __all__ = [
     "Authenticator",
     "Caller",
     "open_authenticator",
+    "require_public_base_url",
     "require_trusted_issuer",
 ]
 
@@ -252,6 +263,7 @@ class Authenticator:
             raise errors.ConfigurationError("No trusted JWT issuer is configured")
         self._algorithms = frozenset(settings.algorithms)
         self._leeway = settings.leeway_s
+        self._max_lifetime = settings.max_token_lifetime_s
         self._replay = replay
         self._session = requests.Session()
         self._issuers: dict[str, _Issuer] = {}
@@ -267,14 +279,39 @@ class Authenticator:
     def issuers(self) -> tuple[str, ...]:
         return tuple(self._issuers)
 
+    @property
+    def replay_store(self) -> ReplayCache:
+        """The shared store of seen ``jti`` (for the readiness check)."""
+        return self._replay
+
+    def fhir_servers(self, iss: str) -> tuple[str, ...]:
+        """The ``fhirServer`` bases the trusted issuer ``iss`` may name."""
+        issuer = self._issuers.get(iss)
+        return issuer.settings.fhir_servers if issuer is not None else ()
+
     def authenticate(self, authorization: str | None, audience: str) -> Caller:
         """Check the ``Authorization`` header of a call to the URL ``audience``.
 
-        Raises AuthenticationFailed; ReplayStoreUnavailable (503) when the
-        replay store cannot answer.
+        Raises AuthenticationFailed, whatever goes wrong on the way (an unexpected
+        exception, e.g. from PyJWT, is a failure too, never a 500); ReplayStoreUnavailable
+        (503) when the replay store cannot answer.
         """
         identity: dict[str, str] = {}
+        try:
+            return self._authenticate(authorization, audience, identity)
+        except (AuthenticationFailed, ReplayStoreUnavailable):
+            raise
+        except Exception as error:  # any failure to authenticate is a 401, never a 500
+            logger.warning(
+                "authentication raised %s; refused", error.__class__.__name__, exc_info=False
+            )
+            raise AuthenticationFailed(
+                f"error while authenticating ({error.__class__.__name__})", identity
+            ) from None
 
+    def _authenticate(
+        self, authorization: str | None, audience: str, identity: dict[str, str]
+    ) -> Caller:
         def fail(reason: str) -> AuthenticationFailed:
             return AuthenticationFailed(reason, identity)
 
@@ -308,6 +345,11 @@ class Authenticator:
             raise fail("unknown kid")
         if key.alg is not None and key.alg != alg:
             raise fail("key is for another algorithm")
+        if not _key_fits(key.key, alg):
+            raise fail("key does not fit the algorithm")
+        for claim in ("exp", "iat"):
+            if claim in unverified and not _is_number(unverified[claim]):
+                raise fail(f"invalid claim {claim}")
         try:
             claims = jwt.decode(
                 token,
@@ -323,12 +365,15 @@ class Authenticator:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise fail("invalid claim jti")
+        exp, iat = float(claims["exp"]), float(claims["iat"])
+        if exp - iat > self._max_lifetime + self._leeway:
+            raise fail("lifetime too long")
         tenant = claims.get("tenant")
         if issuer.settings.tenants and tenant not in issuer.settings.tenants:
             raise fail("tenant not allowed")
-        if not self._replay.first_use(
-            issuer.settings.iss, jti, float(claims["exp"]) + self._leeway
-        ):
+        # Kept until the token expires, and never longer than the longest lifetime accepted.
+        keep_until = min(exp, time.time() + self._max_lifetime) + self._leeway
+        if not self._replay.first_use(issuer.settings.iss, jti, keep_until):
             raise fail("jti replayed")
         return Caller(
             iss=issuer.settings.iss,
@@ -352,6 +397,29 @@ def _bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token
+
+
+_KEY_TYPES: dict[str, tuple[type[Any], ...]] = {
+    "ES": (ec.EllipticCurvePublicKey,),
+    "RS": (rsa.RSAPublicKey,),
+    "PS": (rsa.RSAPublicKey,),
+    "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+}
+_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+
+
+def _key_fits(key: Any, alg: str) -> bool:
+    """The key's type is the one ``alg`` names (and an EC key is on ``alg``'s curve)."""
+    if not isinstance(key, _KEY_TYPES.get(alg[:2], ())):
+        return False
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.curve.name == _CURVES.get(alg)
+    return True
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number (not a string of digits, not a boolean), finite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _reason(error: jwt.PyJWTError) -> str:
@@ -390,12 +458,30 @@ def require_trusted_issuer(settings: Settings) -> None:
     raise errors.ConfigurationError(message)
 
 
+def require_public_base_url(settings: Settings) -> None:
+    """Production with authentication needs CDS_PUBLIC_BASE_URL: ``aud`` is checked against
+    it, never against a URL built from the request's Host header (cds-hooks.md, Security)."""
+    if settings.public_base_url or settings.is_development:
+        return
+    message = (
+        "CDS_PUBLIC_BASE_URL is not set: the production profile checks each token's aud "
+        "against the public base URL callers use (e.g. https://cds.example.org), never "
+        "against the request's Host header; refusing to start."
+    )
+    logger.critical(message)
+    raise errors.ConfigurationError(message)
+
+
 def open_authenticator(settings: Settings) -> Authenticator | None:
     """The authenticator the settings call for; None when authentication is off."""
     if settings.auth.disabled:
         logger.warning(
             "AUTHENTICATION DISABLED (CDS_AUTH_DISABLED=true): every caller is trusted; "
-            "serve only on a trusted network"
+            "serve only on a trusted network%s",
+            ""
+            if settings.fhir_servers
+            else "; CDS_FHIR_SERVERS is empty: hook calls may name any fhirServer, and the "
+            "service will fetch from it",
         )
         return None
     if not settings.authentication_required:
@@ -407,6 +493,7 @@ def open_authenticator(settings: Settings) -> Authenticator | None:
             "its signing key is published, so anyone can sign a token it accepts; "
             "never with real patient data"
         )
+    require_public_base_url(settings)
     replay = open_replay_cache(
         settings.auth.replay_store_url or settings.feedback_database_url, settings.stores
     )

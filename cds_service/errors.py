@@ -8,6 +8,7 @@ values: they must not echo patient data back into logs.
     ServiceError                  status  issue code
     ├── BadRequest                400     invalid / structure
     ├── Unauthorized              401     login (bare: no reason to the caller)
+    ├── Forbidden                 403     forbidden
     ├── NotFound                  404     not-found
     ├── MethodNotAllowed          405     not-supported
     ├── PreconditionFailed        412     incomplete (required data unobtainable)
@@ -47,6 +48,11 @@ class BadRequest(ServiceError):
 class Unauthorized(ServiceError):
     status = 401
     issue_code = "login"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    issue_code = "forbidden"
 
 
 class NotFound(ServiceError):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cds_service import metrics
 from cds_service.cards import CardContext, render_cards
 from cds_service.catalog import OrderCatalog
 from cds_service.prefetch import ResolvedData
@@ -22,6 +23,7 @@ from cds_service.settings import ClinicalSettings, Settings
 from cds_service.wire import Hook, PatientViewContext
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
+from fhir_mappings.patient_scope import FOREIGN_PATIENT_REASON
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,10 @@ def run_hook(
         selections=selections,
         options=mapping_options(settings.clinical),
         unavailable_data=data.unavailable,
+        patient_id=context.patientId,
+    )
+    metrics.foreign_patient_resources(
+        sum(1 for item in patient.data_issues if item.reason == FOREIGN_PATIENT_REASON)
     )
     mapped = time.perf_counter()
     findings = evaluate(patient, hook, settings.clinical)

@@ -27,8 +27,13 @@ A fetch fails on: a connection error or timeout, the overall deadline, a non-2xx
 status (except 404 and 410 on a read template such as ``Patient/{{...}}``, which
 mean "no such resource": none), a content type other than FHIR JSON or JSON,
 malformed JSON, a search answered by something other than a Bundle, a read
-answered by another resource type, a body over ``MAX_BODY_BYTES``, a ``next``
-link outside the ``fhirServer`` base (scheme, host, port and base path: the
+answered by another resource type, a page over ``settings.fhir_max_page_bytes``
+or a call whose pages together pass ``settings.fhir_max_call_bytes`` (both
+counted while reading, after decompression: a gzip bomb stops at the cap; only
+``gzip``, ``deflate`` and ``identity`` encodings are asked for and read), a page
+still unparsed at the deadline, a ``next``
+link outside the ``fhirServer`` base (scheme, host, port and base path, compared
+after percent-decoding and dot-segment checks, ``cds_service.urls``: the
 bearer token never goes anywhere else), a ``next`` chain longer than
 ``settings.fhir_max_pages`` or one that repeats a page. Redirects are not
 followed (a redirect is a failure), cookies are never stored, and the
@@ -82,7 +87,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
@@ -94,6 +100,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+from cds_service import metrics, urls
 from cds_service.errors import ConfigurationError, PreconditionFailed
 from cds_service.http import strict_json_loads
 from cds_service.settings import Settings
@@ -101,8 +108,8 @@ from cds_service.wire import HookRequest
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Largest response body read for one page; a larger one fails its key."""
+ACCEPTED_ENCODINGS = "gzip, deflate"
+"""``Accept-Encoding`` of every FHIR request: the encodings ``_Decoder`` reads with a cap."""
 
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
 """Response content types accepted as FHIR JSON."""
@@ -253,11 +260,13 @@ class ResolvedData:
 
 
 class _KeyFailedError(Exception):
-    """A key could not be had; ``reason`` names no URL, token, id or body."""
+    """A key could not be had; ``reason`` names no URL, token, id or body; ``kind`` is a
+    fixed word for the metrics (``cds_fhir_fetch_failures_total``)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, kind: str = "invalid-answer") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,15 +297,10 @@ class _Base:
         return cls(fhir_server.rstrip("/"), scheme, host, port, path.rstrip("/"))
 
     def contains(self, url: str) -> bool:
-        origin = _origin(url)
-        if origin is None:
-            return False
-        scheme, host, port, path = origin
-        return (
-            (scheme, host, port) == (self.scheme, self.host, self.port)
-            and (path == self.path or path.startswith(self.path + "/"))
-            and ".." not in path.split("/")
-        )
+        """Whether ``url`` is this base or below it, read as a server reads it: after
+        percent-decoding, with no ``.``/``..`` segment at any level (``cds_service.urls``)."""
+        target, base = urls.normalise(url), urls.normalise(self.url)
+        return target is not None and base is not None and target.within(base)
 
 
 def _origin(url: str) -> tuple[str, str, int, str] | None:
@@ -315,7 +319,7 @@ def _origin(url: str) -> tuple[str, str, int, str] | None:
 class _Call:
     """One ``resolve`` call's shared state: where, how, until when, and the tally."""
 
-    __slots__ = ("_lock", "_per_key", "base", "cancelled", "deadline", "headers")
+    __slots__ = ("_bytes", "_lock", "_per_key", "base", "cancelled", "deadline", "headers")
 
     def __init__(self, base: _Base | None, headers: Mapping[str, str], deadline: float) -> None:
         self.base = base
@@ -324,6 +328,13 @@ class _Call:
         self.cancelled = threading.Event()
         self._lock = threading.Lock()
         self._per_key: dict[str, tuple[int, float]] = {}
+        self._bytes = 0
+
+    def add_bytes(self, count: int) -> int:
+        """Count ``count`` more decoded bytes read for this call; the call's total so far."""
+        with self._lock:
+            self._bytes += count
+            return self._bytes
 
     def __repr__(self) -> str:  # the headers hold the access token
         return "_Call(<redacted>)"
@@ -349,12 +360,20 @@ class PrefetchResolver:
     def __init__(self, settings: Settings) -> None:
         if settings.fhir_pool_size < 1:
             raise ConfigurationError("CDS_FHIR_POOL_SIZE must be at least 1")
+        if not 0 < settings.fhir_max_page_bytes <= settings.fhir_max_call_bytes:
+            raise ConfigurationError(
+                "CDS_FHIR_MAX_PAGE_BYTES must be at least 1 and at most CDS_FHIR_MAX_CALL_BYTES"
+            )
         self._settings = settings
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc credentials from the environment
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # store no cookies
         session.headers.update(
-            {"Accept": "application/fhir+json", "User-Agent": "her2-nsclc-cds prefetch"}
+            {
+                "Accept": "application/fhir+json",
+                "Accept-Encoding": ACCEPTED_ENCODINGS,
+                "User-Agent": "her2-nsclc-cds prefetch",
+            }
         )
         adapter = HTTPAdapter(pool_maxsize=settings.fhir_pool_size, max_retries=0)
         session.mount("http://", adapter)
@@ -541,6 +560,7 @@ class PrefetchResolver:
             unapplied = _unapplied_parameters(template, None, answer, sent=url)
             return _KeyOutcome(resources, source="fhir", unapplied=unapplied)
         except _KeyFailedError as failure:
+            metrics.fhir_fetch_failed(failure.kind)
             return _KeyOutcome(failure=failure.reason, source="fhir")
 
     def _continue(
@@ -555,6 +575,7 @@ class PrefetchResolver:
         try:
             resources = self._pages(template.key, page, page_url, call)
         except _KeyFailedError as failure:
+            metrics.fhir_fetch_failed(failure.kind)
             return _KeyOutcome(failure=failure.reason, source="prefetch+fhir")
         return _KeyOutcome(resources, source="prefetch+fhir", unapplied=unapplied)
 
@@ -568,7 +589,9 @@ class PrefetchResolver:
         while (link := _next_link(page)) is not None:
             next_url = urljoin(page_url, link)
             if call.base is None or not call.base.contains(next_url):
-                raise _KeyFailedError("a next link points outside the fhirServer base URL")
+                raise _KeyFailedError(
+                    "a next link points outside the fhirServer base URL", kind="next-link"
+                )
             if next_url in seen:
                 raise _KeyFailedError("a next link repeats a page already read")
             if followed >= self._settings.fhir_max_pages:
@@ -601,7 +624,7 @@ class PrefetchResolver:
         """The parsed JSON body of a GET; None for a read's 404/410. Raises _KeyFailedError."""
         remaining = call.deadline - time.monotonic()
         if remaining <= 0 or call.cancelled.is_set():
-            raise _KeyFailedError(self._deadline_reason())
+            raise _KeyFailedError(self._deadline_reason(), kind="deadline")
         timeout = min(self._settings.fhir_request_timeout_s, remaining)
         started = time.monotonic()
         try:
@@ -611,54 +634,140 @@ class PrefetchResolver:
                 if read and response.status_code in _MISSING_STATUSES:
                     return None
                 if not 200 <= response.status_code < 300:
-                    raise _KeyFailedError(f"the FHIR server answered {response.status_code}")
+                    raise _KeyFailedError(
+                        f"the FHIR server answered {response.status_code}", kind="status"
+                    )
                 media_type = _media_type(response.headers.get("Content-Type"))
                 if media_type not in FHIR_JSON_TYPES:
                     shown = media_type if _MEDIA_TYPE.fullmatch(media_type) else "unknown"
                     raise _KeyFailedError(
-                        f"the FHIR server answered with content type {shown}, not FHIR JSON"
+                        f"the FHIR server answered with content type {shown}, not FHIR JSON",
+                        kind="content-type",
                     )
                 body = self._read_body(response, call)
-            return strict_json_loads(body)
+            self._check_time(call)
+            parsed = strict_json_loads(body)
+            del body
+            self._check_time(call)  # parsed too late: the call has given up on it
+            return parsed
         except _KeyFailedError:
             raise
         except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError, deep nesting
-            raise _KeyFailedError("the FHIR server answered with malformed JSON") from None
+            raise _KeyFailedError(
+                "the FHIR server answered with malformed JSON", kind="malformed"
+            ) from None
         except (
             requests.RequestException,
             urllib3.exceptions.HTTPError,
             http.client.HTTPException,
             OSError,
+            zlib.error,
         ) as error:
-            raise _KeyFailedError(self._transport_reason(error, call)) from None
+            reason, kind = self._transport_reason(error, call)
+            raise _KeyFailedError(reason, kind=kind) from None
         finally:
             call.record(key, time.monotonic() - started)
 
+    def _check_time(self, call: _Call) -> None:
+        if time.monotonic() >= call.deadline or call.cancelled.is_set():
+            raise _KeyFailedError(self._deadline_reason(), kind="deadline")
+
     def _read_body(self, response: requests.Response, call: _Call) -> bytes:
-        """The body, read in pieces so that a trickling server cannot outlast the deadline."""
+        """The body, decoded, read in pieces: a trickling server cannot outlast the deadline,
+        and no page (``fhir_max_page_bytes``) or call (``fhir_max_call_bytes``) grows past its
+        cap, counted in decompressed bytes, so that a gzip bomb stops at the cap too."""
+        page_cap = self._settings.fhir_max_page_bytes
+        call_cap = self._settings.fhir_max_call_bytes
+        length = response.headers.get("Content-Length", "")
+        encoding = _media_type(response.headers.get("Content-Encoding")) or "identity"
+        if encoding == "identity" and length.isdigit() and int(length) > page_cap:
+            raise _KeyFailedError(_too_large("a page", page_cap), kind="too-large")
+        decoder = _Decoder(encoding)
         chunks: list[bytes] = []
         size = 0
         while True:
-            if time.monotonic() >= call.deadline or call.cancelled.is_set():
-                raise _KeyFailedError(self._deadline_reason())
-            chunk = response.raw.read1(_CHUNK_BYTES, decode_content=True)
-            if not chunk:
+            self._check_time(call)
+            raw = response.raw.read1(_CHUNK_BYTES, decode_content=False)
+            for piece in decoder.decode(raw, limit=page_cap - size + 1):
+                size += len(piece)
+                if size > page_cap:
+                    raise _KeyFailedError(_too_large("a page", page_cap), kind="too-large")
+                if call.add_bytes(len(piece)) > call_cap:
+                    raise _KeyFailedError(_too_large("this call", call_cap), kind="too-large")
+                chunks.append(piece)
+            if not raw:
+                if not decoder.complete:
+                    raise _KeyFailedError(
+                        "the FHIR server's compressed answer is truncated", kind="malformed"
+                    )
                 return b"".join(chunks)
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise _KeyFailedError(
-                    f"the FHIR server's answer exceeds {MAX_BODY_BYTES // (1024 * 1024)} MiB"
-                )
-            chunks.append(chunk)
 
-    def _transport_reason(self, error: Exception, call: _Call) -> str:
+    def _transport_reason(self, error: Exception, call: _Call) -> tuple[str, str]:
+        """The failure's reason and its kind (a metrics label)."""
         if time.monotonic() >= call.deadline or call.cancelled.is_set():
-            return self._deadline_reason()
+            return self._deadline_reason(), "deadline"
+        if isinstance(error, zlib.error):
+            return "the FHIR server's compressed answer is corrupt", "malformed"
         if isinstance(error, requests.Timeout | urllib3.exceptions.TimeoutError | TimeoutError):
-            return "the FHIR server did not answer within the request timeout"
+            return "the FHIR server did not answer within the request timeout", "timeout"
         if isinstance(error, requests.ConnectionError | ConnectionError):
-            return "the connection to the FHIR server failed"
-        return f"the request to the FHIR server failed ({type(error).__name__})"
+            return "the connection to the FHIR server failed", "connection"
+        return f"the request to the FHIR server failed ({type(error).__name__})", "transport"
+
+
+def _too_large(what: str, cap: int) -> str:
+    return f"the FHIR server's answers for {what} exceed {cap} bytes"
+
+
+class _Decoder:
+    """Content-Encoding decoding with bounded output: pieces of at most ``limit`` bytes,
+    whatever one compressed chunk expands to. gzip (several members too), deflate
+    (zlib-wrapped or raw), identity; any other encoding fails the key."""
+
+    def __init__(self, encoding: str) -> None:
+        if encoding not in ("identity", "gzip", "x-gzip", "deflate"):
+            raise _KeyFailedError(
+                "the FHIR server answered with an encoding that was not asked for",
+                kind="content-type",
+            )
+        self._identity = encoding == "identity"
+        self._raw_deflate_tried = encoding != "deflate"
+        self._wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._zlib: Any = None
+        self.complete = self._identity
+        """Whether the compressed stream ended where the body ended."""
+
+    def decode(self, data: bytes, *, limit: int) -> Iterator[bytes]:
+        """The decoded bytes of ``data`` in pieces of at most ``limit`` bytes; the caller
+        stops iterating at its cap (what is left is never decompressed)."""
+        if self._identity:
+            if data:
+                yield data
+            return
+        limit = max(1, limit)
+        while data:
+            if self._zlib is None or self._zlib.eof:
+                if self._zlib is not None and not data.strip(b"\x00"):
+                    return  # padding after the last gzip member
+                self._zlib = zlib.decompressobj(self._wbits)
+                self.complete = False
+            try:
+                out = self._zlib.decompress(data, limit)
+            except zlib.error:
+                if self._raw_deflate_tried:
+                    raise
+                self._raw_deflate_tried = True  # "deflate" sent as a raw stream, as some do
+                self._wbits = -zlib.MAX_WBITS
+                self._zlib = zlib.decompressobj(self._wbits)
+                out = self._zlib.decompress(data, limit)
+            self._raw_deflate_tried = True
+            if self._zlib.eof:
+                self.complete = True
+                data = self._zlib.unused_data
+            else:
+                data = self._zlib.unconsumed_tail
+            if out:
+                yield out
 
 
 # --- FHIR JSON helpers --------------------------------------------------------------

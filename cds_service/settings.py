@@ -83,6 +83,9 @@ class IssuerSettings:
     jku: tuple[str, ...] = ()
     tenants: tuple[str, ...] = ()
     """When not empty, the token's ``tenant`` claim must be one of these."""
+    fhir_servers: tuple[str, ...] = ()
+    """The ``fhirServer`` bases this issuer's calls may name; a call naming another gets
+    412 (no server-side request forgery). Empty: its calls may name none."""
 
     @property
     def allowed_jku(self) -> tuple[str, ...]:
@@ -106,6 +109,8 @@ class AuthSettings:
     """How long a fetched JWK Set is used before it is fetched again."""
     jwks_min_refresh_s: int = 30
     """Least time between two fetches of one JWK Set prompted by an unknown kid."""
+    max_token_lifetime_s: int = 300
+    """Largest ``exp - iat`` accepted; seen ``jti`` are kept at most this long (plus leeway)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +205,19 @@ class Settings:
     fhir_max_pages: int = 20
     """Most `next` pages followed for one prefetch key."""
     fhir_pool_size: int = 8
+    fhir_max_page_bytes: int = 4 * 1024 * 1024
+    """Largest FHIR answer read for one page, after decompression; larger: the key fails."""
+    fhir_max_call_bytes: int = 16 * 1024 * 1024
+    """Largest total of FHIR answers read for one hook call, after decompression."""
+    fhir_servers: tuple[str, ...] = ()
+    """``fhirServer`` bases allowed when authentication is off (and for the sandbox issuer);
+    empty with authentication off: any base (a warning at start-up)."""
+    feedback_max_items: int = 100
+    """Most feedback items in one feedback request."""
+    feedback_max_text_chars: int = 2000
+    """Longest string anywhere in a feedback request (ids, codes, comments)."""
+    metrics_token: str | None = None
+    """Bearer token that opens ``/metrics``; None: ``/metrics`` answers loopback callers only."""
     feedback_database_url: str = "sqlite:///var/feedback.sqlite3"
     cors_origins: tuple[str, ...] = ()
     card_topic_system: str = "urn:her2-nsclc-cds:rule-id"
@@ -215,6 +233,18 @@ class Settings:
     @property
     def is_development(self) -> bool:
         return self.profile is Profile.DEVELOPMENT
+
+    @property
+    def audience_base_url(self) -> str:
+        """The base of every token's ``aud``: ``CDS_PUBLIC_BASE_URL``, never the Host header.
+
+        Unset (development only; production refuses to start without it when authentication
+        is on): ``http://localhost:{port}`` for a loopback host, else ``http://{host}:{port}``.
+        """
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "localhost" if _is_loopback(self.host) else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def authentication_required(self) -> bool:
@@ -309,6 +339,18 @@ class Settings:
             fhir_deadline_s=env.number("CDS_FHIR_DEADLINE_S", defaults.fhir_deadline_s),
             fhir_max_pages=env.integer("CDS_FHIR_MAX_PAGES", defaults.fhir_max_pages),
             fhir_pool_size=env.integer("CDS_FHIR_POOL_SIZE", defaults.fhir_pool_size),
+            fhir_max_page_bytes=env.integer(
+                "CDS_FHIR_MAX_PAGE_BYTES", defaults.fhir_max_page_bytes
+            ),
+            fhir_max_call_bytes=env.integer(
+                "CDS_FHIR_MAX_CALL_BYTES", defaults.fhir_max_call_bytes
+            ),
+            fhir_servers=_fhir_bases(env.items("CDS_FHIR_SERVERS"), "CDS_FHIR_SERVERS"),
+            feedback_max_items=env.integer("CDS_FEEDBACK_MAX_ITEMS", defaults.feedback_max_items),
+            feedback_max_text_chars=env.integer(
+                "CDS_FEEDBACK_MAX_TEXT_CHARS", defaults.feedback_max_text_chars
+            ),
+            metrics_token=env.optional("CDS_METRICS_TOKEN"),
             feedback_database_url=env.text(
                 "CDS_FEEDBACK_DATABASE_URL", defaults.feedback_database_url
             ),
@@ -357,7 +399,10 @@ def _auth_settings(env: _Env, profile: Profile) -> AuthSettings:
                 "CDS_AUTH_TRUST_SANDBOX and CDS_AUTH_ISSUERS both name the sandbox issuer"
             )
         sandbox = IssuerSettings(
-            iss=SANDBOX_ISSUER, jwks_file=str(SANDBOX_JWKS_FILE), jku=(SANDBOX_JKU,)
+            iss=SANDBOX_ISSUER,
+            jwks_file=str(SANDBOX_JWKS_FILE),
+            jku=(SANDBOX_JKU,),
+            fhir_servers=_fhir_bases(env.items("CDS_FHIR_SERVERS"), "CDS_FHIR_SERVERS"),
         )
         issuers = (*issuers, sandbox)
     algorithms = env.items("CDS_AUTH_ALGORITHMS") or DEFAULT_ALGORITHMS
@@ -375,15 +420,16 @@ def _auth_settings(env: _Env, profile: Profile) -> AuthSettings:
         replay_store_url=env.optional("CDS_REPLAY_STORE_URL"),
         jwks_cache_s=env.integer("CDS_AUTH_JWKS_CACHE_S", 3600),
         jwks_min_refresh_s=env.integer("CDS_AUTH_JWKS_MIN_REFRESH_S", 30),
+        max_token_lifetime_s=env.integer("CDS_AUTH_MAX_TOKEN_LIFETIME_S", 300),
     )
 
 
-_ISSUER_FIELDS = {"iss", "jwks", "jwks_file", "jwks_url", "jku", "tenants"}
+_ISSUER_FIELDS = {"iss", "jwks", "jwks_file", "jwks_url", "jku", "tenants", "fhir_servers"}
 
 
 def _issuers(raw: str | None) -> tuple[IssuerSettings, ...]:
     """CDS_AUTH_ISSUERS: a JSON array of ``{"iss", one of "jwks" | "jwks_file" | "jwks_url",
-    optional "jku": [urls], optional "tenants": [ids]}``."""
+    optional "jku": [urls], optional "tenants": [ids], optional "fhir_servers": [bases]}``."""
     if raw is None:
         return ()
     name = "CDS_AUTH_ISSUERS"
@@ -424,6 +470,9 @@ def _issuers(raw: str | None) -> tuple[IssuerSettings, ...]:
                 jwks_url=jwks_url,
                 jku=jku,
                 tenants=_text_list(entry, "tenants", where),
+                fhir_servers=_fhir_bases(
+                    _text_list(entry, "fhir_servers", where), f"{where}.fhir_servers"
+                ),
             )
         )
     names = [issuer.iss for issuer in issuers]
@@ -454,6 +503,27 @@ def _check_key_url(url: str, where: str) -> None:
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return
     raise ConfigurationError(f"{where}: key set URL {url!r} must be https:// (http:// on loopback)")
+
+
+def _fhir_bases(bases: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Allowed ``fhirServer`` bases: absolute http(s) URLs without query, fragment or user."""
+    for base in bases:
+        try:
+            parts = urlsplit(base)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise ConfigurationError(f"{where}: {base!r} is not a URL") from None
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+        ):
+            raise ConfigurationError(
+                f"{where}: {base!r} must be an http(s) base URL without query or user"
+            )
+    return bases
 
 
 def _is_loopback(host: str) -> bool:

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
+from cds_service.errors import BadRequest
+
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
 
@@ -200,3 +202,68 @@ class FeedbackItem(_Lenient):
 
 class FeedbackRequest(_Lenient):
     feedback: Annotated[list[FeedbackItem], Field(min_length=1)]
+
+
+# --- Feedback bounds ------------------------------------------------------------------
+
+
+def check_feedback_body(body: Any, *, max_items: int, max_text_chars: int) -> None:
+    """Refuse (400) what a feedback store must never see: more than ``max_items`` items, or
+    in a field the store reads (``card``, ``acceptedSuggestions[].id``, the override
+    reason's ``system``, ``code`` and ``display``, ``userComment``) a string longer than
+    ``max_text_chars`` or text no database holds as it is (NUL, an unpaired UTF-16
+    surrogate from a ``\\ud800``-style escape). Runs on the parsed JSON, before the wire
+    models. Fields the store never reads are bounded by the body size limit only."""
+    items = body.get("feedback") if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return  # the wire model says what is wrong
+    if len(items) > max_items:
+        raise BadRequest(
+            f"Invalid request: feedback has more than {max_items} items",
+            expression=("feedback",),
+        )
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            for path, text in _stored_texts(item, f"feedback[{index}]"):
+                _check_text(text, path, max_text_chars)
+
+
+def _stored_texts(item: dict[str, Any], where: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, Any]] = [(f"{where}.card", item.get("card"))]
+    accepted = item.get("acceptedSuggestions")
+    if isinstance(accepted, list):
+        found.extend(
+            (f"{where}.acceptedSuggestions[{n}].id", s.get("id"))
+            for n, s in enumerate(accepted)
+            if isinstance(s, dict)
+        )
+    override = item.get("overrideReason")
+    if isinstance(override, dict):
+        found.append((f"{where}.overrideReason.userComment", override.get("userComment")))
+        reason = override.get("reason")
+        if isinstance(reason, dict):
+            found.extend(
+                (f"{where}.overrideReason.reason.{name}", reason.get(name))
+                for name in ("system", "code", "display")
+            )
+    return [(path, value) for path, value in found if isinstance(value, str)]
+
+
+_UNREPRESENTABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(text: str, path: str, max_chars: int) -> None:
+    if len(text) > max_chars:
+        raise BadRequest(
+            f"Invalid request: {_shown(path)}: longer than {max_chars} characters",
+            expression=(_shown(path),),
+        )
+    if _UNREPRESENTABLE.search(text):
+        raise BadRequest(
+            f"Invalid request: {_shown(path)}: contains NUL or an unpaired surrogate",
+            expression=(_shown(path),),
+        )
+
+
+def _shown(path: str) -> str:
+    return path

@@ -62,6 +62,7 @@ from fhir_mappings.parse import (
     string,
     validate,
 )
+from fhir_mappings.patient_scope import split_by_patient
 from fhir_mappings.variants import KinaseDomain
 
 
@@ -451,10 +452,17 @@ def build_patient(
     selections: Sequence[str] | None = None,
     options: MappingOptions = MappingOptions(),
     unavailable_data: Sequence[str] = (),
+    patient_id: str | None = None,
 ) -> PatientModel:
-    """Build the patient model from raw FHIR JSON (dicts; anything else is a data issue)."""
+    """Build the patient model from raw FHIR JSON (dicts; anything else is a data issue).
+
+    With ``patient_id`` (the hook's ``context.patientId``), resources about another patient
+    are dropped and reported (``patient_scope``)."""
     issues: list[DataIssue] = []
     flat = list(_flatten(resources if isinstance(resources, Sequence) else [], issues))
+    if patient_id is not None:
+        flat, foreign = split_by_patient(flat, patient_id)
+        issues.extend(foreign)
     index = ResourceIndex()
     for raw, full_url in flat:
         index.add(raw, full_url)

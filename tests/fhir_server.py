@@ -303,7 +303,7 @@ class ScriptedFhirServer:
                     self.end_headers()
                     self.wfile.write(payload)
                     return
-                self.send_header("Content-Length", "100000000")
+                self.send_header("Content-Length", "1000000")  # under the page cap
                 self.end_headers()
                 self.wfile.write(b'{"resourceType": "Bundle", "entry": [')
                 self.wfile.flush()

@@ -15,13 +15,14 @@ import hmac
 import json
 import logging
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ def jwks_server(url_signer: Signer) -> Iterator[JwksServer]:
 def production_settings(tmp_path: Path, *issuers: IssuerSettings, **auth: Any) -> Settings:
     return Settings(
         profile=Profile.PRODUCTION,
+        public_base_url=BASE,
         feedback_database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
         cors_origins=("https://sandbox.cds-hooks.org",),
         auth=AuthSettings(issuers=issuers, **auth),
@@ -661,6 +663,7 @@ def test_a_sandbox_shaped_token_reaches_the_signature_check(
     settings = Settings.from_env(
         {
             "CDS_PROFILE": "development",
+            "CDS_PUBLIC_BASE_URL": BASE,
             "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
             "CDS_AUTH_TRUST_SANDBOX": "true",
         }
@@ -977,3 +980,201 @@ def test_the_development_profile_trusts_the_sandbox_and_says_so(
     authenticator.close()
     assert "TRUSTING THE CDS HOOKS SANDBOX" in caplog.text
     assert "anyone can sign" in caplog.text
+
+
+# --- Hardening (issue 11): errors, key types, claim types, lifetimes, aud --------------------
+
+
+def bare_jwk(signer: Signer) -> dict[str, Any]:
+    """The signer's public JWK without ``alg``: nothing says which algorithm it is for."""
+    return {k: v for k, v in signer.public_jwk.items() if k != "alg"}
+
+
+@pytest.fixture
+def bare_key_client(tmp_path: Path, ec_signer: Signer, rsa_signer: Signer) -> Iterator[FlaskClient]:
+    """Two issuers whose trusted keys carry no ``alg``: one EC (P-384), one RSA."""
+    settings = production_settings(
+        tmp_path,
+        IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps({"keys": [bare_jwk(ec_signer)]})),
+        IssuerSettings(iss=RSA_ISSUER, jwks_json=json.dumps({"keys": [bare_jwk(rsa_signer)]})),
+    )
+    app = create_app(settings, today=lambda: FIXED_TODAY)
+    yield app.test_client()
+    close(app)
+
+
+@pytest.mark.parametrize("swap", ["rsa-token-for-ec-key", "ec-token-for-rsa-key"])
+def test_a_header_alg_of_the_other_key_type_is_a_401_not_a_500(
+    bare_key_client: FlaskClient,
+    ec_signer: Signer,
+    rsa_signer: Signer,
+    caplog: pytest.LogCaptureFixture,
+    swap: str,
+) -> None:
+    """The attack: the trusted key has no ``alg``; the token names the other key type's
+    algorithm (PyJWT raised TypeError on it: 500). Now refused before PyJWT sees the key."""
+    if swap == "rsa-token-for-ec-key":  # signed with an RSA key, claiming the EC issuer's kid
+        forger = Signer(EC_ISSUER, ec_signer.kid, "RS384", rsa_signer.private_key)
+    else:
+        forger = Signer(RSA_ISSUER, rsa_signer.kid, "ES384", ec_signer.private_key)
+    token = forger.token(DISCOVERY)
+    assert_refused(
+        call(bare_key_client, DISCOVERY, token), caplog, "key does not fit the algorithm"
+    )
+
+
+def test_the_keys_without_alg_still_verify_their_own_algorithm(
+    bare_key_client: FlaskClient, ec_signer: Signer, rsa_signer: Signer
+) -> None:
+    for signer in (ec_signer, rsa_signer):
+        assert call(bare_key_client, DISCOVERY, signer.token(DISCOVERY)).status_code == 200
+
+
+def test_an_ec_key_on_another_curve_than_alg_names_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A P-256 key (no ``alg`` in its JWK) cannot verify an ES384 token."""
+    p256 = Signer(EC_ISSUER, "p256", "ES256", ec.generate_private_key(ec.SECP256R1()))
+    settings = production_settings(
+        tmp_path,
+        IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps({"keys": [bare_jwk(p256)]})),
+        algorithms=("ES256", "ES384"),
+    )
+    app = create_app(settings, today=lambda: FIXED_TODAY)
+    try:
+        forged = Signer(EC_ISSUER, "p256", "ES384", es384_key()).token(DISCOVERY)
+        response = call(app.test_client(), DISCOVERY, forged)
+        assert_refused(response, caplog, "key does not fit the algorithm")
+        assert call(app.test_client(), DISCOVERY, p256.token(DISCOVERY)).status_code == 200
+    finally:
+        close(app)
+
+
+def test_any_exception_while_authenticating_is_a_401(
+    client: FlaskClient,
+    ec_signer: Signer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever a library raises on the way (here PyJWT's header parser, made to raise the
+    TypeError it raised on a mismatched key), the caller gets the bare 401, never a 500."""
+
+    def broken(token: str) -> dict[str, Any]:
+        raise TypeError("Expecting a PEM-formatted key.")
+
+    monkeypatch.setattr(jwt, "get_unverified_header", broken)
+    token = ec_signer.token(DISCOVERY)
+    assert_refused(
+        call(client, DISCOVERY, token), caplog, "error while authenticating (TypeError)", token
+    )
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"exp": "9999999999"}, "invalid claim exp"),
+        ({"exp": True}, "invalid claim exp"),
+        ({"exp": [1]}, "invalid claim exp"),
+        ({"iat": "0"}, "invalid claim iat"),
+        ({"iat": {"a": 1}}, "invalid claim iat"),
+    ],
+)
+def test_exp_and_iat_must_be_numbers(
+    client: FlaskClient,
+    ec_signer: Signer,
+    caplog: pytest.LogCaptureFixture,
+    claims: dict[str, Any],
+    reason: str,
+) -> None:
+    token = ec_signer.token(DISCOVERY, **claims)
+    assert_refused(call(client, DISCOVERY, token), caplog, reason, token)
+
+
+def test_a_token_living_longer_than_the_maximum_lifetime_is_refused(
+    client: FlaskClient, ec_signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attack: ``exp`` ten years ahead (its replay row would have lived ten years)."""
+    now = int(time.time())
+    token = ec_signer.token(DISCOVERY, iat=now, exp=now + 10 * 365 * 86400)
+    assert_refused(call(client, DISCOVERY, token), caplog, "lifetime too long", token)
+    longest = ec_signer.token(DISCOVERY, iat=now, exp=now + 300 + 10)  # maximum + leeway
+    assert call(client, DISCOVERY, longest).status_code == 200
+
+
+def test_replay_rows_live_at_most_the_maximum_lifetime(
+    client: FlaskClient, ec_signer: Signer, settings: Settings
+) -> None:
+    """The longest token accepted, issued at the edge of the leeway: its ``jti`` is kept no
+    longer than the maximum lifetime plus the leeway from now."""
+    now = int(time.time())
+    leeway, lifetime = settings.auth.leeway_s, settings.auth.max_token_lifetime_s
+    token = ec_signer.token(DISCOVERY, iat=now + leeway - 1, exp=now + lifetime + 2 * leeway - 1)
+    assert call(client, DISCOVERY, token).status_code == 200
+    database = settings.feedback_database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as connection:
+        (kept_until,) = connection.execute("SELECT MAX(expires_at) FROM cds_seen_jti").fetchone()
+    assert kept_until <= time.time() + lifetime + leeway
+
+
+def test_the_maximum_lifetime_is_a_setting() -> None:
+    env = {"CDS_AUTH_MAX_TOKEN_LIFETIME_S": "120"}
+    assert Settings.from_env(env).auth.max_token_lifetime_s == 120
+    assert Settings.from_env({}).auth.max_token_lifetime_s == 300
+
+
+def test_production_refuses_to_start_without_a_public_base_url(
+    tmp_path: Path, ec_signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = replace(
+        production_settings(
+            tmp_path, IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps(jwks(ec_signer)))
+        ),
+        public_base_url=None,
+    )
+    with pytest.raises(ConfigurationError, match="CDS_PUBLIC_BASE_URL"):
+        create_app(settings)
+    assert any(r.levelname == "CRITICAL" for r in caplog.records)
+    open_without_auth = replace(settings, auth=replace(settings.auth, disabled=True))
+    close(create_app(open_without_auth))  # nothing to check aud against: starts
+
+
+def test_aud_never_follows_the_host_header(
+    client: FlaskClient, ec_signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attacker picks the Host header and signs nothing new: a token minted for another
+    service (aud https://evil.example/...) is refused even with ``Host: evil.example``."""
+    token = ec_signer.token(DISCOVERY, aud="http://evil.example" + DISCOVERY)
+    response = client.get(DISCOVERY, headers={**bearer(token), "Host": "evil.example"})
+    assert_refused(response, caplog, "wrong aud", token)
+
+
+def test_in_development_aud_is_the_configured_host_and_port_never_the_host_header(
+    tmp_path: Path, ec_signer: Signer
+) -> None:
+    settings = Settings(
+        profile=Profile.DEVELOPMENT,
+        port=8123,
+        feedback_database_url=f"sqlite:///{tmp_path / 'f.sqlite3'}",
+        auth=AuthSettings(
+            issuers=(IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps(jwks(ec_signer))),)
+        ),
+    )
+    app = create_app(settings, today=lambda: FIXED_TODAY)
+    try:
+        client = app.test_client()
+        from_host = ec_signer.token(DISCOVERY, aud="http://attacker.example" + DISCOVERY)
+        headers = {**bearer(from_host), "Host": "attacker.example"}
+        assert client.get(DISCOVERY, headers=headers).status_code == 401
+        configured = ec_signer.token(DISCOVERY, aud="http://localhost:8123" + DISCOVERY)
+        assert client.get(DISCOVERY, headers=bearer(configured)).status_code == 200
+    finally:
+        close(app)
+
+
+def test_a_token_over_8_kb_is_a_clean_401_outcome(
+    client: FlaskClient, ec_signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An oversized header reaching the service is refused as a 401 OperationOutcome."""
+    token = ec_signer.token(DISCOVERY, padding="x" * 20_000)
+    assert len(token) > 8192
+    assert_refused(call(client, DISCOVERY, token), caplog, "token too large")

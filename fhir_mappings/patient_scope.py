@@ -1,0 +1,72 @@
+"""Resources about another patient than the hook call's ``context.patientId``: dropped.
+
+A prefetch or fetch can hold a resource about another patient (a wrong search parameter,
+a server that ignores ``patient=``, a client that mixed two records). Such a resource is
+never used: it is dropped before anything reads it and reported as a ``DataIssue`` (the
+response's data-quality extension lists it). A resource is about another patient when
+
+- it is a ``Patient`` whose ``id`` is not the context's patient, or
+- its ``subject`` or ``patient`` is a literal reference to ``Patient/<other id>``
+  (relative, absolute ``.../Patient/<id>``, or with ``/_history/<v>``).
+
+A reference that cannot be read as a Patient reference (an identifier-only or contained
+reference, another resource type) is left for the families to read as they do today.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fhir_mappings.model import DataIssue
+from fhir_mappings.parse import JsonObject, as_object, string
+
+__all__ = ["FOREIGN_PATIENT_REASON", "about_another_patient", "split_by_patient"]
+
+FOREIGN_PATIENT_REASON = "about another patient than context.patientId: dropped"
+
+_SUBJECT_FIELDS = ("subject", "patient")
+
+
+def split_by_patient(
+    flat: Iterable[tuple[JsonObject, str | None]], patient_id: str
+) -> tuple[list[tuple[JsonObject, str | None]], list[DataIssue]]:
+    """The resources about ``patient_id`` (or about no patient), and an issue per other."""
+    wanted = _plain_id(patient_id)
+    kept: list[tuple[JsonObject, str | None]] = []
+    dropped: list[DataIssue] = []
+    for raw, full_url in flat:
+        if about_another_patient(raw, wanted):
+            kind = string(raw, "resourceType") or "unknown"
+            dropped.append(DataIssue(kind, string(raw, "id"), FOREIGN_PATIENT_REASON))
+        else:
+            kept.append((raw, full_url))
+    return kept, dropped
+
+
+def about_another_patient(raw: JsonObject, patient_id: str) -> bool:
+    if string(raw, "resourceType") == "Patient":
+        own = string(raw, "id")
+        return own is not None and own != patient_id
+    for name in _SUBJECT_FIELDS:
+        referenced = _patient_reference(as_object(raw.get(name)))
+        if referenced is not None and referenced != patient_id:
+            return True
+    return False
+
+
+def _patient_reference(reference: JsonObject | None) -> str | None:
+    """The id of a literal ``Patient/<id>`` reference; None when it is not one."""
+    text = string(reference, "reference")
+    if text is None:
+        return None
+    path = text.split("?", 1)[0].split("#", 1)[0]
+    segments = [segment for segment in path.split("/") if segment]
+    if "_history" in segments:
+        segments = segments[: segments.index("_history")]
+    if len(segments) >= 2 and segments[-2] == "Patient":
+        return segments[-1]
+    return None
+
+
+def _plain_id(patient_id: str) -> str:
+    return patient_id.removeprefix("Patient/")

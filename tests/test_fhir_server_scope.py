@@ -39,7 +39,7 @@ from tests.fhir_server import Reply, ScriptedFhirServer
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
 BASE = "http://localhost"
 PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
-ORDERS = "/cds-services/her2-nsclc-orders"
+ORDER_SELECT = "/cds-services/her2-nsclc-order-select"
 ISSUER = "https://ehr.example.org"
 OTHER_ISSUER = "https://other-ehr.example.org"
 FHIR_TOKEN = "fhir-access-token-4f1e"
@@ -243,7 +243,11 @@ def test_fhir_servers_are_read_from_the_issuer_settings() -> None:
     settings = Settings.from_env({"CDS_AUTH_ISSUERS": issuers})
     assert settings.auth.issuers[0].fhir_servers == (BASE,)
     sandbox = Settings.from_env(
-        {"CDS_AUTH_TRUST_SANDBOX": "true", "CDS_FHIR_SERVERS": "https://fhir.example.org/r4"}
+        {
+            "CDS_PROFILE": "development",
+            "CDS_AUTH_TRUST_SANDBOX": "true",
+            "CDS_FHIR_SERVERS": "https://fhir.example.org/r4",
+        }
     )
     assert sandbox.auth.issuers[0].fhir_servers == ("https://fhir.example.org/r4",)
 
@@ -276,15 +280,18 @@ def open_app(tmp_path: Path) -> Iterator[FlaskClient]:
 
 
 def with_observations_of(request: dict[str, Any], source: dict[str, Any], subject: str) -> None:
-    """Add ``source``'s Observations (its ERBB2 results) to ``request``, about ``subject``."""
+    """Add ``source``'s Observations (its ERBB2 results) to ``request``, about ``subject``.
+    Their ids get a ``v01-`` prefix: a resource whose type and id are already in the request
+    is the same resource, kept once."""
     added = copy.deepcopy(source["prefetch"]["observations"]["entry"])
     for entry in added:
         entry["resource"]["subject"] = {"reference": subject}
+        entry["resource"]["id"] = f"v01-{entry['resource']['id']}"
     request["prefetch"]["observations"]["entry"].extend(added)
 
 
 def cards_of(client: FlaskClient, request: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    response = client.post(ORDERS, json=request)
+    response = client.post(ORDER_SELECT, json=request)
     assert response.status_code == 200, response.get_data(as_text=True)
     body = response.get_json()
     rules = sorted(card["source"]["topic"]["code"] for card in body["cards"])
@@ -312,7 +319,9 @@ def test_another_patients_results_do_not_change_the_cards_and_are_reported(
         assert rules == baseline
         dropped = [i for i in quality["issues"] if i["reason"] == FOREIGN_PATIENT_REASON]
         added = vignette("v01")["prefetch"]["observations"]["entry"]
-        assert sorted(i["id"] for i in dropped) == sorted(e["resource"]["id"] for e in added)
+        assert sorted(i["id"] for i in dropped) == sorted(
+            f"v01-{e['resource']['id']}" for e in added
+        )
         assert {i["resourceType"] for i in dropped} == {"Observation"}
 
 

@@ -47,8 +47,8 @@ PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
 ISSUER = "https://ehr.example.org"
 SERVICE = {
     "patient-view": "her2-nsclc-patient-view",
-    "order-select": "her2-nsclc-orders",
-    "order-sign": "her2-nsclc-orders",
+    "order-select": "her2-nsclc-order-select",
+    "order-sign": "her2-nsclc-order-sign",
 }
 
 

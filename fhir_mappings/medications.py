@@ -47,7 +47,11 @@ into courses (``DrugExposure``). Decisions:
   anticancer drug (e.g. an Enhertu order under an RxNorm SCD or a site code this
   service does not list) is NOT identified by that text: the safer choice is a
   ``DataIssue`` naming the resource and the drug, shown by ``explain`` and on the data
-  quality card, rather than a silent drop or a guess. ``DraftOrder.matched_by`` says
+  quality card, rather than a silent drop or a guess; a draft order also keeps the drug
+  its text names and its code systems (``DraftOrder.named_in_text``, ``code_systems``)
+  for the ``order-drug-not-identified`` card. The site order catalog's codes
+  (``MappingOptions.site_drug_codes``, passed down as ``site``) identify drugs like the
+  service's own codes (``terminology.match_drug``). ``DraftOrder.matched_by`` says
   whether a draft's drug came from its code or its text (rules refuse dose updates on
   text-identified drugs).
 - ``medicationReference`` resolves against contained resources, the prefetched

@@ -86,16 +86,17 @@ def order_drug_not_identified(s: Situation) -> Iterator[Conclusion]:
             ),
             facts=(
                 Fact(
-                    f'Draft order: "{text}", coded in {systems}; no code this service '
-                    "recognises as a drug",
+                    f'Draft order: "{text}", coded in {systems}; its codes identify no drug '
+                    "this service knows",
                     None,
                     (order.reference,),
                 ),
             ),
             guidance=(
-                f"The order's text names {display_name(named)}, but none of its codes is one "
-                "this service recognises. A coded order is identified by its code only, never "
-                "by its words (a dexamethasone order mentioning a HER2 drug is not that drug).",
+                f"The order's text names {display_name(named)}, but its codes do not identify "
+                "it as a drug this service knows. A coded order is identified by its code "
+                "only, never by its words (a dexamethasone order mentioning a HER2 drug is not "
+                "that drug).",
                 f"So this service's {name} checks ({checks}) did **not** run on this order: "
                 "check it against the label before signing.",
                 "To have these orders identified, the site adds its orderable codes for this "

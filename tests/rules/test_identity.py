@@ -92,8 +92,8 @@ def test_a_zongertinib_order_under_an_unknown_rxnorm_code_gets_the_card() -> Non
     )
     assert finding.facts == (
         Fact(
-            f'Draft order: "zongertinib 120 mg tablet", coded in {RXNORM}; no code this '
-            "service recognises as a drug",
+            f'Draft order: "zongertinib 120 mg tablet", coded in {RXNORM}; its codes identify '
+            "no drug this service knows",
             None,
             ("MedicationRequest/zong",),
         ),
@@ -211,3 +211,17 @@ def test_not_superseded_by_a_critical_card_about_the_same_drug() -> None:
         SG,
     )
     assert finding.drug is None
+
+
+def test_an_unverified_code_its_text_contradicts_gets_the_card() -> None:
+    """RxNorm 40048 is carboplatin from memory (unverified); a text naming cisplatin
+    contradicts it, so the order is identified as neither (9.1) and must not be silent."""
+    orders = drafts_of(
+        draft("platinum", "cisplatin 75 mg/m2", {"system": RXNORM, "code": "40048"}, mg=None)
+    )
+    assert (orders[0].drug, orders[0].named_in_text) == (None, Drug.CISPLATIN)
+    [finding] = findings_of(RULE, patient_with(*orders), SG)
+    assert finding.summary == (
+        "Cisplatin order not identified by its code: the cisplatin checks did not run on it"
+    )
+    assert "(sequencing and line-of-therapy)" in " ".join(finding.guidance)

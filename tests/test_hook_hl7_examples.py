@@ -19,8 +19,8 @@ from cds_service.selfcheck import check_response
 from tests.fhir_mappings.hl7 import example
 
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
-SERVICE = {"patient-view": "her2-nsclc-patient-view", "order-select": "her2-nsclc-orders",
-           "order-sign": "her2-nsclc-orders"}  # fmt: skip
+SERVICE = {"patient-view": "her2-nsclc-patient-view", "order-select": "her2-nsclc-order-select",
+           "order-sign": "her2-nsclc-order-sign"}  # fmt: skip
 V01 = "v01_exon20_untreated_72kg_patient_view"
 V02 = "v02_exon20_after_platinum_order_select_tdxd"
 
@@ -254,7 +254,9 @@ def test_a_coded_t_dxd_draft_with_an_unknown_code_is_reported_not_guessed(
         "text": "fam-trastuzumab deruxtecan-nxki (Enhertu) 100 mg vial",
     }
     body = response_body(client, request)
-    assert "dose-tdxd" not in [c["source"]["topic"]["code"] for c in body["cards"]]
+    fired = [c["source"]["topic"]["code"] for c in body["cards"]]
+    assert "dose-tdxd" not in fired
+    assert "order-drug-not-identified" in fired  # never silent (9.1 safety net)
     issues = body["extension"]["her2-nsclc-cds.data-quality"]["issues"]
     assert {
         "resourceType": "MedicationRequest",

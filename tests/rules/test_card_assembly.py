@@ -175,7 +175,7 @@ def test_over_http_two_identical_t_dxd_drafts_get_one_vigilance_card(client: Fla
         [*ON_TDXD, fhir.copd()],
         drafts=[fhir.draft_tdxd("tdxd-a"), fhir.draft_tdxd("tdxd-b")],
     )
-    response = client.post("/cds-services/her2-nsclc-orders", json=body)
+    response = client.post("/cds-services/her2-nsclc-order-sign", json=body)
     assert response.status_code == 200
     cards = response.get_json()["cards"]
     topics = [c["source"]["topic"]["code"] for c in cards]

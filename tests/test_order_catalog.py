@@ -125,7 +125,7 @@ def test_a_json_catalog_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("orders", "message"),
     [
-        ({"medication:trastuzumab": entry()}, "orders['medication:trastuzumab']: unknown drug"),
+        ({"medication:herceptin": entry()}, "orders['medication:herceptin']: unknown drug"),
         ({"medication:zongertinib@120": entry()}, "the dose '120' must be"),
         ({"service:ct-chest": entry()}, "orders['service:ct-chest']: unknown service"),
         ({"order-set:folfox": entry()}, "unknown order set 'folfox'"),
@@ -217,7 +217,7 @@ def answer(settings: Settings, vignette: str) -> dict[str, Any]:
 
 
 def test_suggestions_carry_the_site_codings_first_and_keep_their_text(settings: Settings) -> None:
-    vignette = "v02_exon20_after_platinum_order_select_tdxd.json"
+    vignette = "v01_exon20_untreated_72kg_patient_view.json"
     plain = answer(settings, vignette)
     coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
     drugs_plain = [r for r in created(plain) if r["resourceType"] == "MedicationRequest"]

@@ -69,6 +69,8 @@ class Components:
             load_order_catalog(settings.order_catalog) if settings.order_catalog else OrderCatalog()
         )
         """The site order catalog, validated here: an invalid file stops the start-up."""
+        self.mapping_options = mapping_options(settings.clinical, self.catalog)
+        """The mapping's options, with the catalog's drug codes: built once, here."""
         self.authenticator = authenticator
         """None when authentication is off (see ``auth.open_authenticator``)."""
 
@@ -148,7 +150,7 @@ def call_service(service_id: str) -> Response:
         service,
         draft_orders=getattr(context, "draftOrders", None),
         selections=getattr(context, "selections", None),
-        options=mapping_options(parts.settings.clinical),
+        options=parts.mapping_options,
         deadline_s=parts.settings.fhir_deadline_s,
         today=parts.today(),
     )
@@ -170,6 +172,7 @@ def call_service(service_id: str) -> Response:
         settings=parts.settings,
         today=parts.today(),
         catalog=parts.catalog,
+        options=parts.mapping_options,
     )
     for card in result.response["cards"]:
         topic = card.get("source", {}).get("topic", {})

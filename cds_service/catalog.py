@@ -40,6 +40,15 @@ place where suggestions are rendered, ``cds_service.cards``, looks them up):
 A key must name a drug, service or order set the service knows (``known_order_keys``),
 so that a misspelt key is an error at start-up rather than an entry never used.
 
+Site codes identify drugs (clinical-rules.md 9.1, "a site's own system"): the codings
+of every ``medication:<drug>...`` entry are the site's statement of which drug those codes
+are, so a draft or recorded medication carrying one of them is identified as ``<drug>``
+(``OrderCatalog.drug_codes``, passed to the mapping once at start-up through
+``MappingOptions.site_drug_codes``), after the service's own verified codes. A coding
+that the service's drug table gives another drug, or that two entries give two different
+drugs, stops the start-up with an error naming the entry. ``medication:other-anticancer-
+drug`` entries identify nothing.
+
 Safety: the service does not check a code against a terminology server; the catalog is
 the site's statement of its own orderables and is shown as given. Codes in the example
 catalog are either verified ones (clinical-rules.md section 7) or codes of the example
@@ -61,6 +70,13 @@ import yaml
 from cds_service.errors import ConfigurationError
 from cds_service.rules.base import Service
 from fhir_mappings.model import Dose, Drug
+from fhir_mappings.terminology import (
+    NO_SITE_DRUG_CODES,
+    SiteDrugCodes,
+    builtin_drug_code,
+    code_key,
+    site_drug_codes,
+)
 
 MEDICATION = "medication"
 SERVICE = "service"
@@ -144,6 +160,9 @@ class OrderCatalog:
     name: str | None = None
     source: str | None = None
     """The file it was read from."""
+    drug_codes: SiteDrugCodes = NO_SITE_DRUG_CODES
+    """The codings of the ``medication:`` entries, as the drugs they identify (see the
+    module docstring, "Site codes identify drugs"); checked in ``parse_order_catalog``."""
 
     def lookup(self, *keys: str) -> CatalogEntry | None:
         """The entry of the first key that has one (most specific first)."""
@@ -207,7 +226,38 @@ def parse_order_catalog(document: Any, *, where: str, source: str | None = None)
     if not isinstance(orders, dict) or not orders:
         raise ConfigurationError(f"{where}: `orders` must be a non-empty mapping of order keys")
     entries = {key: _entry(key, value, where) for key, value in orders.items()}
-    return OrderCatalog(entries=entries, name=name, source=source)
+    return OrderCatalog(
+        entries=entries, name=name, source=source, drug_codes=_drug_codes(entries, where)
+    )
+
+
+def _drug_codes(entries: Mapping[str, CatalogEntry], where: str) -> SiteDrugCodes:
+    """Every coding of a ``medication:<drug>...`` entry identifies ``<drug>``; a coding that
+    the service's own drug table gives another drug, or that two entries give two drugs,
+    is an error naming the entry (the site's statement contradicts a verified code or
+    itself: neither can be trusted to identify the drug)."""
+    by_slug = {drug_slug(d): d for d in Drug if d is not Drug.OTHER_ANTICANCER}
+    found: list[tuple[str, str, Drug]] = []
+    owners: dict[tuple[str, str], tuple[str, Drug]] = {}
+    for key, entry in entries.items():
+        kind, _, name = key.partition(":")
+        drug = by_slug.get(name.partition("@")[0]) if kind == MEDICATION else None
+        if drug is None:
+            continue
+        for index, coding in enumerate(entry.codings):
+            here = f"{where}: orders[{key!r}].codings[{index}] ({coding.system}|{coding.code})"
+            builtin = builtin_drug_code(coding.system, coding.code)
+            if builtin is not None and builtin[0] is not drug:
+                raise ConfigurationError(
+                    f"{here} is {builtin[0].value} in the service's drug codes, not {drug.value}"
+                )
+            owner = owners.setdefault(code_key(coding.system, coding.code), (key, drug))
+            if owner[1] is not drug:
+                raise ConfigurationError(
+                    f"{here} is also given for orders[{owner[0]!r}], another drug"
+                )
+            found.append((coding.system, coding.code, drug))
+    return site_drug_codes(found)
 
 
 def _entry(key: Any, value: Any, where: str) -> CatalogEntry:

@@ -24,6 +24,7 @@ from cds_service.wire import Hook, PatientViewContext
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
 from fhir_mappings.patient_scope import FOREIGN_PATIENT_REASON
+from fhir_mappings.terminology import NO_SITE_DRUG_CODES
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +43,18 @@ class HookResult:
     rules_ms: float
 
 
-def mapping_options(clinical: ClinicalSettings) -> MappingOptions:
+def mapping_options(
+    clinical: ClinicalSettings, catalog: OrderCatalog | None = None
+) -> MappingOptions:
+    """The mapping's options from the settings and the site order catalog (its drug codes):
+    built once at start-up (``app.Components``), never per request."""
     return MappingOptions(
         regimen_window_days=clinical.regimen_window_days,
         new_line_gap_days=clinical.new_line_gap_days,
         kinase_domain_first=clinical.kinase_domain_first,
         kinase_domain_last=clinical.kinase_domain_last,
         measurement_lookback_days=clinical.measurement_lookback_days,
+        site_drug_codes=catalog.drug_codes if catalog is not None else NO_SITE_DRUG_CODES,
     )
 
 
@@ -61,7 +67,10 @@ def run_hook(
     settings: Settings,
     today: date,
     catalog: OrderCatalog | None = None,
+    options: MappingOptions | None = None,
 ) -> HookResult:
+    """``options``: the mapping options built at start-up; when None, built here from the
+    settings and ``catalog``."""
     started = time.perf_counter()
     draft_orders: dict[str, Any] | None = getattr(context, "draftOrders", None)
     selections: list[str] | None = getattr(context, "selections", None)
@@ -70,7 +79,7 @@ def run_hook(
         as_of=today,
         draft_orders=draft_orders,
         selections=selections,
-        options=mapping_options(settings.clinical),
+        options=options or mapping_options(settings.clinical, catalog),
         unavailable_data=data.unavailable,
         patient_id=context.patientId,
     )

@@ -16,7 +16,9 @@ In scope (``in_scope``), read with the mapping's own recognisers (no code list h
   small-cell), whatever the stage (an early stage is not read as out of scope here:
   the rules decide);
 - or an anticancer drug the mapping recognises among the draft orders (order-select
-  and order-sign; every draft, selected or not);
+  and order-sign; every draft, selected or not), or a coded draft whose code identifies
+  no drug while its text names one (``DraftOrder.named_in_text``: it gets the
+  ``order-drug-not-identified`` card, never silence);
 - or an ILD/pneumonitis Condition recorded. This one goes beyond the issue's wording
   on purpose, the safer choice: the T-DXd and TKI pneumonitis rules do not depend on
   the NSCLC diagnosis, and a Condition list is already in hand, so a patient on a
@@ -46,7 +48,7 @@ def in_scope(patient: PatientModel) -> bool:
     cancer = patient.cancer
     if cancer is not None and cancer.nsclc:
         return True
-    if any(order.drug is not None for order in patient.draft_orders):
+    if any(o.drug is not None or o.named_in_text is not None for o in patient.draft_orders):
         return True
     return bool(patient.ild_episodes)
 

@@ -10,11 +10,18 @@ is ever ``null``; ``cds_service.selfcheck`` then checks the remaining invariants
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic_core import PydanticCustomError
 
 from cds_service.errors import BadRequest
@@ -190,11 +197,24 @@ def _date_time_text(value: object) -> object:
     return value
 
 
+def _in_utc_range(value: datetime) -> datetime:
+    """A date-time that has a UTC equivalent (``0001-01-01T00:00:00+01:00`` has none): it
+    is stored in UTC, so one without is a 400, not an overflow (a 500) in the store."""
+    try:
+        value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except OverflowError:
+        raise PydanticCustomError("datetime_type", "date-time out of range") from None
+    return value
+
+
 class FeedbackItem(_Lenient):
     card: NonEmptyStr
     outcome: Annotated[Outcome, Field(strict=False)]
     outcomeTimestamp: Annotated[  # noqa: N815
-        datetime, Field(strict=False), BeforeValidator(_date_time_text)
+        datetime,
+        Field(strict=False),
+        BeforeValidator(_date_time_text),
+        AfterValidator(_in_utc_range),
     ]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None  # noqa: N815
     overrideReason: OverrideReason | None = None  # noqa: N815

@@ -63,6 +63,7 @@ from fhir_mappings.parse import (
     validate,
 )
 from fhir_mappings.patient_scope import split_by_patient
+from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes
 from fhir_mappings.variants import KinaseDomain
 
 
@@ -77,6 +78,9 @@ class MappingOptions:
     measurement_lookback_days: int = 180
     """Measurements read: all within this many days of ``as_of``, plus the latest older
     value and the latest value on or before each drug course's start (its baseline)."""
+    site_drug_codes: SiteDrugCodes = NO_SITE_DRUG_CODES
+    """The site order catalog's drug codes (``cds_service.catalog``), built once at start-up:
+    a code listed there identifies its drug (``terminology.match_drug``)."""
 
 
 def _flatten(
@@ -144,7 +148,13 @@ class _Version2:
 
 
 def _read_version2(
-    raw: JsonObject, index: ResourceIndex, check: _Validator, out: _Version2, as_of: date
+    raw: JsonObject,
+    index: ResourceIndex,
+    check: _Validator,
+    out: _Version2,
+    as_of: date,
+    *,
+    site: SiteDrugCodes,
 ) -> None:
     """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications."""
     resource_type = string(raw, "resourceType")
@@ -168,7 +178,7 @@ def _read_version2(
         return
     if (
         resource_type in medications.MEDICATION_TYPES
-        and not medications.recognised_drug(raw, index)
+        and not medications.recognised_drug(raw, index, site)
         and reproductive.is_co_medication(raw, index)
         and (resource := check(raw)) is not None
         and (co_medication := reproductive.read_co_medication(resource, index, as_of)) is not None
@@ -380,6 +390,7 @@ def _read_one(
     domain: KinaseDomain,
     as_of: date,
     links: _Links,
+    site: SiteDrugCodes,
 ) -> None:
     resource_type = string(raw, "resourceType")
     if resource_type == "Observation":
@@ -389,14 +400,14 @@ def _read_one(
             evidence = conditions.read_cancer_condition(resource)
             if evidence is not None:
                 out.cancer.append(evidence)
-            episode = conditions.read_ild_condition(resource, index)
+            episode = conditions.read_ild_condition(resource, index, site)
             if episode is not None:
                 out.ild.append(episode)
             out.comorbidities.extend(conditions.read_comorbidities(resource))
     elif resource_type in medications.MEDICATION_TYPES:
-        if medications.recognised_drug(raw, index):
+        if medications.recognised_drug(raw, index, site):
             if (resource := check(raw)) is not None:
-                event = medications.read_event(resource, index, as_of)
+                event = medications.read_event(resource, index, as_of, site=site)
                 if isinstance(event, DataIssue):
                     out.issues.append(event)
                 elif event is not None:
@@ -436,7 +447,7 @@ def _read_one(
         and conditions.is_relevant_adverse_event(raw)
         and (resource := check(raw)) is not None
     ):
-        _add(out.ild_events, conditions.read_ild_adverse_event(resource, index))
+        _add(out.ild_events, conditions.read_ild_adverse_event(resource, index, site))
 
 
 def _add(target: list[Any], item: object) -> None:
@@ -467,13 +478,14 @@ def build_patient(
     for raw, full_url in flat:
         index.add(raw, full_url)
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
+    site = options.site_drug_codes
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
     check = _Validator(issues)
     links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
-            _read_one(raw, index, check, out, domain=domain, as_of=as_of, links=links)
-            _read_version2(raw, index, check, out.version2, as_of)
+            _read_one(raw, index, check, out, domain=domain, as_of=as_of, links=links, site=site)
+            _read_version2(raw, index, check, out.version2, as_of, site=site)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days
@@ -515,7 +527,7 @@ def build_patient(
             drafted = as_object(entry.get("resource"))
             if drafted is not None:
                 index.add(drafted, string(entry, "fullUrl"))
-    orders, order_issues = medications.read_draft_orders(draft_orders, selections, index)
+    orders, order_issues = medications.read_draft_orders(draft_orders, selections, index, site)
     issues.extend(order_issues)
     return PatientModel(
         as_of=as_of,

@@ -92,10 +92,12 @@ from fhir_mappings.terminology import (
     LUNG_CANCER,
     LUNG_SQUAMOUS,
     LV_SYSTOLIC_DYSFUNCTION,
+    NO_SITE_DRUG_CODES,
     NSCLC,
     RADIOTHERAPY_COURSE,
     RENAL_IMPAIRMENT_MODERATE_OR_WORSE,
     CodeSet,
+    SiteDrugCodes,
     codings,
     concept_text,
     drugs_named,
@@ -368,7 +370,10 @@ def _cause(code: object, text: str, suspect_drugs: Iterable[Drug]) -> tuple[IldC
 
 
 def _referenced_drugs(
-    references: Iterable[JsonObject], container: JsonObject, index: ResourceIndex
+    references: Iterable[JsonObject],
+    container: JsonObject,
+    index: ResourceIndex,
+    site: SiteDrugCodes = NO_SITE_DRUG_CODES,
 ) -> list[Drug]:
     found: list[Drug] = []
     for ref in references:
@@ -377,7 +382,7 @@ def _referenced_drugs(
             concept, _ = medication_of(target, index)
             if concept is None and string(target, "resourceType") == "Medication":
                 concept = as_object(target.get("code"))
-            hit = match_drug(concept) if concept is not None else None
+            hit = match_drug(concept, site) if concept is not None else None
             if hit is not None:
                 found.append(hit.drug)
     return found
@@ -386,7 +391,9 @@ def _referenced_drugs(
 _ACTIVE_STATUS = frozenset({"active", "recurrence", "relapse"})
 
 
-def read_ild_condition(resource: Resource, index: ResourceIndex) -> IldEpisode | None:
+def read_ild_condition(
+    resource: Resource, index: ResourceIndex, site: SiteDrugCodes = NO_SITE_DRUG_CODES
+) -> IldEpisode | None:
     data = resource.data
     if is_ignored(data) or match(data.get("code"), ILD) is None:
         return None
@@ -395,7 +402,7 @@ def read_ild_condition(resource: Resource, index: ResourceIndex) -> IldEpisode |
     abatement = choice_date(data, "abatement")
     active = clinical in _ACTIVE_STATUS if clinical else abatement is None
     detail_refs = [d for e in objects(data.get("evidence")) for d in objects(e.get("detail"))]
-    evidence_drugs = _referenced_drugs(detail_refs, data, index)
+    evidence_drugs = _referenced_drugs(detail_refs, data, index, site)
     cause, cause_drug = _cause(data.get("code"), text, evidence_drugs)
     grade = _grade_from_extensions(data)
     return IldEpisode(
@@ -414,7 +421,7 @@ def read_ild_condition(resource: Resource, index: ResourceIndex) -> IldEpisode |
 
 
 def read_ild_adverse_event(
-    resource: Resource, index: ResourceIndex
+    resource: Resource, index: ResourceIndex, site: SiteDrugCodes = NO_SITE_DRUG_CODES
 ) -> tuple[IldEpisode, list[str]] | None:
     """An ILD AdverseEvent as an episode, with the Condition references it resulted in."""
     data = resource.data
@@ -434,7 +441,7 @@ def read_ild_adverse_event(
     grade = _grade_from_extensions(data)
     if grade == 0:
         return None  # CTCAE grade 0: the adverse event did not occur
-    suspects_named = _referenced_drugs(suspect_refs, data, index)
+    suspects_named = _referenced_drugs(suspect_refs, data, index, site)
     cause, drug = _cause(data.get("event"), text, suspects_named)
     episode = IldEpisode(
         onset=parse_date(data.get("date")) or parse_date(data.get("detected")),

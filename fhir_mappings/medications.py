@@ -47,7 +47,11 @@ into courses (``DrugExposure``). Decisions:
   anticancer drug (e.g. an Enhertu order under an RxNorm SCD or a site code this
   service does not list) is NOT identified by that text: the safer choice is a
   ``DataIssue`` naming the resource and the drug, shown by ``explain`` and on the data
-  quality card, rather than a silent drop or a guess. ``DraftOrder.matched_by`` says
+  quality card, rather than a silent drop or a guess; a draft order also keeps the drug
+  its text names and its code systems (``DraftOrder.named_in_text``, ``code_systems``)
+  for the ``order-drug-not-identified`` card. The site order catalog's codes
+  (``MappingOptions.site_drug_codes``, passed down as ``site``) identify drugs like the
+  service's own codes (``terminology.match_drug``). ``DraftOrder.matched_by`` says
   whether a draft's drug came from its code or its text (rules refuse dose updates on
   text-identified drugs).
 - ``medicationReference`` resolves against contained resources, the prefetched
@@ -105,11 +109,14 @@ from fhir_mappings.terminology import (
     LUNG_ADENOCARCINOMA,
     LUNG_CANCER,
     LUNG_SQUAMOUS,
+    NO_SITE_DRUG_CODES,
     NON_CURATIVE_INTENT,
     NSCLC,
     PROCEDURE_INTENT_EXTENSION,
     DrugMatch,
+    SiteDrugCodes,
     coded_drug_named_in_text,
+    codings,
     concept_text,
     is_supportive,
     match,
@@ -166,10 +173,12 @@ def medication_of(data: JsonObject, index: ResourceIndex) -> tuple[JsonObject | 
     return concept, text
 
 
-def recognised_drug(raw: JsonObject, index: ResourceIndex) -> DrugMatch | None:
+def recognised_drug(
+    raw: JsonObject, index: ResourceIndex, site: SiteDrugCodes = NO_SITE_DRUG_CODES
+) -> DrugMatch | None:
     """Cheap pre-filter: the anticancer drug of a raw medication resource, if any."""
     concept, _ = medication_of(raw, index)
-    return match_drug(concept) if concept is not None else None
+    return match_drug(concept, site) if concept is not None else None
 
 
 # --- events ---------------------------------------------------------------------------------
@@ -274,7 +283,12 @@ def _notes(data: JsonObject) -> str:
 
 
 def read_event(
-    resource: Resource, index: ResourceIndex, as_of: date, *, other_anticancer: bool = False
+    resource: Resource,
+    index: ResourceIndex,
+    as_of: date,
+    *,
+    other_anticancer: bool = False,
+    site: SiteDrugCodes = NO_SITE_DRUG_CODES,
 ) -> MedicationEvent | DataIssue | None:
     """One validated medication resource as an event; None when it is not an exposure.
     ``other_anticancer``: a drug outside the list that the record marks cancer-related."""
@@ -286,7 +300,7 @@ def read_event(
     if kind == "MedicationRequest" and string(data, "intent") in _EXCLUDED_INTENT:
         return None
     concept, text = medication_of(data, index)
-    found = match_drug(concept) if concept is not None else None
+    found = match_drug(concept, site) if concept is not None else None
     if found is None and other_anticancer:
         found = DrugMatch(Drug.OTHER_ANTICANCER, MatchedBy.CODE)
     if found is None:
@@ -620,6 +634,7 @@ def read_draft_orders(
     bundle: Mapping[str, Any] | None,
     selections: Sequence[str] | None,
     index: ResourceIndex,
+    site: SiteDrugCodes = NO_SITE_DRUG_CODES,
 ) -> tuple[tuple[DraftOrder, ...], tuple[DataIssue, ...]]:
     """The context's draftOrders Bundle as DraftOrders (see the module docstring)."""
     if bundle is None:
@@ -647,7 +662,7 @@ def read_draft_orders(
             issues.append(issue(resource, "draft order without id"))
         reference = reference or f"{resource_type}/"
         selected = chosen is None or reference in chosen or string(entry_obj, "fullUrl") in chosen
-        order, problem = _draft_order(resource, reference, selected, index)
+        order, problem = _draft_order(resource, reference, selected, index, site)
         orders.append(order)
         if problem is not None:
             issues.append(problem)
@@ -655,7 +670,7 @@ def read_draft_orders(
 
 
 def _draft_order(
-    raw: JsonObject, reference: str, selected: bool, index: ResourceIndex
+    raw: JsonObject, reference: str, selected: bool, index: ResourceIndex, site: SiteDrugCodes
 ) -> tuple[DraftOrder, DataIssue | None]:
     resource_type = string(raw, "resourceType") or "(unknown)"
     base = DraftOrder(
@@ -671,18 +686,17 @@ def _draft_order(
     problem = checked if isinstance(checked, DataIssue) else None
     data = checked.data if isinstance(checked, Resource) else raw
     concept, text = medication_of(data, index)
-    found = match_drug(concept) if concept is not None else None
+    found = match_drug(concept, site) if concept is not None else None
     dosages = objects(data.get("dosageInstruction"))
     dose = next((d for q in _dosage_quantities(dosages) if (d := dose_of(q)) is not None), None)
     frequency = next((f for d in dosages if (f := frequency_text(d)) is not None), None)
-    if found is None and problem is None and concept is not None:
-        named = coded_drug_named_in_text(concept)
-        if named is not None:
-            problem = DataIssue(
-                resource_type,
-                string(raw, "id"),
-                f"medication code not recognised; its text names {named.value}: not identified",
-            )
+    named = coded_drug_named_in_text(concept) if found is None and concept is not None else None
+    if named is not None and problem is None:
+        problem = DataIssue(
+            resource_type,
+            string(raw, "id"),
+            f"medication code not recognised; its text names {named.value}: not identified",
+        )
     order = replace(
         base,
         drug=found.drug if found else None,
@@ -692,8 +706,15 @@ def _draft_order(
         medication_text=text,
         unverified_code_only=bool(found and not found.verified),
         co_medication=None if found else draft_co_medication(concept, reference),
+        named_in_text=named,
+        code_systems=_code_systems(concept) if named is not None else (),
     )
     return order, problem
+
+
+def _code_systems(concept: object) -> tuple[str, ...]:
+    """The coding systems of a medication concept, each once, as sent."""
+    return tuple(dict.fromkeys(system for system, _ in codings(concept)))
 
 
 _REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")

@@ -547,6 +547,12 @@ class DraftOrder:
     co_medication: CoMedication | None = None
     """The order is a CYP3A inhibitor or inducer (not an anticancer drug), for
     `interaction-cyp3a-tki`."""
+    named_in_text: Drug | None = None
+    """``drug`` is None because the concept's drug codes identify no drug (clinical-rules.md
+    9.1: never the text for a coded concept), while its text names exactly this one
+    recognised drug: for `order-drug-not-identified` (its checks did not run)."""
+    code_systems: tuple[str, ...] = ()
+    """The coding systems of such a concept (set only with ``named_in_text``)."""
 
 
 # --- Data quality ---------------------------------------------------------------------

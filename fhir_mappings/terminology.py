@@ -40,6 +40,19 @@ G-CSF, antidiarrheals) counting as recognised names; the longest name wins. RxNo
 codes beyond section 7 are the SCD / IN codes paired with their names in the mCODE 4.0.0
 examples (``MCODE4``). Common US brand names of the older drugs are added as names (not
 codes) and marked as the project's additions.
+
+Site codes (9.1, "a site's own system"): the project lists verified codes for only a few
+products (no zongertinib or sevabertinib code at all), so a real order under a site's
+RxNorm SCD/SBD or local code would not be identified. The site order catalog
+(``CDS_ORDER_CATALOG``, ``cds_service.catalog``) is the site's own statement of which drug
+each of its orderable codes is: its ``medication:<drug>...`` entries become a
+``SiteDrugCodes`` (built once at start-up, carried by ``MappingOptions.site_drug_codes``;
+data flows settings -> mapping options -> patient model). ``match_drug`` consults it
+after the verified codes of ``DRUGS`` and before the unverified ones. A catalog code that
+``DRUGS`` gives another drug, or that two catalog entries give two drugs, is a start-up
+error naming the entry (``site_drug_codes``). A coded draft order that is still not
+identified but whose text names one drug keeps ``DraftOrder.named_in_text`` (the
+``order-drug-not-identified`` card says its checks did not run).
 """
 
 from __future__ import annotations
@@ -1100,11 +1113,76 @@ def _drug_code_index() -> dict[tuple[str, str], tuple[Drug, bool]]:
     }
 
 
-def match_drug(concept: object) -> DrugMatch | None:
+def builtin_drug_code(system: str, code: str) -> tuple[Drug, bool] | None:
+    """The drug a (system, code) is in the service's own table (``DRUGS``), and whether
+    that code is verified; None when the table does not list it."""
+    return _drug_code_index().get(_key(system, code))
+
+
+def code_key(system: str, code: str) -> tuple[str, str]:
+    """(system, code) as matching compares them (see "Matching" above)."""
+    return _key(system, code)
+
+
+class SiteDrugCodeConflict(ValueError):
+    """A site code that the service's own table, or another site entry, gives another drug."""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteDrugCodes:
+    """A site's own statement of which drug a code is (clinical-rules.md 9.1 names "a
+    site's own system"): built once at start-up from the site order catalog's medication
+    entries (``cds_service.catalog``), passed to the mapping in ``MappingOptions``.
+    Consulted by ``match_drug`` after the verified codes of ``DRUGS``. Build it with
+    ``site_drug_codes``, which refuses conflicts."""
+
+    entries: frozenset[tuple[str, str, Drug]] = frozenset()
+    """(system, code, drug) as the site gave them."""
+    _index: dict[tuple[str, str], Drug] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {_key(s, c): d for s, c, d in self.entries})
+
+    def drug(self, system: str, code: str) -> Drug | None:
+        return self._index.get(_key(system, code))
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
+NO_SITE_DRUG_CODES = SiteDrugCodes()
+
+
+def site_drug_codes(entries: Iterable[tuple[str, str, Drug]]) -> SiteDrugCodes:
+    """The site's drug codes, checked: a code that ``DRUGS`` gives another drug (verified or
+    not), or that the site gives two drugs, raises ``SiteDrugCodeConflict`` naming it."""
+    seen: dict[tuple[str, str], Drug] = {}
+    kept: set[tuple[str, str, Drug]] = set()
+    for system, code, drug in entries:
+        builtin = builtin_drug_code(system, code)
+        if builtin is not None and builtin[0] is not drug:
+            raise SiteDrugCodeConflict(
+                f"{system}|{code} is {builtin[0].value} in the service's drug codes, "
+                f"not {drug.value}"
+            )
+        key = _key(system, code)
+        if key in seen and seen[key] is not drug:
+            raise SiteDrugCodeConflict(
+                f"{system}|{code} is given for both {seen[key].value} and {drug.value}"
+            )
+        seen[key] = drug
+        kept.add((system, code, drug))
+    return SiteDrugCodes(frozenset(kept))
+
+
+def match_drug(concept: object, site: SiteDrugCodes = NO_SITE_DRUG_CODES) -> DrugMatch | None:
     """A medication CodeableConcept (clinical-rules.md 9.1, "Drug identity"): a concept
-    that carries any coding is identified by its code only (verified code, then an
-    unverified one, flagged), never by its text; a text-only concept by its text, when
-    exactly one recognised drug name occurs."""
+    that carries any coding is identified by its code only (a verified code of ``DRUGS``,
+    then a code of the site's order catalog, ``site``, then an unverified code of
+    ``DRUGS``, flagged), never by its text; a text-only concept by its text, when exactly
+    one recognised drug name occurs."""
     pairs = codings(concept)
     if pairs:
         index = _drug_code_index()
@@ -1115,6 +1193,11 @@ def match_drug(concept: object) -> DrugMatch | None:
                 if hit[1]:
                     return DrugMatch(hit[0], MatchedBy.CODE)
                 unverified = unverified or hit[0]
+        if site:
+            for system, code in pairs:
+                at_site = site.drug(system, code)
+                if at_site is not None:
+                    return DrugMatch(at_site, MatchedBy.CODE)
         if unverified is None:
             return None
         # A code from memory: the text confirms it, contradicts it (ambiguous: neither),

@@ -128,6 +128,10 @@ def test_the_same_feedback_twice_is_stored_once(client: FlaskClient) -> None:
         (lambda f: f.update(outcome="ignored"), "feedback[0].outcome"),
         (lambda f: f.pop("outcomeTimestamp"), "feedback[0].outcomeTimestamp"),
         (lambda f: f.update(outcomeTimestamp="yesterday"), "feedback[0].outcomeTimestamp"),
+        (  # no UTC equivalent: a 400, never an overflow in the store (found by hypothesis)
+            lambda f: f.update(outcomeTimestamp="0001-01-01T00:00:00+01:00"),
+            "feedback[0].outcomeTimestamp",
+        ),
         (lambda f: f.update(outcome="accepted"), "feedback[0].acceptedSuggestions"),
         (
             lambda f: f.update(acceptedSuggestions=[{"uuid": "x"}]),

@@ -254,7 +254,9 @@ def test_a_coded_t_dxd_draft_with_an_unknown_code_is_reported_not_guessed(
         "text": "fam-trastuzumab deruxtecan-nxki (Enhertu) 100 mg vial",
     }
     body = response_body(client, request)
-    assert "dose-tdxd" not in [c["source"]["topic"]["code"] for c in body["cards"]]
+    fired = [c["source"]["topic"]["code"] for c in body["cards"]]
+    assert "dose-tdxd" not in fired
+    assert "order-drug-not-identified" in fired  # never silent (9.1 safety net)
     issues = body["extension"]["her2-nsclc-cds.data-quality"]["issues"]
     assert {
         "resourceType": "MedicationRequest",

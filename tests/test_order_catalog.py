@@ -307,3 +307,87 @@ def test_a_platinum_doublet_is_suggested_only_as_the_sites_order_set(settings: S
         }
     ]
     assert check_response(coded) == []
+
+
+# --- Site codes identify drugs (clinical-rules.md 9.1, "a site's own system") ----------------
+
+
+def test_the_medication_entries_codes_identify_their_drugs(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        {
+            "orders": {
+                "medication:zongertinib@120mg": entry("TEST-ZONG-120-SCD", RXNORM),
+                "medication:zongertinib": entry("Z-ANY"),
+                "medication:sevabertinib@20mg": entry("S-20"),
+                "service:cbc": entry("CBC-1"),
+            }
+        },
+    )
+    codes = load_order_catalog(str(path)).drug_codes
+    assert codes.drug(RXNORM, "TEST-ZONG-120-SCD") is Drug.ZONGERTINIB
+    assert codes.drug(SITE, "Z-ANY") is Drug.ZONGERTINIB
+    assert codes.drug(SITE, "S-20") is Drug.SEVABERTINIB
+    assert codes.drug(SITE, "CBC-1") is None  # a test's code identifies no drug
+    assert len(codes) == 3
+
+
+def test_the_example_catalog_identifies_its_drugs() -> None:
+    codes = load_order_catalog(str(EXAMPLE)).drug_codes
+    assert codes.drug(SITE, "EX-MED-ZONG-120") is Drug.ZONGERTINIB
+    assert codes.drug(SITE, "EX-MED-SEVA-20") is Drug.SEVABERTINIB
+    assert codes.drug(RXNORM, "2267581") is Drug.TRASTUZUMAB_DERUXTECAN
+
+
+@pytest.mark.parametrize(
+    ("orders", "message"),
+    [
+        (
+            {"medication:zongertinib@120mg": entry("2267581", RXNORM)},
+            "orders['medication:zongertinib@120mg'].codings[0] "
+            "(http://www.nlm.nih.gov/research/umls/rxnorm|2267581) is trastuzumab deruxtecan "
+            "in the service's drug codes, not zongertinib",
+        ),
+        (
+            {
+                "medication:zongertinib@120mg": entry("X-1"),
+                "medication:sevabertinib@20mg": entry("X-1"),
+            },
+            # (the file is written with sorted keys: sevabertinib's entry is read first)
+            "orders['medication:zongertinib@120mg'].codings[0] "
+            f"({SITE}|X-1) is also given for orders['medication:sevabertinib@20mg'], "
+            "another drug",
+        ),
+        (
+            {
+                "medication:zongertinib@120mg": entry("X-1"),
+                "medication:sevabertinib@20mg": entry("X-1", SITE.replace("https", "http") + "/"),
+            },
+            "is also given for orders['medication:sevabertinib@20mg']",
+        ),
+    ],
+)
+def test_a_drug_code_conflict_is_refused_naming_the_entry(
+    tmp_path: Path, orders: dict[str, Any], message: str
+) -> None:
+    path = write(tmp_path, {"orders": orders})
+    with pytest.raises(ConfigurationError) as refused:
+        load_order_catalog(str(path))
+    assert message in str(refused.value)
+
+
+def test_the_same_code_for_two_doses_of_one_drug_is_accepted(tmp_path: Path) -> None:
+    orders = {
+        "medication:zongertinib@120mg": entry("Z-1"),
+        "medication:zongertinib@180mg": entry("Z-1"),
+    }
+    codes = load_order_catalog(str(write(tmp_path, {"orders": orders}))).drug_codes
+    assert codes.drug(SITE, "Z-1") is Drug.ZONGERTINIB
+
+
+def test_the_service_refuses_to_start_with_a_conflicting_drug_code(
+    settings: Settings, tmp_path: Path
+) -> None:
+    path = write(tmp_path, {"orders": {"medication:sevabertinib": entry("1658084", RXNORM)}})
+    with pytest.raises(ConfigurationError, match=r"orders\['medication:sevabertinib'\]"):
+        create_app(replace(settings, order_catalog=str(path)), today=lambda: FIXED_TODAY)

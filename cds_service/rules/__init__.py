@@ -30,6 +30,7 @@ from dataclasses import replace
 
 from cds_service.rules import (
     adc,
+    identity,
     ild,
     interactions,
     pregnancy,
@@ -78,9 +79,10 @@ _SPEC_ORDER = (
     pregnancy,
     interactions,
     sevabertinib,
+    identity,
 )
 """The tables of section 6 in order (6.1 testing, 6.2 sequencing, 6.3 ILD, 6.4 safety), then
-the new checks of 9.2 by module."""
+the new checks of 9.2 by module, then the drug-identity safety net of 9.1 (``identity``)."""
 
 
 def _in_spec_order() -> tuple[Rule, ...]:

@@ -14,7 +14,7 @@ from fhir_mappings.model import (
     LineClass,
     StopReason,
 )
-from tests.fhir_mappings.support import patient_from
+from tests.fhir_mappings.support import AS_OF, patient_from
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -202,3 +202,74 @@ def test_medication_reference_to_an_unsent_medication_uses_its_display() -> None
     }
     patient = build_patient([raw], as_of=date(2025, 5, 10))
     assert [(e.drug, e.active) for e in patient.exposures] == [(Drug.ZONGERTINIB, True)]
+
+
+# --- Site order catalog codes identify recorded medications too (9.1) -------------------------
+
+_SITE = "https://ehr.example.org/fhir/CodeSystem/orderables"
+
+
+def _site_zongertinib_record() -> list[dict[str, object]]:
+    """An active zongertinib order under a site code, and a pneumonitis adverse event whose
+    suspect entity is that order (its display names no drug)."""
+    return [
+        {
+            "resourceType": "MedicationRequest",
+            "id": "zong-rx",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/p1"},
+            "authoredOn": "2025-03-01",
+            "medicationCodeableConcept": {
+                "coding": [{"system": _SITE, "code": "EX-MED-ZONG-120"}],
+                "text": "zongertinib 120 mg tablet",
+            },
+        },
+        {
+            "resourceType": "AdverseEvent",
+            "id": "ae-pneumonitis",
+            "actuality": "actual",
+            "subject": {"reference": "Patient/p1"},
+            "event": {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "427046006",
+                        "display": "Drug-induced pneumonitis",
+                    }
+                ]
+            },
+            "date": "2025-04-20",
+            "suspectEntity": [
+                {"instance": {"reference": "MedicationRequest/zong-rx", "display": "order 1"}}
+            ],
+        },
+    ]
+
+
+def test_a_recorded_order_under_a_site_code_is_an_exposure_and_an_ild_suspect() -> None:
+    from fhir_mappings.build import MappingOptions
+    from fhir_mappings.terminology import site_drug_codes
+
+    record = _site_zongertinib_record()
+    plain = build_patient(record, as_of=AS_OF)
+    assert plain.exposures == ()
+    assert [i.reason for i in plain.data_issues] == [
+        "medication code not recognised; its text names zongertinib"
+    ]
+    (unattributed,) = plain.ild_episodes
+    assert Drug.ZONGERTINIB not in unattributed.attributed_drugs
+
+    options = MappingOptions(
+        site_drug_codes=site_drug_codes([(_SITE, "EX-MED-ZONG-120", Drug.ZONGERTINIB)])
+    )
+    site = build_patient(record, as_of=AS_OF, options=options)
+    (exposure,) = site.exposures
+    assert (exposure.drug, exposure.active, exposure.unverified_code_only) == (
+        Drug.ZONGERTINIB,
+        True,
+        False,
+    )
+    assert site.data_issues == ()
+    (episode,) = site.ild_episodes
+    assert Drug.ZONGERTINIB in episode.attributed_drugs

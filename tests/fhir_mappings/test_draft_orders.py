@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,3 +103,61 @@ def test_draft_that_stays_invalid_is_reported_and_still_read() -> None:
 
 def test_no_draft_orders_for_patient_view() -> None:
     assert build_patient([], as_of=AS_OF).draft_orders == ()
+
+
+def _zongertinib_draft(coding: dict[str, str]) -> dict[str, Any]:
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "draft-zong",
+                    "status": "draft",
+                    "intent": "order",
+                    "subject": {"reference": "Patient/p1"},
+                    "medicationCodeableConcept": {
+                        "coding": [coding],
+                        "text": "zongertinib 120 mg tablet",
+                    },
+                }
+            }
+        ],
+    }
+
+
+def test_a_draft_under_a_site_catalog_code_is_identified_by_that_code() -> None:
+    """9.1: the site order catalog's codes identify drugs (MappingOptions.site_drug_codes);
+    without them the draft is not identified, and keeps the drug its text names."""
+    from fhir_mappings.build import MappingOptions
+    from fhir_mappings.terminology import RXNORM, site_drug_codes
+
+    coding = {"system": RXNORM, "code": "TEST-ZONG-120-SCD"}  # placeholder, not a real RXCUI
+    bundle = _zongertinib_draft(coding)
+    plain = build_patient([], as_of=AS_OF, draft_orders=bundle)
+    (unknown,) = plain.draft_orders
+    assert (unknown.drug, unknown.named_in_text, unknown.code_systems) == (
+        None,
+        Drug.ZONGERTINIB,
+        (RXNORM,),
+    )
+    assert [i.reason for i in plain.data_issues] == [
+        "medication code not recognised; its text names zongertinib: not identified"
+    ]
+    options = MappingOptions(
+        site_drug_codes=site_drug_codes([(RXNORM, "TEST-ZONG-120-SCD", Drug.ZONGERTINIB)])
+    )
+    site = build_patient([], as_of=AS_OF, draft_orders=bundle, options=options)
+    (known,) = site.draft_orders
+    assert (known.drug, known.named_in_text, known.code_systems) == (Drug.ZONGERTINIB, None, ())
+    assert known.dose is None  # no dosage in this draft
+    assert site.data_issues == ()
+
+
+def test_a_coded_draft_whose_text_names_no_drug_names_nothing() -> None:
+    bundle = _zongertinib_draft({"system": "urn:oid:1.2.3.4", "code": "777"})
+    concept = bundle["entry"][0]["resource"]["medicationCodeableConcept"]
+    concept["text"] = "atorvastatin 20 mg tablet"
+    (draft,) = build_patient([], as_of=AS_OF, draft_orders=bundle).draft_orders
+    assert (draft.drug, draft.named_in_text, draft.code_systems) == (None, None, ())

@@ -292,3 +292,74 @@ def test_longest_name_wins() -> None:
     found = match_drug({"text": "ado-trastuzumab emtansine 3.6 mg/kg"})
     assert found is not None
     assert found.drug is Drug.TRASTUZUMAB_EMTANSINE
+
+
+# --- Site codes (the site order catalog's statement of which drug a code is, 9.1) ---------
+
+SITE_SYSTEM = "https://ehr.example.org/fhir/CodeSystem/orderables"
+PLACEHOLDER_SCD = "TEST-ZONG-120-SCD"
+"""A stand-in for a site's RxNorm SCD code of zongertinib: not a real RXCUI (the project
+has verified none for zongertinib)."""
+
+
+def test_a_site_code_identifies_its_drug_after_the_verified_codes() -> None:
+    from fhir_mappings.terminology import site_drug_codes
+
+    site = site_drug_codes([(RXNORM, PLACEHOLDER_SCD, Drug.ZONGERTINIB)])
+    concept = {
+        "coding": [{"system": RXNORM, "code": PLACEHOLDER_SCD}],
+        "text": "zongertinib 120 mg tablet",
+    }
+    assert match_drug(concept) is None  # without the site's statement: not identified
+    found = match_drug(concept, site)
+    assert found is not None
+    assert (found.drug, found.matched_by, found.verified) == (
+        Drug.ZONGERTINIB,
+        MatchedBy.CODE,
+        True,
+    )
+    # Systems compare as elsewhere (https, trailing slash, case).
+    assert match_drug({"coding": [{"system": RXNORM.upper() + "/", "code": PLACEHOLDER_SCD}]}, site)
+    # A code only, no text: still the site's drug (identified by code, never by text).
+    coded_only = match_drug({"coding": [{"system": RXNORM, "code": PLACEHOLDER_SCD}]}, site)
+    assert coded_only is not None
+    assert coded_only.drug is Drug.ZONGERTINIB
+    # A verified code of the service wins over a site code on the same concept.
+    both = {
+        "coding": [
+            {"system": SITE_SYSTEM, "code": "EX-1"},
+            {"system": RXNORM, "code": "2267581"},
+        ]
+    }
+    mixed = match_drug(both, site_drug_codes([(SITE_SYSTEM, "EX-1", Drug.TRASTUZUMAB_DERUXTECAN)]))
+    assert mixed is not None
+    assert mixed.drug is Drug.TRASTUZUMAB_DERUXTECAN
+
+
+def test_a_site_code_confirms_an_unverified_code_of_the_same_drug() -> None:
+    from fhir_mappings.terminology import site_drug_codes
+
+    site = site_drug_codes([(RXNORM, "40048", Drug.CARBOPLATIN)])
+    found = match_drug({"coding": [{"system": RXNORM, "code": "40048"}]}, site)
+    assert found is not None
+    assert (found.drug, found.verified) == (Drug.CARBOPLATIN, True)
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([(RXNORM, "2267581", Drug.ZONGERTINIB)], "is trastuzumab deruxtecan in the service"),
+        ([(RXNORM, "40048", Drug.CISPLATIN)], "is carboplatin in the service"),
+        (
+            [(SITE_SYSTEM, "EX-1", Drug.ZONGERTINIB), (SITE_SYSTEM, "EX-1", Drug.SEVABERTINIB)],
+            "given for both zongertinib and sevabertinib",
+        ),
+    ],
+)
+def test_site_codes_that_conflict_are_refused(
+    entries: list[tuple[str, str, Drug]], message: str
+) -> None:
+    from fhir_mappings.terminology import SiteDrugCodeConflict, site_drug_codes
+
+    with pytest.raises(SiteDrugCodeConflict, match=message):
+        site_drug_codes(entries)

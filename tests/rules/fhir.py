@@ -464,6 +464,12 @@ DRUG_CONCEPT: dict[str, Json] = {
         coding(RXNORM, "2267581", "Enhertu"), text="fam-trastuzumab deruxtecan-nxki (Enhertu)"
     ),
     "zongertinib": concept(text="zongertinib (Hernexeos) 60 mg tablet"),
+    "zongertinib-unknown-code": concept(
+        coding(RXNORM, "TEST-ZONG-120-SCD", "zongertinib 120 MG Oral Tablet"),
+        text="zongertinib (Hernexeos) 120 mg tablet",
+    ),
+    # ^ a stand-in for a site's RxNorm SCD: not a real RXCUI (none is verified for
+    #   zongertinib); the service does not recognise it without a site order catalog.
     "sevabertinib": concept(text="sevabertinib (Hyrnuo) 10 mg tablet"),
     "carboplatin": concept(text="CARBOplatin IVPB"),
     "pemetrexed": concept(text="pemetrexed (Alimta) IV"),

@@ -1055,6 +1055,23 @@ GOLDEN_DEF: dict[str, Json] = {
     "dose-sevabertinib__silent__20_mg_twice_daily": fhir.request(
         "g-sevadose-2", SG, PLATINUM_PATIENT, drafts=[fhir.draft_sevabertinib()]
     ),
+    # 9.1 drug identity: a coded order no code identifies, whose text names one drug
+    "order-drug-not-identified__fires__zongertinib_under_an_unknown_rxnorm_code": fhir.request(
+        "g2-ident-1",
+        SG,
+        UNTREATED,
+        drafts=[fhir.draft("zongertinib-unknown-code", "zong-draft", 120, "mg", (1, 1, "d"))],
+    ),
+    "order-drug-not-identified__silent__not_among_the_selections": fhir.request(
+        "g2-ident-2",
+        OS,
+        UNTREATED,
+        drafts=[
+            fhir.draft("zongertinib-unknown-code", "zong-draft", 120, "mg", (1, 1, "d")),
+            fhir.draft_oral_or_iv("atorvastatin", "statin-draft", 20),
+        ],
+        selections=["MedicationRequest/statin-draft"],
+    ),
     # No cards at all
     "none__silent__statin_order_sign_on_tdxd": fhir.request(
         "g-none-1",

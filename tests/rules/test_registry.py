@@ -69,6 +69,8 @@ SPEC_RULES: dict[str, set[str]] = {
     "interaction-cyp3a-tki": ALL,
     "start-sevabertinib": ORDERS,
     "dose-sevabertinib": ORDERS,
+    # 9.1 drug identity: the safety net for coded orders no code identifies
+    "order-drug-not-identified": ORDERS,
 }
 
 

@@ -25,9 +25,10 @@ def test_readme_rule_table_matches_the_registry() -> None:
 
 def test_table_lists_every_rule_once() -> None:
     rows = [line for line in rules_table().splitlines() if line.startswith("| `")]
-    assert len(rows) == 39
+    assert len(rows) == 40
     assert rows[0].startswith("| `test-broad-ngs` | PV, OS, SG | info / warning | [S] |")
     assert "| `hepatic-tki` | PV, OS, SG | info / warning / critical | [L][?] |" in "\n".join(rows)
+    assert rows[-1].startswith("| `order-drug-not-identified` | OS, SG | warning | [E] |")
 
 
 def test_command_prints_the_table() -> None:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,9 @@ class Nginx(Process):
 class Gunicorn(Process):
     """The production entry (``gunicorn.conf.py``, ``cds_service.wsgi:app``) on a free port."""
 
-    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 2) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, *, workers: int = 2, extra_args: Sequence[str] = ()
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -188,6 +191,7 @@ class Gunicorn(Process):
                     f"127.0.0.1:{self.port}",
                     "--workers",
                     str(workers),
+                    *extra_args,
                     "cds_service.wsgi:app",
                 ],
                 cwd=ROOT,
@@ -201,6 +205,20 @@ class Gunicorn(Process):
         """SIGKILL to the master and its workers at once (the group this object started)."""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def wait_until_serving(self, timeout_s: float = 30) -> None:
+        """Until a worker answers ``/healthz`` with 200."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"gunicorn exited: {self.log.read_text()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
+                    return
+            except requests.RequestException:  # not listening yet, or workers still booting
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"gunicorn did not serve within {timeout_s} s: {self.log.read_text()}")
 
     def wait_until_answering(self, timeout_s: float = 30) -> None:
         """Until a worker answers HTTP at all (any status: its stores may be down)."""

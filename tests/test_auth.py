@@ -47,8 +47,8 @@ from cds_service.settings import (
     Profile,
     Settings,
 )
-from demo.fhir_server import free_port
 from tests.conftest import FIXED_TODAY
+from tests.processes import Gunicorn
 from tests.requests import spec_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -865,52 +865,6 @@ def close(app: Any) -> None:
 
 
 # --- Replay across worker processes: real gunicorn servers --------------------------------------
-
-
-class Gunicorn:
-    """The production entry, as the Dockerfile runs it, with 2 workers on a loopback port."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        with log.open("wb") as output:
-            self.process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "gunicorn"),
-                    "-c",
-                    "gunicorn.conf.py",
-                    "--bind",
-                    f"127.0.0.1:{self.port}",
-                    "--workers",
-                    "2",
-                    "cds_service.wsgi:app",
-                ],
-                cwd=ROOT,
-                env={**env, "PORT": str(self.port)},
-                stdout=output,
-                stderr=output,
-            )
-
-    def wait_until_serving(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"gunicorn exited: {self.log.read_text()}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=5).status_code == 200:
-                    return
-            except requests.RequestException:  # not listening yet, or workers still booting
-                time.sleep(0.2)
-        pytest.fail("gunicorn did not start within 30 s")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
 
 
 def test_a_token_replayed_to_another_worker_process_is_refused(

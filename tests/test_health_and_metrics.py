@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from cds_service.settings import AuthSettings, IssuerSettings, Profile, Settings
 from demo.fhir_server import free_port
 from tests.conftest import FIXED_TODAY, LiveServer
 from tests.fhir_server import Reply, ScriptedFhirServer
+from tests.processes import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
@@ -374,47 +374,18 @@ def test_under_gunicorn_metrics_add_up_every_worker(tmp_path: Path) -> None:
     counts its own; one scrape, whichever worker answers it, adds them up."""
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CDS_")},
         "CDS_PROFILE": "production",
         "CDS_AUTH_DISABLED": "true",
         "CDS_FEEDBACK_DATABASE_URL": f"sqlite:///{tmp_path / 'f.sqlite3'}",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "PORT": str(port),
     }
     log = tmp_path / "gunicorn.log"
-    with log.open("wb") as output:
-        server = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                "gunicorn.conf.py",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--worker-class",
-                "sync",
-                "cds_service.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=output,
-        )
-    url = f"http://127.0.0.1:{port}"
+    server = Gunicorn(env, log, extra_args=("--worker-class", "sync"))
+    url = server.url
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start: {log.read_text()}")
-            time.sleep(0.2)
+        server.wait_until_serving()
 
         def get(path: str) -> int:
             with requests.Session() as session:  # a new connection each time
@@ -454,5 +425,4 @@ def test_under_gunicorn_metrics_add_up_every_worker(tmp_path: Path) -> None:
             hooks = value(text, "cds_requests_total", service="her2-nsclc-patient-view")
             assert hooks == 4
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        server.stop()

@@ -132,11 +132,6 @@ def _substitution(s: Situation, order: DraftOrder) -> Conclusion | None:
 # --- thrombocytopenia-tdxd ---------------------------------------------------------------------
 
 
-def _last_tdxd_dose(s: Situation) -> date | None:
-    dates = [r.date for e in s.exposures(TDXD) for r in e.doses if r.date is not None]
-    return max(dates, default=None)
-
-
 @rule(
     "thrombocytopenia-tdxd",
     title="Platelets before T-DXd",
@@ -151,7 +146,7 @@ def thrombocytopenia_tdxd(s: Situation) -> Iterator[Conclusion]:
     if not orders:
         return
     days = s.settings.recent_predose_labs_days
-    last_dose = _last_tdxd_dose(s)
+    last_dose = s.last_dose_date(TDXD)
     since = last_dose or (s.today - timedelta(days=days))
     counts = [
         m

@@ -292,6 +292,11 @@ class Situation:
     def exposures(self, *drugs: Drug) -> tuple[DrugExposure, ...]:
         return tuple(e for e in self.patient.exposures if e.drug in drugs)
 
+    def last_dose_date(self, drug: Drug) -> date | None:
+        """The date of the latest recorded dose (administration or order) of ``drug``."""
+        dates = [r.date for e in self.exposures(drug) for r in e.doses if r.date is not None]
+        return max(dates, default=None)
+
     def received(self, *drugs: Drug) -> bool:
         return bool(self.exposures(*drugs)) or any(line.drugs & set(drugs) for line in self.lines)
 

@@ -262,11 +262,6 @@ def _since_last_dose(s: Situation, kind: MeasurementKind, since: date | None) ->
     ]
 
 
-def _last_dose_date(s: Situation) -> date | None:
-    dates = [r.date for e in s.exposures(TDM1) for r in e.doses if r.date is not None]
-    return max(dates, default=None)
-
-
 @rule(
     "tdm1-safety",
     title="T-DM1 safety rows of its own label",
@@ -285,7 +280,7 @@ def tdm1_safety(s: Situation) -> Iterator[Conclusion]:
 
 def _safety(s: Situation, target: Target) -> Conclusion | None:
     rows = _Rows(facts=list(target.facts))
-    last_dose = _last_dose_date(s)
+    last_dose = s.last_dose_date(TDM1)
     _ild_rows(s, rows)
     _liver_rows(s, rows, last_dose)
     _lvef_rows(s, rows)

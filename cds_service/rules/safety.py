@@ -533,8 +533,8 @@ def _cardiac(s: Situation, target: Target) -> Conclusion | None:
             problems.append(f"LVEF {latest.value:g} % (below {cfg.lvef_min_percent:g} %)")
         if heart:
             problems.append("heart failure / LV dysfunction on record")
-        elif nyha_after:
-            problems.append(f"{(stated or '').lower()} after the start of {name}")
+        elif nyha_after and stated:
+            problems.append(f"{stated[:1].lower()}{stated[1:]} after the start of {name}")
         if not recent:
             missing = (
                 f"no LVEF from {cfg.recent_lvef_days} days before the first dose onward"

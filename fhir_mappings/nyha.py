@@ -3,11 +3,11 @@ heart-failure diagnosis (or an NYHA class II-IV statement) dated after the drug'
 
 Decisions:
 
-- **Which Observations**: coded with a NYHA LOINC code of ``terminology.NYHA_CLASS``
-  (88020-3 functional capacity, 88021-1 objective assessment; verified, source named
-  there): ``MatchedBy.CODE``; or whose code's text / displays name NYHA ("NYHA", "New
-  York Heart Association"): ``MatchedBy.TEXT``, the recorded fallback for sites that code
-  it locally.
+- **Which Observations**: coded with the NYHA LOINC code of ``terminology.NYHA_CLASS``
+  (88020-3 functional capacity, the class I-IV; verified, source named there; the
+  objective assessment 88021-1 grades A-D and is not a class: never read):
+  ``MatchedBy.CODE``; or whose code's text / displays name NYHA ("NYHA", "New York Heart
+  Association"): ``MatchedBy.TEXT``, the recorded fallback for sites that code it locally.
 - **The class** is read from the value: a SNOMED CT answer code of
   ``terminology.NYHA_CLASS_ANSWERS`` (verified); else the value's text or displays, or a
   ``valueString``: "Class II", "NYHA III", "class 3", "II"; else a ``valueInteger`` 1-4.
@@ -36,6 +36,8 @@ from fhir_mappings.terminology import (
 )
 
 NYHA_CODES = frozenset(c.code for c in NYHA_CLASS.codes)
+OBJECTIVE_ASSESSMENT = "88021-1"
+"""LOINC "Objective assessment of cardiovascular disease NYHA": grades A-D, not a class."""
 _TEXT_GATE = re.compile(r"nyha|new\s+york\s+heart", re.IGNORECASE)
 _NO_RESULT = frozenset({"registered", "cancelled", "entered-in-error"})
 _CLASS = r"(iv|iii|ii|i|[1-4])"
@@ -50,8 +52,11 @@ _VALUE = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 def is_nyha(raw: JsonObject) -> bool:
     """Cheap pre-filter on a raw Observation: a NYHA code, or NYHA named in the code."""
     concept = raw.get("code")
-    if any(code in NYHA_CODES for _, code in codings(concept)):
+    coded = [code for _, code in codings(concept)]
+    if any(code in NYHA_CODES for code in coded):
         return True
+    if OBJECTIVE_ASSESSMENT in coded:
+        return False
     text = concept_text(concept)
     return bool(text) and _TEXT_GATE.search(text) is not None
 

@@ -568,11 +568,12 @@ PREGNANCY_TEST = CodeSet(
     ),
 )
 NYHA_LOINC_SOURCE = (
-    'LOINC 88020-3 "Functional capacity NYHA" and 88021-1 "Objective assessment of '
-    'cardiovascular disease NYHA" (the two parts of the New York Heart Association '
-    "Functional Classification; panel 93124-6), as LOINC describes them, read on the "
-    "HealthAssure LOINC code pages (healthassure.in/codes/loinc-88020-3-functional-"
-    "capacity-nyha, .../loinc-88021-1-...)"
+    'LOINC 88020-3 "Functional capacity NYHA" (the patient\'s functional class I-IV), as '
+    "LOINC describes it, read on the HealthAssure LOINC code page healthassure.in/codes/"
+    "loinc-88020-3-functional-capacity-nyha. The other part of the New York Heart "
+    'Association Functional Classification, 88021-1 "Objective assessment of '
+    'cardiovascular disease NYHA", grades objective evidence (A-D), not the class, and is '
+    "not read; panel 93124-6"
 )
 NYHA_SNOMED_SOURCE = (
     "SNOMED CT NYHA class answers 420300004 (I), 421704003 (II), 420913000 (III), "
@@ -583,15 +584,7 @@ NYHA_SNOMED_SOURCE = (
 )
 NYHA_CLASS = CodeSet(
     "NYHA functional class (Observation code)",
-    (
-        Code(LOINC, "88020-3", "Functional capacity NYHA", source=NYHA_LOINC_SOURCE),
-        Code(
-            LOINC,
-            "88021-1",
-            "Objective assessment of cardiovascular disease NYHA",
-            source=NYHA_LOINC_SOURCE,
-        ),
-    ),
+    (Code(LOINC, "88020-3", "Functional capacity NYHA", source=NYHA_LOINC_SOURCE),),
     ("nyha", "new york heart association"),
 )
 """An Observation stating an NYHA class (clinical-rules.md 9.3, symptomatic heart failure).

@@ -79,3 +79,20 @@ def test_texts_of_a_class() -> None:
     assert class_in_text("NYHA II-III") == 3  # a range: the higher class
     assert class_in_text("IV") == 4
     assert class_in_text("no limitation of physical activity") is None
+
+
+def test_the_objective_assessment_is_not_a_class() -> None:
+    code = {
+        "coding": [
+            {
+                "system": "http://loinc.org",
+                "code": "88021-1",
+                "display": "Objective assessment of cardiovascular disease NYHA",
+            }
+        ]
+    }
+    patient = build_patient(
+        [observation("n8", code, valueString="Class B: minimal disease")], as_of=AS_OF
+    )
+    assert patient.nyha_statements == ()
+    assert patient.data_issues == ()

@@ -24,7 +24,9 @@ Decisions:
   thrombocytopenia, that has recovered, the next dose is one level below the last [L].
 - **LVEF** rows apply on treatment (a value after the first dose), against the baseline (the
   latest LVEF on or before the first dose); with no baseline only the absolute rows apply and
-  the card says so. Before the first dose ``cardiac-lvef`` speaks.
+  the card says so. Before the first dose ``cardiac-lvef`` speaks. Symptomatic heart
+  failure (discontinue) is a heart-failure diagnosis with onset after T-DM1's start or an
+  NYHA class II-IV statement dated after it (clinical-rules.md 9.3).
 - **ILD/pneumonitis** diagnosed on T-DM1 (onset on or after its first dose, or attributed to
   it): permanently discontinue [L]. An episode before T-DM1 is named as a caution only (the
   label has no row for it).

@@ -50,15 +50,29 @@ _VALUE = {"i": 1, "ii": 2, "iii": 3, "iv": 4, "1": 1, "2": 2, "3": 3, "4": 4}
 
 
 def is_nyha(raw: JsonObject) -> bool:
-    """Cheap pre-filter on a raw Observation: a NYHA code, or NYHA named in the code."""
+    """Cheap pre-filter on a raw Observation (it runs on every one, so no helper calls): a
+    NYHA code, or NYHA named in the code's text or displays."""
     concept = raw.get("code")
-    coded = [code for _, code in codings(concept)]
-    if any(code in NYHA_CODES for code in coded):
-        return True
-    if OBJECTIVE_ASSESSMENT in coded:
+    if type(concept) is not dict:
         return False
-    text = concept_text(concept)
-    return bool(text) and _TEXT_GATE.search(text) is not None
+    named = False
+    items = concept.get("coding")
+    for coding in items if type(items) is list else ():
+        if type(coding) is dict:
+            code = coding.get("code")
+            if code in NYHA_CODES:
+                return True
+            if code == OBJECTIVE_ASSESSMENT:
+                return False
+            display = coding.get("display")
+            named = named or (type(display) is str and _named_nyha(display))
+    text = concept.get("text")
+    return named or (type(text) is str and _named_nyha(text))
+
+
+def _named_nyha(text: str) -> bool:
+    lowered = text.lower()
+    return ("nyha" in lowered or "new york heart" in lowered) and bool(_TEXT_GATE.search(text))
 
 
 def read_nyha(resource: Resource) -> NyhaStatement | DataIssue | None:

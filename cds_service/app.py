@@ -153,6 +153,7 @@ def call_service(service_id: str) -> Response:
         options=parts.mapping_options,
         deadline_s=parts.settings.fhir_deadline_s,
         today=parts.today(),
+        medication_reads=parts.settings.fhir_max_medication_reads,
     )
     data = staged.data
     if not staged.in_scope:

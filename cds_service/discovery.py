@@ -72,6 +72,7 @@ PATIENT_DATA: tuple[PrefetchTemplate, ...] = (
     _observations("observationsEcog", f"code={LOINC}|89247-1", required=False),
     _observations("observationsDiseaseStatus", f"code={LOINC}|97509-4", required=False),
     _observations("observationsLvef", f"code={LOINC}|10230-1", required=False),
+    _observations("observationsNyha", f"code={LOINC}|88020-3", required=False),
     PrefetchTemplate("medicationRequests", f"MedicationRequest?patient={PATIENT}&intent=order"),
     PrefetchTemplate(
         "medicationStatements", f"MedicationStatement?patient={PATIENT}", required=False

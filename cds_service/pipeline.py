@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -83,6 +83,8 @@ def run_hook(
         unavailable_data=data.unavailable,
         patient_id=context.patientId,
     )
+    if data.data_issues:  # what the service could not read (medication_refs)
+        patient = replace(patient, data_issues=(*patient.data_issues, *data.data_issues))
     metrics.foreign_patient_resources(
         sum(1 for item in patient.data_issues if item.reason == FOREIGN_PATIENT_REASON)
     )

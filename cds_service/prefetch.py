@@ -105,6 +105,7 @@ from cds_service.errors import ConfigurationError, PreconditionFailed
 from cds_service.http import strict_json_loads
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
+from fhir_mappings.model import DataIssue
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,19 @@ class ResolvedData:
     """Raw JSON values from every key, in template order; not validated here."""
     unavailable: tuple[str, ...]
     """Keys of non-required templates that could not be had."""
+    stats: FetchStats
+    data_issues: tuple[DataIssue, ...] = ()
+    """What could not be read beyond the keys (``medicationReference`` targets), by the
+    resource that refers to it; added to the patient model's data issues."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """``PrefetchResolver.read``: the resources read, and why each other reference was not."""
+
+    resources: tuple[Any, ...]
+    failures: Mapping[str, str]
+    """Reference -> reason (no URL, token or body)."""
     stats: FetchStats
 
 
@@ -460,6 +474,73 @@ class PrefetchResolver:
             stats.wall_seconds,
         )
         return ResolvedData(resources, unavailable, stats)
+
+    def read(
+        self,
+        request: HookRequest,
+        references: Sequence[str],
+        *,
+        key: str,
+        deadline: float | None = None,
+    ) -> ReadResult:
+        """Read each relative ``Type/id`` reference from ``fhirServer`` at once, as a read
+        template's key is fetched (same checks, byte caps and deadline; ``key`` names them in
+        logs and the tally). A reference that cannot be had -- including one the server
+        does not hold (404/410) -- is a failure, never an exception."""
+        started = time.monotonic()
+        call = _Call(
+            base=_Base.parse(request.fhirServer) if request.fhirServer else None,
+            headers=_auth_headers(request),
+            deadline=deadline if deadline is not None else started + self._settings.fhir_deadline_s,
+        )
+        found: list[Any] = []
+        failures: dict[str, str] = {}
+        pending: dict[Future[_KeyOutcome], str] = {}
+        try:
+            for reference in dict.fromkeys(references):
+                if call.base is None:
+                    failures[reference] = "the request has no usable fhirServer"
+                    continue
+                template = PrefetchTemplate(key, reference)
+                if not template.is_read or template.resource_type is None:
+                    failures[reference] = "not a Type/id reference"
+                    continue
+                url = f"{call.base.url}/{reference}"
+                pending[self._executor.submit(self._fetch, template, url, call)] = reference
+            while pending:
+                remaining = call.deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                done, _ = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+                for future in done:
+                    reference = pending.pop(future)
+                    outcome = future.result()
+                    if outcome.failure is not None:
+                        failures[reference] = outcome.failure
+                    elif not outcome.resources:
+                        failures[reference] = "the FHIR server has no such resource"
+                    elif _id_of(outcome.resources[0]) != reference.rsplit("/", 1)[-1]:
+                        failures[reference] = "the FHIR server answered with another resource"
+                    else:
+                        found.extend(outcome.resources)
+            for reference in pending.values():
+                failures[reference] = self._deadline_reason()
+        finally:
+            call.cancelled.set()
+            for future in pending:
+                future.cancel()
+        fetches, fetch_seconds = call.totals()
+        stats = FetchStats(fetches, fetch_seconds, time.monotonic() - started)
+        logger.debug(
+            "read key=%s references=%d read=%d failed=%d fetches=%d wall_seconds=%.3f",
+            key,
+            len(references),
+            len(found),
+            len(failures),
+            stats.fetches,
+            stats.wall_seconds,
+        )
+        return ReadResult(tuple(found), failures, stats)
 
     # -- planning: what the client sent, and what must be fetched --------------------
 
@@ -785,6 +866,11 @@ def _resource_type(value: Any) -> str | None:
         if isinstance(kind, str) and kind:
             return kind
     return None
+
+
+def _id_of(value: Any) -> str | None:
+    ident = value.get("id") if isinstance(value, dict) else None
+    return ident if isinstance(ident, str) else None
 
 
 def _describe(value: Any) -> str:

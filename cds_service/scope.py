@@ -25,6 +25,10 @@ In scope (``in_scope``), read with the mapping's own recognisers (no code list h
   HER2-directed drug with pneumonitis recorded still gets their safety cards.
 
 An out-of-scope call is answered ``{"cards": []}`` without reading anything else.
+
+3. in scope, the ``medicationReference`` targets the data lacks are read from
+   ``fhirServer`` (``cds_service.medication_refs``; a draft order's are read before the
+   scope decision when the call would otherwise be out of scope).
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cds_service import medication_refs
 from cds_service.discovery import CdsService
+from cds_service.medication_refs import NOTHING, Wanted
 from cds_service.prefetch import FetchStats, PrefetchResolver, ResolvedData, unique_resources
 from cds_service.wire import HookRequest
 from fhir_mappings import conditions
@@ -101,26 +107,80 @@ def resolve_staged(
     options: MappingOptions,
     deadline_s: float,
     today: date,
+    medication_reads: int = 0,
 ) -> StagedData:
-    """Resolve the first stage, decide scope, and resolve the rest only in scope."""
+    """Resolve the first stage, decide scope, and resolve the rest only in scope; then read
+    the missing ``medicationReference`` targets, at most ``medication_reads``
+    (``cds_service.medication_refs``)."""
+    limit = medication_reads
     started = time.monotonic()
     deadline = started + deadline_s
     first = resolver.resolve(request, service.prefetch, deadline=deadline)
-    if not first_stage_in_scope(
+    scoped = first_stage_in_scope(
         first.resources, draft_orders=draft_orders, selections=selections, options=options,
         today=today,
-    ):  # fmt: skip
-        return StagedData(first, in_scope=False)
+    )  # fmt: skip
+    drafts = NOTHING
+    if not scoped:
+        # A draft's Medication only on the server (medication_refs, "Draft orders").
+        drafts = _wanted(first.resources, draft_orders, request, limit, data=False)
+        if not drafts.reads:
+            return StagedData(first, in_scope=False)
+        first = _merge(first, _read(resolver, request, drafts, deadline), started)
+        scoped = first_stage_in_scope(
+            first.resources, draft_orders=draft_orders, selections=selections,
+            options=options, today=today,
+        )  # fmt: skip
+        if not scoped:
+            return StagedData(first, in_scope=False)
     known = {t.key for t in (*service.prefetch, *service.data)}
     extra = [key for key in (request.prefetch or {}) if key not in known]
     rest = resolver.resolve(request, service.data, deadline=deadline, extra_keys=extra)
-    merged = ResolvedData(
-        resources=unique_resources([*first.resources, *rest.resources]),
-        unavailable=first.unavailable + rest.unavailable,
+    merged = _merge(first, rest, started)
+    wanted = _wanted(
+        merged.resources, draft_orders, request, limit - len(drafts.reads),
+        drafts=not drafts.reads,  # already read before the scope decision
+    )  # fmt: skip
+    if wanted.reads or wanted.issues:
+        merged = _merge(merged, _read(resolver, request, wanted, deadline), started)
+    return StagedData(merged, in_scope=True)
+
+
+def _wanted(
+    resources: Sequence[Any],
+    draft_orders: Mapping[str, Any] | None,
+    request: HookRequest,
+    limit: int,
+    *,
+    drafts: bool = True,
+    data: bool = True,
+) -> Wanted:
+    return medication_refs.wanted(
+        resources, draft_orders, fhir_server=request.fhirServer, limit=limit, drafts=drafts,
+        data=data,
+    )  # fmt: skip
+
+
+def _read(
+    resolver: PrefetchResolver, request: HookRequest, wanted: Wanted, deadline: float
+) -> ResolvedData:
+    """The Medications ``wanted`` lists, read from ``fhirServer``; failures as data issues."""
+    if not wanted.reads:
+        return ResolvedData((), (), FetchStats(0, 0.0, 0.0), wanted.issues)
+    result = resolver.read(request, wanted.reads, key=medication_refs.READ_KEY, deadline=deadline)
+    return ResolvedData(
+        result.resources, (), result.stats, wanted.issues + wanted.failed(result.failures)
+    )
+
+
+def _merge(first: ResolvedData, then: ResolvedData, started: float) -> ResolvedData:
+    return ResolvedData(
+        resources=unique_resources([*first.resources, *then.resources]),
+        unavailable=first.unavailable + then.unavailable,
         stats=FetchStats(
-            fetches=first.stats.fetches + rest.stats.fetches,
-            fetch_seconds_total=first.stats.fetch_seconds_total + rest.stats.fetch_seconds_total,
+            fetches=first.stats.fetches + then.stats.fetches,
+            fetch_seconds_total=first.stats.fetch_seconds_total + then.stats.fetch_seconds_total,
             wall_seconds=time.monotonic() - started,
         ),
+        data_issues=first.data_issues + then.data_issues,
     )
-    return StagedData(merged, in_scope=True)

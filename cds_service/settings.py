@@ -209,6 +209,9 @@ class Settings:
     """Largest FHIR answer read for one page, after decompression; larger: the key fails."""
     fhir_max_call_bytes: int = 16 * 1024 * 1024
     """Largest total of FHIR answers read for one hook call, after decompression."""
+    fhir_max_medication_reads: int = 20
+    """Most ``Medication`` resources read from ``fhirServer`` for the ``medicationReference``
+    targets a hook call's data lacks (``cds_service.medication_refs``); more: data issues."""
     fhir_servers: tuple[str, ...] = ()
     """``fhirServer`` bases allowed when authentication is off (and for the sandbox issuer);
     empty with authentication off: any base (a warning at start-up)."""
@@ -344,6 +347,9 @@ class Settings:
             ),
             fhir_max_call_bytes=env.integer(
                 "CDS_FHIR_MAX_CALL_BYTES", defaults.fhir_max_call_bytes
+            ),
+            fhir_max_medication_reads=env.integer(
+                "CDS_FHIR_MAX_MEDICATION_READS", defaults.fhir_max_medication_reads
             ),
             fhir_servers=_fhir_bases(env.items("CDS_FHIR_SERVERS"), "CDS_FHIR_SERVERS"),
             feedback_max_items=env.integer("CDS_FEEDBACK_MAX_ITEMS", defaults.feedback_max_items),

@@ -26,6 +26,7 @@ from fhir_mappings import (
     lines,
     measurements,
     medications,
+    nyha,
     reproductive,
 )
 from fhir_mappings.genomics import EgfrFinding, GenomicFacts
@@ -45,6 +46,7 @@ from fhir_mappings.model import (
     MatchedBy,
     Measurement,
     MeasurementKind,
+    NyhaStatement,
     PatientModel,
     PregnancyTest,
     ReproductiveStatus,
@@ -145,6 +147,7 @@ class _Version2:
     pregnancy_tests: list[PregnancyTest] = field(default_factory=list)
     reproductive_status: list[ReproductiveStatus] = field(default_factory=list)
     co_medications: list[CoMedication] = field(default_factory=list)
+    nyha: list[NyhaStatement | DataIssue] = field(default_factory=list)
 
 
 def _read_version2(
@@ -156,8 +159,12 @@ def _read_version2(
     *,
     site: SiteDrugCodes,
 ) -> None:
-    """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications."""
+    """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications, NYHA."""
     resource_type = string(raw, "resourceType")
+    if resource_type == "Observation" and nyha.is_nyha(raw):
+        if (resource := check(raw)) is not None and (stated := nyha.read_nyha(resource)):
+            out.nyha.append(stated)
+        return
     if resource_type == "Patient":
         if out.demographics is None and (resource := check(raw)) is not None:
             out.demographics = reproductive.read_demographics(resource)
@@ -529,6 +536,7 @@ def build_patient(
                 index.add(drafted, string(entry, "fullUrl"))
     orders, order_issues = medications.read_draft_orders(draft_orders, selections, index, site)
     issues.extend(order_issues)
+    issues.extend(n for n in out.version2.nyha if isinstance(n, DataIssue))
     return PatientModel(
         as_of=as_of,
         cancer=conditions.build_cancer(out.cancer, out.advanced_sources, out.brain_treatment),
@@ -549,6 +557,7 @@ def build_patient(
         ),
         reproductive_status=tuple(out.version2.reproductive_status),
         co_medications=tuple(out.version2.co_medications),
+        nyha_statements=tuple(n for n in out.version2.nyha if isinstance(n, NyhaStatement)),
     )
 
 

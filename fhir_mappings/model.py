@@ -498,6 +498,24 @@ class ReproductiveStatus:
     matched_by: MatchedBy = MatchedBy.TEXT
 
 
+@dataclass(frozen=True, slots=True)
+class NyhaStatement:
+    """An Observation stating a New York Heart Association functional class (I-IV), for
+    symptomatic heart failure (clinical-rules.md 9.3); ``fhir_mappings.nyha``."""
+
+    functional_class: int
+    """1 to 4."""
+    date: date | None
+    sources: Sources = ()
+    matched_by: MatchedBy = MatchedBy.CODE
+    """CODE: a verified NYHA LOINC code; TEXT: the Observation's code named NYHA in words."""
+
+    @property
+    def symptomatic(self) -> bool:
+        """Class II-IV: heart failure with symptoms."""
+        return self.functional_class >= 2
+
+
 class Cyp3aModulator(StrEnum):
     """CYP3A inhibitors and inducers by strength (FDA classification; examples only)."""
 
@@ -593,6 +611,8 @@ class PatientModel:
     reproductive_status: tuple[ReproductiveStatus, ...] = ()
     co_medications: tuple[CoMedication, ...] = ()
     """CYP3A inhibitors and inducers in the record (for `interaction-cyp3a-tki`)."""
+    nyha_statements: tuple[NyhaStatement, ...] = ()
+    """NYHA functional classes stated (for symptomatic heart failure, 9.3)."""
 
     def latest(self, kind: MeasurementKind) -> Measurement | None:
         return _latest(tuple(m for m in self.measurements if m.kind is kind))

@@ -58,7 +58,7 @@ identified but whose text names one drug keeps ``DraftOrder.named_in_text`` (the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -567,6 +567,36 @@ PREGNANCY_TEST = CodeSet(
         "chorionic gonadotropin",
     ),
 )
+NYHA_LOINC_SOURCE = (
+    'LOINC 88020-3 "Functional capacity NYHA" (the patient\'s functional class I-IV), as '
+    "LOINC describes it, read on the HealthAssure LOINC code page healthassure.in/codes/"
+    "loinc-88020-3-functional-capacity-nyha. The other part of the New York Heart "
+    'Association Functional Classification, 88021-1 "Objective assessment of '
+    'cardiovascular disease NYHA", grades objective evidence (A-D), not the class, and is '
+    "not read; panel 93124-6"
+)
+NYHA_SNOMED_SOURCE = (
+    "SNOMED CT NYHA class answers 420300004 (I), 421704003 (II), 420913000 (III), "
+    '422293003 (IV): DICOM CID 3736 "NYHA Classification" (as published in FHIR by '
+    "bvdh/dicom-terminology-in-fhir, ValueSet dicom-cid-3736-NYHAClassification) and the "
+    'HL7 Austria ELGA heart-failure IG ValueSet "Symptomatik" (HL7Austria/ELGA-IV-'
+    "Herzinsuffizienz-R4), which agree"
+)
+NYHA_CLASS = CodeSet(
+    "NYHA functional class (Observation code)",
+    (Code(LOINC, "88020-3", "Functional capacity NYHA", source=NYHA_LOINC_SOURCE),),
+    ("nyha", "new york heart association"),
+)
+"""An Observation stating an NYHA class (clinical-rules.md 9.3, symptomatic heart failure).
+The text phrases are the project's own fallback (``MatchedBy.TEXT``)."""
+NYHA_CLASS_ANSWERS: Mapping[str, int] = {
+    "420300004": 1,
+    "421704003": 2,
+    "420913000": 3,
+    "422293003": 4,
+}
+"""SNOMED CT answer codes of the NYHA class, and the class each states
+(``NYHA_SNOMED_SOURCE``)."""
 MENOPAUSE = CodeSet(
     "Menopause (no checked code: text only)",
     (),

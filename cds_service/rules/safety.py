@@ -14,8 +14,10 @@ Version 2 (clinical-rules.md 9.1, 9.3), with the choices made where the rows are
 
 - `cardiac-lvef`: the baseline is the latest LVEF dated on or before the first dose (an
   echocardiogram on the day of the first infusion counts as pre-dose). Heart failure counts
-  as symptomatic when its onset is after the drug's start; an undated one is "on record"
-  (warning). NYHA class statements are not in the patient model yet. The due date of the
+  as symptomatic when its onset is after the drug's start, and so does an NYHA class II-IV
+  statement dated after it (``Situation.symptomatic_nyha_after``; 9.3); an undated
+  diagnosis is "on record" (warning); an undated, class I or earlier NYHA statement is
+  not symptomatic heart failure after the start. The due date of the
   repeat LVEF is 3 weeks after the reading, or today when that has passed. Zongertinib's
   rows are unverified [?]; below 40 % it is read as critical too (the safer reading).
   T-DM1 gets only the baseline checks here, never the T-DXd table (`tdm1-safety`).
@@ -71,15 +73,19 @@ from cds_service.rules.situation import (
     comorbidity_fact,
     format_dose,
     matches,
+    nyha_fact,
+    nyha_text,
 )
 from cds_service.wire import Indicator, SelectionBehavior
 from fhir_mappings.model import (
+    Comorbidity,
     ComorbidityKind,
     DoseUnit,
     DraftOrder,
     Drug,
     Measurement,
     MeasurementKind,
+    NyhaStatement,
 )
 
 L, S, Q = Confidence.LABEL, Confidence.SEEDS, Confidence.UNVERIFIED
@@ -388,21 +394,24 @@ def cardiac_lvef(s: Situation) -> Iterator[Conclusion]:
             yield conclusion
 
 
-def _on_treatment_row(s: Situation, drug: Drug, lvef: _Lvef, hf_after: bool) -> _CardiacRow | None:
-    """The label row for a drug already given (T-DXd's table; zongertinib's row [?])."""
+def _on_treatment_row(
+    s: Situation, drug: Drug, lvef: _Lvef, hf_after: str | None
+) -> _CardiacRow | None:
+    """The label row for a drug already given (T-DXd's table; zongertinib's row [?]).
+    ``hf_after``: how symptomatic heart failure after the start is stated, if it is."""
     cfg = s.settings
     name = short_name(drug)
     if hf_after and drug is TDXD:
         return _CardiacRow(
             Indicator.CRITICAL,
-            "Heart failure diagnosed after the start of T-DXd: permanently discontinue T-DXd",
+            f"{hf_after} after the start of T-DXd: permanently discontinue T-DXd",
             interrupt=True,
             permanent=True,
         )
     if hf_after and drug is ZONG:
         return _CardiacRow(
             Indicator.CRITICAL,
-            "Heart failure diagnosed after the start of zongertinib: withhold it (label's table)",
+            f"{hf_after} after the start of zongertinib: withhold it (label's table)",
             interrupt=True,
             uncertainties=("[?] Zongertinib's row for heart failure was not read (unverified).",),
         )
@@ -474,6 +483,27 @@ def _on_treatment_row(s: Situation, drug: Drug, lvef: _Lvef, hf_after: bool) -> 
     return None
 
 
+def _heart_failure_after(
+    s: Situation, heart: list[Comorbidity], start: date | None
+) -> tuple[str | None, tuple[NyhaStatement, ...]]:
+    """Symptomatic heart failure after the drug's start (9.3): how it is stated (a
+    diagnosis with onset after the start, else an NYHA II-IV statement dated after it),
+    and those NYHA statements."""
+    nyha_after = s.symptomatic_nyha_after(start)
+    if any(
+        c.kind is ComorbidityKind.HEART_FAILURE
+        and start is not None
+        and c.onset is not None
+        and c.onset > start
+        for c in heart
+    ):
+        return "Heart failure diagnosed", nyha_after
+    if nyha_after:
+        worst = max(nyha_after, key=lambda n: n.functional_class)
+        return f"Symptomatic heart failure ({nyha_text(worst)}) stated", nyha_after
+    return None, ()
+
+
 def _cardiac(s: Situation, target: Target) -> Conclusion | None:
     cfg = s.settings
     drug = target.drug
@@ -485,21 +515,14 @@ def _cardiac(s: Situation, target: Target) -> Conclusion | None:
         for c in s.patient.comorbidities
         if c.kind in (ComorbidityKind.HEART_FAILURE, ComorbidityKind.LV_DYSFUNCTION)
     ]
-    hf_after = [
-        c
-        for c in heart
-        if c.kind is ComorbidityKind.HEART_FAILURE
-        and start is not None
-        and c.onset is not None
-        and c.onset > start
-    ]
+    stated, nyha_after = _heart_failure_after(s, heart, start)
     facts = list(target.facts)
     if lvef.latest is not None:
         facts.append(s.measurement_fact(lvef.latest, "LVEF"))
     if lvef.baseline is not None and lvef.baseline is not lvef.latest:
         facts.append(s.measurement_fact(lvef.baseline, "Baseline LVEF (before the first dose)"))
     recent = _measured_since(s, (MeasurementKind.LVEF,), cfg.recent_lvef_days, start)
-    row = _on_treatment_row(s, drug, lvef, bool(hf_after)) if start is not None else None
+    row = _on_treatment_row(s, drug, lvef, stated) if start is not None else None
     problems: list[str] = []
     uncertainties = list(row.uncertainties) if row else []
     if row is None:
@@ -510,6 +533,8 @@ def _cardiac(s: Situation, target: Target) -> Conclusion | None:
             problems.append(f"LVEF {latest.value:g} % (below {cfg.lvef_min_percent:g} %)")
         if heart:
             problems.append("heart failure / LV dysfunction on record")
+        elif nyha_after and stated:
+            problems.append(f"{stated[:1].lower()}{stated[1:]} after the start of {name}")
         if not recent:
             missing = (
                 f"no LVEF from {cfg.recent_lvef_days} days before the first dose onward"
@@ -521,6 +546,7 @@ def _cardiac(s: Situation, target: Target) -> Conclusion | None:
         if not problems:
             return None
     facts += [comorbidity_fact(c) for c in heart]
+    facts += [nyha_fact(n) for n in nyha_after]
     proposals: list[Proposal] = []
     if row is not None and row.interrupt and target.order is not None:
         verb = "Discontinue" if row.permanent else "Interrupt"

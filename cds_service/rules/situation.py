@@ -38,6 +38,7 @@ from fhir_mappings.model import (
     MatchedBy,
     Measurement,
     MeasurementKind,
+    NyhaStatement,
     PatientModel,
     Specimen,
     TherapyLine,
@@ -311,6 +312,18 @@ class Situation:
         starts = [e.start for e in self.exposures(drug) if e.start is not None]
         return min(starts) if starts else None
 
+    def symptomatic_nyha_after(self, start: date | None) -> tuple[NyhaStatement, ...]:
+        """NYHA class II-IV statements dated after ``start``: symptomatic heart failure
+        (clinical-rules.md 9.3), as a heart-failure diagnosis with onset after it is.
+        Undated statements never count as after."""
+        if start is None:
+            return ()
+        return tuple(
+            n
+            for n in self.patient.nyha_statements
+            if n.symptomatic and n.date is not None and n.date > start
+        )
+
     def progression_on(self, *drugs: Drug) -> Progression | None:
         """Documented progression on a line containing one of ``drugs``, or a stop for
         progression. The latest one when several."""
@@ -489,6 +502,18 @@ COMORBIDITY_TEXT = {
 
 def comorbidity_fact(c: Comorbidity) -> Fact:
     return Fact(COMORBIDITY_TEXT[c.kind], c.onset, c.sources)
+
+
+NYHA_ROMAN = {1: "I", 2: "II", 3: "III", 4: "IV"}
+
+
+def nyha_text(n: NyhaStatement) -> str:
+    return f"NYHA class {NYHA_ROMAN.get(n.functional_class, str(n.functional_class))}"
+
+
+def nyha_fact(n: NyhaStatement) -> Fact:
+    how = " (an Observation named NYHA by its text)" if n.matched_by is MatchedBy.TEXT else ""
+    return Fact(f"{nyha_text(n)} (symptomatic heart failure){how}", n.date, n.sources)
 
 
 def format_dose(dose: Dose) -> str:

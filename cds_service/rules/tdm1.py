@@ -24,7 +24,9 @@ Decisions:
   thrombocytopenia, that has recovered, the next dose is one level below the last [L].
 - **LVEF** rows apply on treatment (a value after the first dose), against the baseline (the
   latest LVEF on or before the first dose); with no baseline only the absolute rows apply and
-  the card says so. Before the first dose ``cardiac-lvef`` speaks.
+  the card says so. Before the first dose ``cardiac-lvef`` speaks. Symptomatic heart
+  failure (discontinue) is a heart-failure diagnosis with onset after T-DM1's start or an
+  NYHA class II-IV statement dated after it (clinical-rules.md 9.3).
 - **ILD/pneumonitis** diagnosed on T-DM1 (onset on or after its first dose, or attributed to
   it): permanently discontinue [L]. An episode before T-DM1 is named as a caution only (the
   label has no row for it).
@@ -62,6 +64,7 @@ from cds_service.rules.situation import (
     comorbidity_fact,
     dose_in_mg_per_kg,
     format_dose,
+    nyha_fact,
 )
 from cds_service.wire import Indicator, SelectionBehavior
 from fhir_mappings.model import (
@@ -401,10 +404,12 @@ def _lvef_rows(s: Situation, rows: _Rows) -> None:
         for c in s.patient.comorbidities
         if c.kind is ComorbidityKind.HEART_FAILURE and c.onset is not None and c.onset > start
     ]
-    if heart_failure:
+    nyha_after = s.symptomatic_nyha_after(start)  # NYHA II-IV after the start (9.3)
+    if heart_failure or nyha_after:
         rows.lvef = True
         rows.discontinue.append("symptomatic heart failure on T-DM1: discontinue")
         rows.facts += [comorbidity_fact(c) for c in heart_failure]
+        rows.facts += [nyha_fact(n) for n in nyha_after]
     latest = s.latest(MeasurementKind.LVEF)
     if latest is None or latest.date is None or latest.date <= start:
         return
@@ -415,7 +420,7 @@ def _lvef_rows(s: Situation, rows: _Rows) -> None:
     if baseline is not None:
         rows.facts.append(s.measurement_fact(baseline, "Baseline LVEF"))
     value = latest.value
-    rows.lvef = value <= labels.TDM1_LVEF_BAND_HIGH_PERCENT or bool(heart_failure)
+    rows.lvef = value <= labels.TDM1_LVEF_BAND_HIGH_PERCENT or bool(heart_failure or nyha_after)
     if value < labels.TDM1_LVEF_LOW_PERCENT:
         rows.hold.append(
             f"LVEF {value:g} % (below 40 %): do not administer; repeat LVEF within 3 weeks and "
@@ -571,11 +576,12 @@ def _card(s: Situation, target: Target, rows: _Rows) -> Conclusion:
 
 
 def _heart_failure_history(s: Situation) -> bool:
-    """Heart failure or LV dysfunction on record: a reason `cardiac-lvef` names, kept."""
+    """Heart failure or LV dysfunction on record, or NYHA II-IV after T-DM1's start: a reason
+    `cardiac-lvef` names, kept."""
     return any(
         c.kind in (ComorbidityKind.HEART_FAILURE, ComorbidityKind.LV_DYSFUNCTION)
         for c in s.patient.comorbidities
-    )
+    ) or bool(s.symptomatic_nyha_after(s.first_start(TDM1)))
 
 
 __all__ = ["dose_tdm1", "level_below", "snap", "tdm1_safety"]

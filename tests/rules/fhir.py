@@ -335,6 +335,29 @@ def lvef(percent: float, when: str = "2026-10-30", ident: str = "lvef") -> Json:
     )
 
 
+NYHA_ANSWERS = {
+    1: ("420300004", "New York Heart Association Classification - Class I"),
+    2: ("421704003", "New York Heart Association Classification - Class II"),
+    3: ("420913000", "New York Heart Association Classification - Class III"),
+    4: ("422293003", "New York Heart Association Classification - Class IV"),
+}
+"""SNOMED CT NYHA class answers (fhir_mappings.terminology.NYHA_SNOMED_SOURCE)."""
+
+
+def nyha(functional_class: int, when: str, ident: str = "nyha") -> Json:
+    """An NYHA functional class statement: LOINC 88020-3 with a SNOMED CT answer."""
+    code, display = NYHA_ANSWERS[functional_class]
+    return {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": "final",
+        "code": concept(coding(LOINC, "88020-3", "Functional capacity NYHA")),
+        "subject": SUBJECT,
+        "effectiveDateTime": when,
+        "valueCodeableConcept": concept(coding(SNOMED, code, display)),
+    }
+
+
 def alt(value: float, when: str = "2026-11-14", high: float = 40) -> Json:
     return quantity_observation(
         "alt",

@@ -716,6 +716,18 @@ GOLDEN_DEF: dict[str, Json] = {
         [*AFTER_ZONGERTINIB, fhir.platelets(180), *TDM1_TWO_CYCLES],
         drafts=[fhir.draft_tdm1()],
     ),
+    "tdm1-safety__fires__nyha_class_ii_after_tdm1_start": fhir.request(
+        "g-tdm1-4",
+        SG,
+        [*AFTER_ZONGERTINIB, fhir.platelets(180), *TDM1_TWO_CYCLES, fhir.nyha(2, "2026-11-10")],
+        drafts=[fhir.draft_tdm1()],
+    ),
+    "tdm1-safety__silent__nyha_class_ii_before_tdm1_start": fhir.request(
+        "g-tdm1-5",
+        SG,
+        [*AFTER_ZONGERTINIB, fhir.platelets(180), *TDM1_TWO_CYCLES, fhir.nyha(2, "2026-09-01")],
+        drafts=[fhir.draft_tdm1()],
+    ),
     "her2-adc-not-interchangeable__fires__tdm1_drafted_while_tdxd_active": fhir.request(
         "g-subst-1", OS, [*ON_TDXD, fhir.platelets(180)], drafts=[fhir.draft_tdm1()]
     ),
@@ -943,6 +955,16 @@ GOLDEN_DEF: dict[str, Json] = {
     ),
     "cardiac-lvef__fires__heart_failure_after_tdxd_start": fhir.request(
         "g2-lvef-4", SG, [*ON_TDXD, fhir.heart_failure("2026-11-01")], drafts=[tdxd_order()]
+    ),
+    # 9.3: an NYHA class II-IV statement dated after the start is symptomatic heart failure
+    "cardiac-lvef__fires__nyha_class_iii_after_tdxd_start": fhir.request(
+        "g2-lvef-5", SG, [*ON_TDXD, fhir.nyha(3, "2026-11-01")], drafts=[tdxd_order()]
+    ),
+    "cardiac-lvef__silent__nyha_class_i_after_tdxd_start": fhir.request(
+        "g2-lvef-6", SG, [*ON_TDXD, fhir.nyha(1, "2026-11-01")], drafts=[tdxd_order()]
+    ),
+    "cardiac-lvef__silent__nyha_class_iii_before_tdxd_start": fhir.request(
+        "g2-lvef-7", SG, [*ON_TDXD, fhir.nyha(3, "2026-09-01")], drafts=[tdxd_order()]
     ),
     "hepatic-tki__fires__zongertinib_liver_tests_overdue": fhir.request(
         "g2-liver-1",

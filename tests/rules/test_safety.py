@@ -23,6 +23,7 @@ from fhir_mappings.model import (
     ExposureStatus,
     Measurement,
     MeasurementKind,
+    NyhaStatement,
     PatientModel,
 )
 from tests.rules.patients import (
@@ -342,6 +343,47 @@ def test_cardiac_heart_failure_after_t_dxd_start_means_discontinue() -> None:
     assert finding.indicator is Indicator.CRITICAL
     assert finding.permanent
     assert "permanently discontinue T-DXd" in finding.summary
+
+
+def nyha(functional_class: int, when: date | None) -> NyhaStatement:
+    return NyhaStatement(functional_class, when, (f"Observation/nyha-{functional_class}",))
+
+
+def test_cardiac_nyha_class_ii_to_iv_after_t_dxd_start_means_discontinue() -> None:
+    """clinical-rules.md 9.3: an NYHA class II-IV statement dated after the start is
+    symptomatic heart failure, as a heart-failure diagnosis with onset after it is."""
+    for functional_class, roman in ((2, "II"), (3, "III"), (4, "IV")):
+        stated = (nyha(functional_class, date(2026, 10, 1)),)
+        [finding] = on_tdxd_with_lvef(BASELINE_60, nyha_statements=stated)
+        assert finding.indicator is Indicator.CRITICAL
+        assert finding.permanent
+        assert finding.summary == (
+            f"Symptomatic heart failure (NYHA class {roman}) stated after the start of T-DXd: "
+            "permanently discontinue T-DXd"
+        )
+        assert any(f.sources == (f"Observation/nyha-{functional_class}",) for f in finding.facts)
+
+
+def test_cardiac_nyha_class_i_undated_or_before_the_start_is_not_symptomatic_hf() -> None:
+    for stated in (
+        nyha(1, date(2026, 10, 1)),  # class I: no symptoms
+        nyha(3, date(2026, 7, 1)),  # before the first T-DXd dose (2026-08-04)
+        nyha(3, date(2026, 8, 4)),  # on the day of the start: not after it
+        nyha(3, None),  # undated: never "after the start"
+    ):
+        assert on_tdxd_with_lvef(BASELINE_60, nyha_statements=(stated,)) == [], stated
+
+
+def test_cardiac_nyha_after_zongertinib_start_withholds_it() -> None:
+    patient = untreated_exon20(
+        exposures=(zongertinib_course(),),
+        measurements=(WEIGHT_72, LVEF_60),
+        nyha_statements=(nyha(2, date(2026, 11, 1)),),
+    )
+    [finding] = findings_of("cardiac-lvef", patient, PV)
+    assert finding.indicator is Indicator.CRITICAL
+    assert finding.summary.startswith("Symptomatic heart failure (NYHA class II) stated")
+    assert "zongertinib" in finding.summary
 
 
 def test_cardiac_t_dxd_table_is_never_applied_to_t_dm1() -> None:

@@ -20,6 +20,7 @@ from fhir_mappings.model import (
     IldCause,
     Measurement,
     MeasurementKind,
+    NyhaStatement,
     PatientModel,
 )
 from tests.rules.patients import (
@@ -268,6 +269,36 @@ def test_heart_failure_after_the_start_discontinues() -> None:
         ),
     )
     assert only("tdm1-safety", patient).permanent
+
+
+def test_nyha_class_ii_to_iv_after_the_start_discontinues() -> None:
+    """9.3: an NYHA II-IV statement dated after T-DM1's start (2026-10-13) is symptomatic
+    heart failure: the same cards as a heart-failure diagnosis with onset on that day."""
+    stated = NyhaStatement(3, date(2026, 11, 15), ("Observation/nyha",))
+    patient = replace(with_labs(), nyha_statements=(stated,))
+    finding = only("tdm1-safety", patient)
+    assert finding.permanent
+    assert finding.indicator is Indicator.CRITICAL
+    assert any(f.sources == ("Observation/nyha",) for f in finding.facts)
+    diagnosed = replace(
+        with_labs(),
+        comorbidities=(
+            Comorbidity(ComorbidityKind.HEART_FAILURE, date(2026, 11, 15), ("Condition/hf",)),
+        ),
+    )
+    assert rule_ids(patient, SG) == rule_ids(diagnosed, SG)
+    assert finding.summary == only("tdm1-safety", diagnosed).summary
+
+
+def test_nyha_class_i_or_before_the_start_does_not_discontinue() -> None:
+    for stated in (
+        NyhaStatement(1, date(2026, 11, 15), ("Observation/nyha",)),
+        NyhaStatement(3, date(2026, 9, 1), ("Observation/nyha",)),
+        NyhaStatement(3, None, ("Observation/nyha",)),
+    ):
+        patient = replace(with_labs(), nyha_statements=(stated,))
+        assert "tdm1-safety" not in rule_ids(patient, SG), stated
+        assert "cardiac-lvef" not in rule_ids(patient, SG), stated
 
 
 def test_platelets_grade3_hold_until_75_then_same_dose() -> None:

@@ -208,7 +208,8 @@ class Settings:
     fhir_max_page_bytes: int = 4 * 1024 * 1024
     """Largest FHIR answer read for one page, after decompression; larger: the key fails."""
     fhir_max_call_bytes: int = 16 * 1024 * 1024
-    """Largest total of FHIR answers read for one hook call, after decompression."""
+    """Largest total of FHIR answers read for one resolution stage of a hook call (discovery
+    prefetch, the rest of the record, the referenced Medications), after decompression."""
     fhir_max_medication_reads: int = 20
     """Most ``Medication`` resources read from ``fhirServer`` for the ``medicationReference``
     targets a hook call's data lacks (``cds_service.medication_refs``); more: data issues."""

@@ -61,6 +61,7 @@ from fhir_mappings.terminology import (
     cyp3a_modulator,
     match,
     mentions,
+    normalise_text,
 )
 
 PREGNANCY_TEST_CODES = frozenset(c.code for c in PREGNANCY_TEST.codes)
@@ -132,8 +133,9 @@ def reproductive_kind(raw: JsonObject) -> ReproductiveStatusKind | None:
     text = _status_text(raw)
     if not text:
         return None
+    words = normalise_text(text)  # once, for the three sets
     for kind, code_set in _STATUS_SETS:
-        if code_set.match_text(text) and mentions(text, code_set.texts):
+        if code_set.match_words(words) and mentions(text, code_set.texts):
             return kind
     return None
 

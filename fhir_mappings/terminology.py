@@ -127,8 +127,27 @@ def _key(system: str, code: str) -> tuple[str, str]:
     return normalised, _normalise_code(normalised, code)
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_CACHED_TEXT_CHARS = 256
+
+
 def _words(text: str) -> str:
-    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+    """Lower-case words of ``text`` joined by single spaces, padded with one at both ends.
+
+    Short texts (codes' texts and displays: a record repeats the same few hundred) are
+    normalised once per process (``_cached_words``); the result depends on the text only."""
+    if len(text) <= _CACHED_TEXT_CHARS:
+        return _cached_words(text)
+    return _normalised_words(text)
+
+
+def _normalised_words(text: str) -> str:
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+@lru_cache(maxsize=8192)
+def _cached_words(text: str) -> str:
+    return _normalised_words(text)
 
 
 def normalise_text(text: str) -> str:

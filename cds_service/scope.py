@@ -41,6 +41,7 @@ from cds_service.wire import HookRequest
 from fhir_mappings import conditions
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
+from fhir_mappings.parse import ValidationMemo
 
 
 def in_scope(patient: PatientModel) -> bool:
@@ -60,6 +61,7 @@ def first_stage_in_scope(
     selections: Sequence[str] | None,
     options: MappingOptions,
     today: date,
+    validated: ValidationMemo | None = None,
 ) -> bool:
     """``in_scope`` of the patient the first stage's data (and the drafts) describe.
 
@@ -79,7 +81,12 @@ def first_stage_in_scope(
     ):
         return False
     scoped = build_patient(
-        kept, as_of=today, draft_orders=draft_orders, selections=selections, options=options
+        kept,
+        as_of=today,
+        draft_orders=draft_orders,
+        selections=selections,
+        options=options,
+        validated=validated,
     )
     return in_scope(scoped)
 
@@ -89,6 +96,9 @@ class StagedData:
     data: ResolvedData
     """Everything read (only the first stage's data when out of scope)."""
     in_scope: bool
+    validated: ValidationMemo
+    """What the scope decision validated: the mapping of the whole record reuses it
+    (``pipeline.run_hook``), so no resource of a call is validated twice."""
 
 
 def resolve_staged(
@@ -106,11 +116,12 @@ def resolve_staged(
     started = time.monotonic()
     deadline = started + deadline_s
     first = resolver.resolve(request, service.prefetch, deadline=deadline)
+    validated = ValidationMemo()
     if not first_stage_in_scope(
         first.resources, draft_orders=draft_orders, selections=selections, options=options,
-        today=today,
+        today=today, validated=validated,
     ):  # fmt: skip
-        return StagedData(first, in_scope=False)
+        return StagedData(first, in_scope=False, validated=validated)
     known = {t.key for t in (*service.prefetch, *service.data)}
     extra = [key for key in (request.prefetch or {}) if key not in known]
     rest = resolver.resolve(request, service.data, deadline=deadline, extra_keys=extra)
@@ -123,4 +134,4 @@ def resolve_staged(
             wall_seconds=time.monotonic() - started,
         ),
     )
-    return StagedData(merged, in_scope=True)
+    return StagedData(merged, in_scope=True, validated=validated)

@@ -54,13 +54,13 @@ from fhir_mappings.parse import (
     JsonObject,
     Resource,
     ResourceIndex,
+    ValidationMemo,
     as_object,
     choice_date,
     issue,
     objects,
     parse_date,
     string,
-    validate,
 )
 from fhir_mappings.patient_scope import split_by_patient
 from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes
@@ -187,16 +187,18 @@ def _read_version2(
 
 
 class _Validator:
-    """Validates each raw resource at most once."""
+    """Validates each raw resource at most once (once per call with a shared ``memo``), and
+    records each failure as a data issue of this build."""
 
-    def __init__(self, issues: list[DataIssue]) -> None:
+    def __init__(self, issues: list[DataIssue], memo: ValidationMemo) -> None:
         self._issues = issues
+        self._memo = memo
         self._done: dict[int, Resource | None] = {}
 
     def __call__(self, raw: JsonObject) -> Resource | None:
         key = id(raw)
         if key not in self._done:
-            checked = validate(raw)
+            checked = self._memo.validate(raw)
             if isinstance(checked, DataIssue):
                 self._issues.append(checked)
                 self._done[key] = None
@@ -464,11 +466,14 @@ def build_patient(
     options: MappingOptions = MappingOptions(),
     unavailable_data: Sequence[str] = (),
     patient_id: str | None = None,
+    validated: ValidationMemo | None = None,
 ) -> PatientModel:
     """Build the patient model from raw FHIR JSON (dicts; anything else is a data issue).
 
     With ``patient_id`` (the hook's ``context.patientId``), resources about another patient
-    are dropped and reported (``patient_scope``)."""
+    are dropped and reported (``patient_scope``). ``validated``: the call's validation
+    results so far (``cds_service.scope`` read some of these resources already); a
+    resource that failed is reported by this build all the same."""
     issues: list[DataIssue] = []
     flat = list(_flatten(resources if isinstance(resources, Sequence) else [], issues))
     if patient_id is not None:
@@ -480,7 +485,8 @@ def build_patient(
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
     site = options.site_drug_codes
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
-    check = _Validator(issues)
+    memo = validated if validated is not None else ValidationMemo()
+    check = _Validator(issues, memo)
     links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
@@ -527,7 +533,9 @@ def build_patient(
             drafted = as_object(entry.get("resource"))
             if drafted is not None:
                 index.add(drafted, string(entry, "fullUrl"))
-    orders, order_issues = medications.read_draft_orders(draft_orders, selections, index, site)
+    orders, order_issues = medications.read_draft_orders(
+        draft_orders, selections, index, site, validated=memo
+    )
     issues.extend(order_issues)
     return PatientModel(
         as_of=as_of,

@@ -321,6 +321,26 @@ def project(raw: JsonObject) -> dict[str, Any]:
     }
 
 
+class ValidationMemo:
+    """The validation results of one hook call's resources, by identity: a resource that
+    two readings of the same call look at (the scope decision, then the whole record) is
+    validated once. One per call, never shared between calls: it keeps each resource it
+    has seen alive, so an ``id()`` is never reused while it lives."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[int, bool], tuple[JsonObject, Resource | DataIssue]] = {}
+
+    def validate(self, raw: JsonObject, *, draft_order: bool = False) -> Resource | DataIssue:
+        """``validate(raw, draft_order=...)``, computed once per resource and flag."""
+        key = (id(raw), draft_order)
+        found = self._done.get(key)
+        if found is not None and found[0] is raw:
+            return found[1]
+        checked = validate(raw, draft_order=draft_order)
+        self._done[key] = (raw, checked)
+        return checked
+
+
 def validate(raw: JsonObject, *, draft_order: bool = False) -> Resource | DataIssue:
     """Validate one resource with R4B; fix the known quirks and retry once.
 

@@ -221,6 +221,14 @@ def _model_class(resource_type: str) -> Callable[[JsonObject], object]:
     return validate
 
 
+def load_models() -> None:
+    """Import the R4B model of every validated type now rather than at its first use (the
+    production entry does this before ``gc.freeze()``; the first hook call imports most of
+    them anyway)."""
+    for resource_type in sorted(VALIDATED_TYPES):
+        _model_class(resource_type)
+
+
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_\[\]]{1,40}$")
 
 

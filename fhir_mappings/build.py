@@ -63,7 +63,7 @@ from fhir_mappings.parse import (
     string,
 )
 from fhir_mappings.patient_scope import split_by_patient
-from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes
+from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes, concept_text
 from fhir_mappings.variants import KinaseDomain
 
 
@@ -162,14 +162,20 @@ def _read_version2(
         if out.demographics is None and (resource := check(raw)) is not None:
             out.demographics = reproductive.read_demographics(resource)
         return
-    if resource_type == "Observation" and reproductive.is_pregnancy_test(raw):
+    # The code's text, read once for both pre-filters (they run on every Observation).
+    code_text = (
+        concept_text(raw.get("code"))
+        if resource_type in ("Condition", "Procedure", "Observation")
+        else ""
+    )
+    if resource_type == "Observation" and reproductive.is_pregnancy_test(raw, code_text):
         if (resource := check(raw)) is not None and (
             test := reproductive.read_pregnancy_test(resource)
         ) is not None:
             out.pregnancy_tests.append(test)
         return
     if resource_type in ("Condition", "Procedure", "Observation") and (
-        kind := reproductive.reproductive_kind(raw)
+        kind := reproductive.reproductive_kind(raw, code_text)
     ):
         if (resource := check(raw)) is not None and (
             status := reproductive.read_reproductive_status(resource, kind)

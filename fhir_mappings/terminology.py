@@ -240,12 +240,22 @@ def concept_text(concept: object) -> str:
     """The concept's text and its codings' displays, joined (for text matching)."""
     if isinstance(concept, list):
         return " | ".join(t for item in concept if (t := concept_text(item)))
-    obj = as_object(concept)
-    if obj is None:
+    if not isinstance(concept, dict):
         return ""
-    parts = [string(obj, "text"), string(obj, "display")]
-    parts.extend(string(c, "display") for c in objects(obj.get("coding")))
-    return " | ".join(p for p in parts if p)
+    # The accessors (string, objects) inlined: this runs on most resources of a record.
+    parts = [
+        value
+        for value in (concept.get("text"), concept.get("display"))
+        if isinstance(value, str) and value.strip()
+    ]
+    coding = concept.get("coding")
+    items = (coding,) if isinstance(coding, dict) else coding if isinstance(coding, list) else ()
+    for item in items:
+        if isinstance(item, dict):
+            value = item.get("display")
+            if isinstance(value, str) and value.strip():
+                parts.append(value)
+    return " | ".join(parts)
 
 
 def match(concept: object, code_set: CodeSet) -> MatchedBy | None:

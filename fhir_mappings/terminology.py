@@ -194,7 +194,7 @@ class CodeSet:
     _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     _exact: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
-    _prefixes: tuple[Code, ...] = field(init=False, repr=False, compare=False)
+    _prefixes: tuple[tuple[str, str, bool], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases", tuple(_words(t) for t in self.texts))
@@ -204,14 +204,29 @@ class CodeSet:
         object.__setattr__(self, "_pattern", re.compile(pattern) if pattern else None)
         exact = {_key(c.system, c.code) for c in self.codes if not c.prefix}
         object.__setattr__(self, "_exact", frozenset(exact))
-        object.__setattr__(self, "_prefixes", tuple(c for c in self.codes if c.prefix))
+        # Prefix codes with their system and code normalised once (``Code.matches`` did it
+        # for every coding looked at): (system, code, whether the code is ICD-10-CM's).
+        prefixes = tuple(
+            (normalise_system(c.system), _normalise_code(c.system, c.code), c.system == ICD10CM)
+            for c in self.codes
+            if c.prefix
+        )
+        object.__setattr__(self, "_prefixes", prefixes)
 
     def match_coding(self, system: str | None, code: str | None) -> bool:
         if not system or not code:
             return False
         if _key(system, code) in self._exact:
             return True
-        return any(c.matches(system, code) for c in self._prefixes)
+        if not self._prefixes:
+            return False
+        theirs_system = normalise_system(system)
+        for mine_system, mine, icd in self._prefixes:
+            if theirs_system == mine_system:
+                theirs = code.strip().replace(".", "").upper() if icd else code.strip()
+                if theirs.startswith(mine):
+                    return True
+        return False
 
     def match_text(self, text: str) -> bool:
         return self.match_words(_words(text))

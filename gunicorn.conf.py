@@ -14,8 +14,12 @@ above their sum. Slow clients are nginx's to hold: it passes on only complete re
 
 import os
 
-# Prometheus multiprocess mode: one /metrics for every worker (cds_service.metrics).
-from cds_service.gunicorn_hooks import child_exit, on_starting  # noqa: F401
+# Prometheus multiprocess mode: one /metrics for every worker (cds_service.metrics). The
+# directory is prepared here, when gunicorn reads this file: with preload_app the app, and
+# prometheus_client with it, is imported before gunicorn's on_starting hook runs.
+from cds_service.gunicorn_hooks import child_exit, prepare_multiprocess_dir  # noqa: F401
+
+prepare_multiprocess_dir()
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
@@ -33,4 +37,11 @@ limit_request_fields = 100
 _SHM = "/dev/shm"  # noqa: S108 (gunicorn makes its file there with mkstemp)
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 accesslog = None  # the app writes its own structured access record, without payloads
-preload_app = False
+# The app is imported once, in the master, and the workers are forked from it: a cold
+# start imports once instead of once per worker on shared cores (README, Performance).
+# Fork safety: nothing opens a connection or starts a thread at import; the SQL stores
+# (engine pool, watchdog thread, issued-cards writer thread) notice a new process id and
+# start their own; the prefetch and JWKS HTTP sessions and the prefetch thread pool are
+# first used in a worker; redis-py pools reconnect after a fork; prometheus_client writes
+# per-process files (the directory is set above, before its import).
+preload_app = True

@@ -10,6 +10,7 @@ whatever else runs.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import tempfile
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             feedback_database_url=f"sqlite:///{Path(tmp) / 'feedback.sqlite3'}",
         )
         app = create_app(settings, today=lambda: today)
+        gc.freeze()  # as cds_service.wsgi does after create_app
         client = app.test_client()
 
         def call() -> None:

@@ -174,6 +174,7 @@ def call_service(service_id: str) -> Response:
         today=parts.today(),
         catalog=parts.catalog,
         options=parts.mapping_options,
+        validated=staged.validated,
     )
     for card in result.response["cards"]:
         topic = card.get("source", {}).get("topic", {})

@@ -1,10 +1,10 @@
 """gunicorn server hooks for Prometheus multiprocess mode (``cds_service.metrics``).
 
-``gunicorn.conf.py`` takes them with one line::
+``gunicorn.conf.py`` takes ``child_exit`` and calls ``prepare_multiprocess_dir`` itself
+when gunicorn reads it (with ``preload_app`` the app is imported before ``on_starting``
+runs; ``on_starting`` remains for a configuration without preloading).
 
-    from cds_service.gunicorn_hooks import child_exit, on_starting  # noqa: F401
-
-``on_starting`` runs in the master before any worker is forked: it sets
+``prepare_multiprocess_dir`` runs in the master before any worker is forked: it sets
 ``PROMETHEUS_MULTIPROC_DIR`` (to a new temporary directory when the variable is
 not set) and empties the directory of a previous run's files, so that workers
 inherit it and ``/metrics`` adds up every worker. ``child_exit`` marks a dead

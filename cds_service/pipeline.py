@@ -23,6 +23,7 @@ from cds_service.settings import ClinicalSettings, Settings
 from cds_service.wire import Hook, PatientViewContext
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
+from fhir_mappings.parse import ValidationMemo
 from fhir_mappings.patient_scope import FOREIGN_PATIENT_REASON
 from fhir_mappings.terminology import NO_SITE_DRUG_CODES
 
@@ -68,9 +69,10 @@ def run_hook(
     today: date,
     catalog: OrderCatalog | None = None,
     options: MappingOptions | None = None,
+    validated: ValidationMemo | None = None,
 ) -> HookResult:
     """``options``: the mapping options built at start-up; when None, built here from the
-    settings and ``catalog``."""
+    settings and ``catalog``. ``validated``: what the scope decision validated."""
     started = time.perf_counter()
     draft_orders: dict[str, Any] | None = getattr(context, "draftOrders", None)
     selections: list[str] | None = getattr(context, "selections", None)
@@ -82,6 +84,7 @@ def run_hook(
         options=options or mapping_options(settings.clinical, catalog),
         unavailable_data=data.unavailable,
         patient_id=context.patientId,
+        validated=validated,
     )
     if data.data_issues:  # what the service could not read (medication_refs)
         patient = replace(patient, data_issues=(*patient.data_issues, *data.data_issues))

@@ -47,6 +47,7 @@ from cds_service.wire import HookRequest
 from fhir_mappings import conditions
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
+from fhir_mappings.parse import ValidationMemo
 
 
 def in_scope(patient: PatientModel) -> bool:
@@ -66,6 +67,7 @@ def first_stage_in_scope(
     selections: Sequence[str] | None,
     options: MappingOptions,
     today: date,
+    validated: ValidationMemo | None = None,
 ) -> bool:
     """``in_scope`` of the patient the first stage's data (and the drafts) describe.
 
@@ -85,7 +87,12 @@ def first_stage_in_scope(
     ):
         return False
     scoped = build_patient(
-        kept, as_of=today, draft_orders=draft_orders, selections=selections, options=options
+        kept,
+        as_of=today,
+        draft_orders=draft_orders,
+        selections=selections,
+        options=options,
+        validated=validated,
     )
     return in_scope(scoped)
 
@@ -95,6 +102,9 @@ class StagedData:
     data: ResolvedData
     """Everything read (only the first stage's data when out of scope)."""
     in_scope: bool
+    validated: ValidationMemo
+    """What the scope decision validated: the mapping of the whole record reuses it
+    (``pipeline.run_hook``), so no resource of a call is validated twice."""
 
 
 def resolve_staged(
@@ -116,23 +126,24 @@ def resolve_staged(
     started = time.monotonic()
     deadline = started + deadline_s
     first = resolver.resolve(request, service.prefetch, deadline=deadline)
+    validated = ValidationMemo()
     scoped = first_stage_in_scope(
         first.resources, draft_orders=draft_orders, selections=selections, options=options,
-        today=today,
+        today=today, validated=validated,
     )  # fmt: skip
     drafts = NOTHING
     if not scoped:
         # A draft's Medication only on the server (medication_refs, "Draft orders").
         drafts = _wanted(first.resources, draft_orders, request, limit, data=False)
         if not drafts.reads:
-            return StagedData(first, in_scope=False)
+            return StagedData(first, in_scope=False, validated=validated)
         first = _merge(first, _read(resolver, request, drafts, deadline), started)
         scoped = first_stage_in_scope(
             first.resources, draft_orders=draft_orders, selections=selections,
-            options=options, today=today,
+            options=options, today=today, validated=validated,
         )  # fmt: skip
         if not scoped:
-            return StagedData(first, in_scope=False)
+            return StagedData(first, in_scope=False, validated=validated)
     known = {t.key for t in (*service.prefetch, *service.data)}
     extra = [key for key in (request.prefetch or {}) if key not in known]
     rest = resolver.resolve(request, service.data, deadline=deadline, extra_keys=extra)
@@ -143,7 +154,7 @@ def resolve_staged(
     )  # fmt: skip
     if wanted.reads or wanted.issues:
         merged = _merge(merged, _read(resolver, request, wanted, deadline), started)
-    return StagedData(merged, in_scope=True)
+    return StagedData(merged, in_scope=True, validated=validated)
 
 
 def _wanted(

@@ -69,8 +69,6 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import psycopg
-from alembic import command
-from alembic.config import Config
 from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -433,6 +431,9 @@ class Database:
                 connection.commit()
             try:
                 with self._migration_lock(connection):
+                    from alembic import command  # noqa: PLC0415 - only when migrating
+                    from alembic.config import Config  # noqa: PLC0415
+
                     config = Config()
                     config.set_main_option("script_location", self._migrations)
                     config.attributes["connection"] = connection

@@ -56,16 +56,16 @@ from fhir_mappings.parse import (
     JsonObject,
     Resource,
     ResourceIndex,
+    ValidationMemo,
     as_object,
     choice_date,
     issue,
     objects,
     parse_date,
     string,
-    validate,
 )
 from fhir_mappings.patient_scope import split_by_patient
-from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes
+from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes, concept_text
 from fhir_mappings.variants import KinaseDomain
 
 
@@ -169,14 +169,20 @@ def _read_version2(
         if out.demographics is None and (resource := check(raw)) is not None:
             out.demographics = reproductive.read_demographics(resource)
         return
-    if resource_type == "Observation" and reproductive.is_pregnancy_test(raw):
+    # The code's text, read once for both pre-filters (they run on every Observation).
+    code_text = (
+        concept_text(raw.get("code"))
+        if resource_type in ("Condition", "Procedure", "Observation")
+        else ""
+    )
+    if resource_type == "Observation" and reproductive.is_pregnancy_test(raw, code_text):
         if (resource := check(raw)) is not None and (
             test := reproductive.read_pregnancy_test(resource)
         ) is not None:
             out.pregnancy_tests.append(test)
         return
     if resource_type in ("Condition", "Procedure", "Observation") and (
-        kind := reproductive.reproductive_kind(raw)
+        kind := reproductive.reproductive_kind(raw, code_text)
     ):
         if (resource := check(raw)) is not None and (
             status := reproductive.read_reproductive_status(resource, kind)
@@ -194,16 +200,18 @@ def _read_version2(
 
 
 class _Validator:
-    """Validates each raw resource at most once."""
+    """Validates each raw resource at most once (once per call with a shared ``memo``), and
+    records each failure as a data issue of this build."""
 
-    def __init__(self, issues: list[DataIssue]) -> None:
+    def __init__(self, issues: list[DataIssue], memo: ValidationMemo) -> None:
         self._issues = issues
+        self._memo = memo
         self._done: dict[int, Resource | None] = {}
 
     def __call__(self, raw: JsonObject) -> Resource | None:
         key = id(raw)
         if key not in self._done:
-            checked = validate(raw)
+            checked = self._memo.validate(raw)
             if isinstance(checked, DataIssue):
                 self._issues.append(checked)
                 self._done[key] = None
@@ -255,7 +263,19 @@ def _observation_may_matter(raw: JsonObject) -> bool:
                 texts.append(coding["display"])
     if type(raw.get("valueString")) is str:
         texts.append(raw["valueString"])
-    return any(_OBSERVATION_TEXT_GATE.search(t) for t in texts)
+    return any(_text_may_matter(t) for t in texts)
+
+
+_OBSERVATION_TEXT_GATE_LOWER = re.compile(_OBSERVATION_TEXT_GATE.pattern)
+"""The same pattern without IGNORECASE, for lower-cased ASCII text (twice as fast: case
+folding defeats the regular expression engine's literal search). On ASCII text the two
+agree exactly; other text keeps the case-insensitive pattern."""
+
+
+def _text_may_matter(text: str) -> bool:
+    if text.isascii():
+        return _OBSERVATION_TEXT_GATE_LOWER.search(text.lower()) is not None
+    return _OBSERVATION_TEXT_GATE.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,11 +491,14 @@ def build_patient(
     options: MappingOptions = MappingOptions(),
     unavailable_data: Sequence[str] = (),
     patient_id: str | None = None,
+    validated: ValidationMemo | None = None,
 ) -> PatientModel:
     """Build the patient model from raw FHIR JSON (dicts; anything else is a data issue).
 
     With ``patient_id`` (the hook's ``context.patientId``), resources about another patient
-    are dropped and reported (``patient_scope``)."""
+    are dropped and reported (``patient_scope``). ``validated``: the call's validation
+    results so far (``cds_service.scope`` read some of these resources already); a
+    resource that failed is reported by this build all the same."""
     issues: list[DataIssue] = []
     flat = list(_flatten(resources if isinstance(resources, Sequence) else [], issues))
     if patient_id is not None:
@@ -487,7 +510,8 @@ def build_patient(
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
     site = options.site_drug_codes
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
-    check = _Validator(issues)
+    memo = validated if validated is not None else ValidationMemo()
+    check = _Validator(issues, memo)
     links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
@@ -534,7 +558,9 @@ def build_patient(
             drafted = as_object(entry.get("resource"))
             if drafted is not None:
                 index.add(drafted, string(entry, "fullUrl"))
-    orders, order_issues = medications.read_draft_orders(draft_orders, selections, index, site)
+    orders, order_issues = medications.read_draft_orders(
+        draft_orders, selections, index, site, validated=memo
+    )
     issues.extend(order_issues)
     issues.extend(n for n in out.version2.nyha if isinstance(n, DataIssue))
     return PatientModel(

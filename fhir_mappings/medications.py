@@ -91,6 +91,7 @@ from fhir_mappings.parse import (
     JsonObject,
     Resource,
     ResourceIndex,
+    ValidationMemo,
     as_object,
     child,
     choice_date,
@@ -101,7 +102,6 @@ from fhir_mappings.parse import (
     period_end,
     period_start,
     string,
-    validate,
 )
 from fhir_mappings.reproductive import draft_co_medication
 from fhir_mappings.terminology import (
@@ -635,8 +635,11 @@ def read_draft_orders(
     selections: Sequence[str] | None,
     index: ResourceIndex,
     site: SiteDrugCodes = NO_SITE_DRUG_CODES,
+    *,
+    validated: ValidationMemo | None = None,
 ) -> tuple[tuple[DraftOrder, ...], tuple[DataIssue, ...]]:
-    """The context's draftOrders Bundle as DraftOrders (see the module docstring)."""
+    """The context's draftOrders Bundle as DraftOrders (see the module docstring).
+    ``validated``: the call's validation results (``build.build_patient``)."""
     if bundle is None:
         return (), ()
     if not isinstance(bundle, Mapping):
@@ -662,7 +665,9 @@ def read_draft_orders(
             issues.append(issue(resource, "draft order without id"))
         reference = reference or f"{resource_type}/"
         selected = chosen is None or reference in chosen or string(entry_obj, "fullUrl") in chosen
-        order, problem = _draft_order(resource, reference, selected, index, site)
+        order, problem = _draft_order(
+            resource, reference, selected, index, site, validated=validated or ValidationMemo()
+        )
         orders.append(order)
         if problem is not None:
             issues.append(problem)
@@ -670,7 +675,13 @@ def read_draft_orders(
 
 
 def _draft_order(
-    raw: JsonObject, reference: str, selected: bool, index: ResourceIndex, site: SiteDrugCodes
+    raw: JsonObject,
+    reference: str,
+    selected: bool,
+    index: ResourceIndex,
+    site: SiteDrugCodes,
+    *,
+    validated: ValidationMemo,
 ) -> tuple[DraftOrder, DataIssue | None]:
     resource_type = string(raw, "resourceType") or "(unknown)"
     base = DraftOrder(
@@ -682,7 +693,7 @@ def _draft_order(
     )
     if resource_type != "MedicationRequest":
         return base, None
-    checked = validate(raw, draft_order=True)
+    checked = validated.validate(raw, draft_order=True)
     problem = checked if isinstance(checked, DataIssue) else None
     data = checked.data if isinstance(checked, Resource) else raw
     concept, text = medication_of(data, index)

@@ -221,6 +221,14 @@ def _model_class(resource_type: str) -> Callable[[JsonObject], object]:
     return validate
 
 
+def load_models() -> None:
+    """Import the R4B model of every validated type now rather than at its first use (the
+    production entry does this before ``gc.freeze()``; the first hook call imports most of
+    them anyway)."""
+    for resource_type in sorted(VALIDATED_TYPES):
+        _model_class(resource_type)
+
+
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_\[\]]{1,40}$")
 
 
@@ -319,6 +327,26 @@ def project(raw: JsonObject) -> dict[str, Any]:
         for key, value in raw.items()
         if key not in NEVER_READ and (key != "category" or keep_category)
     }
+
+
+class ValidationMemo:
+    """The validation results of one hook call's resources, by identity: a resource that
+    two readings of the same call look at (the scope decision, then the whole record) is
+    validated once. One per call, never shared between calls: it keeps each resource it
+    has seen alive, so an ``id()`` is never reused while it lives."""
+
+    def __init__(self) -> None:
+        self._done: dict[tuple[int, bool], tuple[JsonObject, Resource | DataIssue]] = {}
+
+    def validate(self, raw: JsonObject, *, draft_order: bool = False) -> Resource | DataIssue:
+        """``validate(raw, draft_order=...)``, computed once per resource and flag."""
+        key = (id(raw), draft_order)
+        found = self._done.get(key)
+        if found is not None and found[0] is raw:
+            return found[1]
+        checked = validate(raw, draft_order=draft_order)
+        self._done[key] = (raw, checked)
+        return checked
 
 
 def validate(raw: JsonObject, *, draft_order: bool = False) -> Resource | DataIssue:

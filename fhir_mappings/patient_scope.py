@@ -16,6 +16,7 @@ reference, another resource type) is left for the families to read as they do to
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from fhir_mappings.model import DataIssue
 from fhir_mappings.parse import JsonObject, as_object, string
@@ -47,11 +48,28 @@ def about_another_patient(raw: JsonObject, patient_id: str) -> bool:
     if string(raw, "resourceType") == "Patient":
         own = string(raw, "id")
         return own is not None and own != patient_id
+    plain = _own_reference(patient_id)
     for name in _SUBJECT_FIELDS:
-        referenced = _patient_reference(as_object(raw.get(name)))
+        reference = raw.get(name)
+        if (
+            plain is not None
+            and isinstance(reference, dict)
+            and reference.get("reference") == plain
+        ):
+            continue  # the usual case, known without splitting the reference
+        referenced = _patient_reference(as_object(reference))
         if referenced is not None and referenced != patient_id:
             return True
     return False
+
+
+@lru_cache(maxsize=64)
+def _own_reference(patient_id: str) -> str | None:
+    """``Patient/<id>``, which ``_patient_reference`` reads as ``patient_id`` itself; None
+    for an id with a character that reading treats specially (then it is read in full)."""
+    if any(mark in patient_id for mark in "/?#") or patient_id == "_history":
+        return None
+    return f"Patient/{patient_id}"
 
 
 def _patient_reference(reference: JsonObject | None) -> str | None:

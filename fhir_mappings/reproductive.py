@@ -61,6 +61,7 @@ from fhir_mappings.terminology import (
     cyp3a_modulator,
     match,
     mentions,
+    normalise_text,
 )
 
 PREGNANCY_TEST_CODES = frozenset(c.code for c in PREGNANCY_TEST.codes)
@@ -81,12 +82,13 @@ def read_demographics(resource: Resource) -> Demographics:
 # --- pregnancy tests -------------------------------------------------------------------------
 
 
-def is_pregnancy_test(raw: JsonObject) -> bool:
-    """Cheap pre-filter on a raw Observation (code, then the code's text)."""
+def is_pregnancy_test(raw: JsonObject, code_text: str | None = None) -> bool:
+    """Cheap pre-filter on a raw Observation (code, then the code's text).
+    ``code_text``: ``concept_text`` of its code, when the caller has it already."""
     concept = raw.get("code")
     if any(code in PREGNANCY_TEST_CODES for _, code in codings(concept)):
         return True
-    text = concept_text(concept)
+    text = concept_text(concept) if code_text is None else code_text
     return bool(text) and PREGNANCY_TEST.match_text(text)
 
 
@@ -120,20 +122,24 @@ _STATUS_SETS: tuple[tuple[ReproductiveStatusKind, CodeSet], ...] = (
 )
 
 
-def _status_text(raw: JsonObject) -> str:
-    parts = [concept_text(raw.get("code"))]
+def _status_text(raw: JsonObject, code_text: str | None = None) -> str:
+    parts = [concept_text(raw.get("code")) if code_text is None else code_text]
     if string(raw, "resourceType") == "Observation":
         parts += [string(raw, "valueString") or "", concept_text(raw.get("valueCodeableConcept"))]
     return " ; ".join(p for p in parts if p)
 
 
-def reproductive_kind(raw: JsonObject) -> ReproductiveStatusKind | None:
-    """Cheap pre-filter: which documented state a Condition / Procedure / Observation holds."""
-    text = _status_text(raw)
+def reproductive_kind(
+    raw: JsonObject, code_text: str | None = None
+) -> ReproductiveStatusKind | None:
+    """Cheap pre-filter: which documented state a Condition / Procedure / Observation holds.
+    ``code_text``: ``concept_text`` of its code, when the caller has it already."""
+    text = _status_text(raw, code_text)
     if not text:
         return None
+    words = normalise_text(text)  # once, for the three sets
     for kind, code_set in _STATUS_SETS:
-        if code_set.match_text(text) and mentions(text, code_set.texts):
+        if code_set.match_words(words) and mentions(text, code_set.texts):
             return kind
     return None
 

@@ -127,8 +127,27 @@ def _key(system: str, code: str) -> tuple[str, str]:
     return normalised, _normalise_code(normalised, code)
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+_CACHED_TEXT_CHARS = 256
+
+
 def _words(text: str) -> str:
-    return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+    """Lower-case words of ``text`` joined by single spaces, padded with one at both ends.
+
+    Short texts (codes' texts and displays: a record repeats the same few hundred) are
+    normalised once per process (``_cached_words``); the result depends on the text only."""
+    if len(text) <= _CACHED_TEXT_CHARS:
+        return _cached_words(text)
+    return _normalised_words(text)
+
+
+def _normalised_words(text: str) -> str:
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
+
+
+@lru_cache(maxsize=8192)
+def _cached_words(text: str) -> str:
+    return _normalised_words(text)
 
 
 def normalise_text(text: str) -> str:
@@ -172,29 +191,49 @@ class CodeSet:
     texts: tuple[str, ...] = ()
     """Text fallback phrases (project's own)."""
     _phrases: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _pattern: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     _exact: frozenset[tuple[str, str]] = field(init=False, repr=False, compare=False)
-    _prefixes: tuple[Code, ...] = field(init=False, repr=False, compare=False)
+    _prefixes: tuple[tuple[str, str, bool], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_phrases", tuple(_words(t) for t in self.texts))
+        # One compiled alternation of the padded phrases: a match of any of them, found in
+        # one pass of the regular expression engine instead of one ``in`` per phrase.
+        pattern = "|".join(re.escape(p) for p in self._phrases)
+        object.__setattr__(self, "_pattern", re.compile(pattern) if pattern else None)
         exact = {_key(c.system, c.code) for c in self.codes if not c.prefix}
         object.__setattr__(self, "_exact", frozenset(exact))
-        object.__setattr__(self, "_prefixes", tuple(c for c in self.codes if c.prefix))
+        # Prefix codes with their system and code normalised once (``Code.matches`` did it
+        # for every coding looked at): (system, code, whether the code is ICD-10-CM's).
+        prefixes = tuple(
+            (normalise_system(c.system), _normalise_code(c.system, c.code), c.system == ICD10CM)
+            for c in self.codes
+            if c.prefix
+        )
+        object.__setattr__(self, "_prefixes", prefixes)
 
     def match_coding(self, system: str | None, code: str | None) -> bool:
         if not system or not code:
             return False
         if _key(system, code) in self._exact:
             return True
-        return any(c.matches(system, code) for c in self._prefixes)
+        if not self._prefixes:
+            return False
+        theirs_system = normalise_system(system)
+        for mine_system, mine, icd in self._prefixes:
+            if theirs_system == mine_system:
+                theirs = code.strip().replace(".", "").upper() if icd else code.strip()
+                if theirs.startswith(mine):
+                    return True
+        return False
 
     def match_text(self, text: str) -> bool:
         return self.match_words(_words(text))
 
     def match_words(self, normalised: str) -> bool:
         """``match_text`` on a text already passed through ``normalise_text``."""
-        return any(p in normalised for p in self._phrases)
+        return self._pattern is not None and self._pattern.search(normalised) is not None
 
 
 # --- reading CodeableConcepts ------------------------------------------------------------
@@ -221,12 +260,22 @@ def concept_text(concept: object) -> str:
     """The concept's text and its codings' displays, joined (for text matching)."""
     if isinstance(concept, list):
         return " | ".join(t for item in concept if (t := concept_text(item)))
-    obj = as_object(concept)
-    if obj is None:
+    if not isinstance(concept, dict):
         return ""
-    parts = [string(obj, "text"), string(obj, "display")]
-    parts.extend(string(c, "display") for c in objects(obj.get("coding")))
-    return " | ".join(p for p in parts if p)
+    # The accessors (string, objects) inlined: this runs on most resources of a record.
+    parts = [
+        value
+        for value in (concept.get("text"), concept.get("display"))
+        if isinstance(value, str) and value.strip()
+    ]
+    coding = concept.get("coding")
+    items = (coding,) if isinstance(coding, dict) else coding if isinstance(coding, list) else ()
+    for item in items:
+        if isinstance(item, dict):
+            value = item.get("display")
+            if isinstance(value, str) and value.strip():
+                parts.append(value)
+    return " | ".join(parts)
 
 
 def match(concept: object, code_set: CodeSet) -> MatchedBy | None:

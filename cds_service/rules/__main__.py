@@ -1,17 +1,24 @@
-"""``python -m cds_service.rules table``: print the README's rule table (Markdown)."""
+"""``python -m cds_service.rules table|interplay``: print a README table (Markdown).
+
+``table``: the rules (``cds_service.rules.table``); ``interplay``: which card silences
+which (``cds_service.rules.interplay``).
+"""
 
 from __future__ import annotations
 
 import sys
 
+from cds_service.rules.interplay import interplay_table
 from cds_service.rules.table import rules_table
+
+COMMANDS = {"table": rules_table, "interplay": interplay_table}
 
 
 def main(argv: list[str]) -> int:
-    if argv != ["table"]:
-        print("usage: python -m cds_service.rules table", file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in COMMANDS:
+        print("usage: python -m cds_service.rules table|interplay", file=sys.stderr)
         return 2
-    print(rules_table())
+    print(COMMANDS[argv[0]]())
     return 0
 
 

@@ -46,6 +46,13 @@ from cds_service.rules.base import (
     rule,
 )
 from cds_service.rules.dosing import LastDose, last_dose, tdxd_level_below, tdxd_mg_per_kg
+from cds_service.rules.interplay import (
+    ILD_GRADE1_DOSE_CHANGE,
+    ILD_GRADE1_RESOLVED,
+    ILD_HISTORY_ONE_CARD,
+    VIGILANCE_BASELINE_CT,
+    silences,
+)
 from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.options import replace_order, tki_eligible
 from cds_service.rules.situation import TDXD, Situation, Target, comorbidity_fact, matches
@@ -322,7 +329,7 @@ def _grade1_dose(s: Situation, target: Target, g: _Grade1) -> Conclusion:
     facts += risk.facts
     guidance += risk.guidance
     proposals: tuple[Proposal, ...] = ()
-    supersedes: tuple[str, ...] = ("ild-vigilance",)
+    supersedes = silences(ILD_GRADE1_RESOLVED)
     indicator = Indicator.WARNING
     if order is not None and too_high:
         proposals = (
@@ -332,7 +339,7 @@ def _grade1_dose(s: Situation, target: Target, g: _Grade1) -> Conclusion:
                 recommended=True,
             ),
         )
-        supersedes = ("dose-tdxd", "ild-vigilance")
+        supersedes = silences(ILD_GRADE1_DOSE_CHANGE, ILD_GRADE1_RESOLVED)
         summary = f"Grade 1 ILD on T-DXd {took}: dose must be {required:g} mg/kg, not {ordered:g}"
     elif order is not None and order.dose is None:
         summary = f"Grade 1 ILD on T-DXd {took}: the dose must be {required:g} mg/kg at most"
@@ -518,12 +525,7 @@ def ild_history_before_tdxd(s: Situation) -> Iterator[Conclusion]:
             order_refs=(order.reference,),
             drug=TDXD,
             halts_drug=critical,
-            supersedes=(
-                "ild-baseline-imaging",
-                "ild-vigilance",
-                "seq-after-platinum",
-                "seq-after-zongertinib",
-            ),
+            supersedes=silences(ILD_HISTORY_ONE_CARD),
         )
 
 
@@ -715,5 +717,5 @@ def ild_vigilance(s: Situation) -> Iterator[Conclusion]:
             uncertainties=(f"The {days}-day chest CT window is a setting.",) if baseline else (),
             order_refs=target.refs,
             drug=TDXD,
-            supersedes=("ild-baseline-imaging",) if baseline else (),
+            supersedes=silences(VIGILANCE_BASELINE_CT) if baseline else (),
         )

@@ -56,6 +56,14 @@ from cds_service.rules.base import (
     Service,
     rule,
 )
+from cds_service.rules.interplay import (
+    AMPLIFICATION_ONLY_IHC,
+    NOT_HER2_AGENT_OPTIONS,
+    OFF_LABEL_TDXD_VUS,
+    OFF_LABEL_TKI_OPTIONS,
+    TKI_AFTER_TKI_OPTIONS,
+    silences,
+)
 from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.options import (
     PLATINUM_DOUBLET,
@@ -455,7 +463,7 @@ def seq_amplification_only(s: Situation) -> Iterator[Conclusion]:
         proposals=proposals,
         selection=SelectionBehavior.ANY if proposals else None,
         uncertainties=s.scope_uncertainties(),
-        supersedes=("test-her2-ihc",),
+        supersedes=silences(AMPLIFICATION_ONLY_IHC),
     )
 
 
@@ -663,7 +671,7 @@ def seq_tki_after_tki(s: Situation) -> Iterator[Conclusion]:
             show_lines=True,
             order_refs=(order.reference,),
             drug=order.drug,
-            supersedes=("seq-after-zongertinib",),
+            supersedes=silences(TKI_AFTER_TKI_OPTIONS),
         )
 
 
@@ -857,14 +865,7 @@ def seq_not_her2_agent(s: Situation) -> Iterator[Conclusion]:
             uncertainties=tuple(uncertainties),
             order_refs=(order.reference,),
             drug=order.drug,
-            supersedes=(
-                "seq-first-line-tkd",
-                "seq-after-platinum",
-                "seq-non-tkd",
-                "seq-ihc3",
-                "seq-after-zongertinib",
-                "seq-tki-after-tki",
-            ),
+            supersedes=silences(NOT_HER2_AGENT_OPTIONS),
         )
 
 
@@ -928,14 +929,7 @@ def seq_off_label_tki(s: Situation) -> Iterator[Conclusion]:
             show_lines=order.drug is SEVA,
             order_refs=(order.reference,),
             drug=order.drug,
-            supersedes=(
-                "test-vus",
-                "seq-first-line-tkd",
-                "seq-non-tkd",
-                "seq-ihc3",
-                "seq-after-platinum",
-                "seq-after-zongertinib",
-            ),
+            supersedes=silences(OFF_LABEL_TKI_OPTIONS),
         )
 
 
@@ -975,5 +969,5 @@ def seq_off_label_tdxd(s: Situation) -> Iterator[Conclusion]:
             show_lines=True,
             order_refs=(order.reference,),
             drug=TDXD,
-            supersedes=("test-vus",),
+            supersedes=silences(OFF_LABEL_TDXD_VUS),
         )

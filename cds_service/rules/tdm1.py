@@ -57,6 +57,7 @@ from cds_service.rules.base import (
     rule,
 )
 from cds_service.rules.dosing import snap
+from cds_service.rules.interplay import TDM1_OWN_LVEF_ROWS, silences
 from cds_service.rules.situation import (
     TDM1,
     Situation,
@@ -571,7 +572,9 @@ def _card(s: Situation, target: Target, rows: _Rows) -> Conclusion:
         drug=TDM1,
         halts_drug=critical,
         permanent=bool(rows.discontinue),
-        supersedes=("cardiac-lvef",) if rows.lvef and not _heart_failure_history(s) else (),
+        supersedes=(
+            silences(TDM1_OWN_LVEF_ROWS) if rows.lvef and not _heart_failure_history(s) else ()
+        ),
     )
 
 

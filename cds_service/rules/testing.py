@@ -37,6 +37,7 @@ from cds_service.rules.base import (
     Service,
     rule,
 )
+from cds_service.rules.interplay import RETEST_ON_RESISTANCE_IHC, silences
 from cds_service.rules.labels import sentence_case, short_name
 from cds_service.rules.situation import HER2_DIRECTED, Situation
 from cds_service.wire import Indicator, SelectionBehavior
@@ -220,7 +221,7 @@ def test_retest_on_resistance(s: Situation) -> Iterator[Conclusion]:
         selection=SelectionBehavior.ANY,
         uncertainties=tuple(uncertainties),
         show_lines=True,
-        supersedes=("test-her2-ihc",),
+        supersedes=silences(RETEST_ON_RESISTANCE_IHC),
     )
 
 

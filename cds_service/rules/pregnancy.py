@@ -42,6 +42,7 @@ from cds_service.rules.labels import short_name
 from cds_service.rules.situation import TDM1, TDXD, Situation
 from cds_service.wire import Indicator, SelectionBehavior
 from fhir_mappings.model import (
+    Demographics,
     DraftOrder,
     Drug,
     PregnancyResult,
@@ -135,18 +136,7 @@ def _embryo_fetal(s: Situation, order: DraftOrder, drug: Drug) -> Conclusion | N
     advice = ADVICE[drug]
     name = short_name(drug)
     age = demographics.age_on(s.today)
-    facts: list[Fact] = [s.order_fact(order)]
-    sex_text = {Sex.FEMALE: "Female", Sex.MALE: "Male"}.get(demographics.sex)
-    if sex_text is not None:
-        facts.append(
-            Fact(
-                f"{sex_text}{f', {age} years' if age is not None else ', age not recorded'}",
-                None,
-                demographics.sources,
-            )
-        )
-    else:
-        facts.append(Fact("Sex not recorded (or not female/male)", None, demographics.sources))
+    facts: list[Fact] = [s.order_fact(order), _sex_and_age_fact(demographics, age)]
     uncertainties = [
         f"[?] Reproductive potential is assumed from age {cfg.reproductive_age_min}-"
         f"{cfg.reproductive_age_max} (a setting; no label gives an age) unless menopause, "
@@ -196,26 +186,8 @@ def _embryo_fetal(s: Situation, order: DraftOrder, drug: Drug) -> Conclusion | N
                 recommended=demographics.sex is Sex.FEMALE,
             ),
         )
-    indicator = Indicator.INFO
-    if test is not None and test.result is PregnancyResult.POSITIVE:
-        indicator = Indicator.WARNING
-        summary = f"First {name} order with a positive pregnancy test: embryo-fetal toxicity"
-    elif test is not None and test.result is PregnancyResult.UNKNOWN:
-        summary = f"First {name} order: check the pregnancy test result (embryo-fetal toxicity)"
-    elif demographics.sex is Sex.FEMALE:
-        summary = f"First {name} order: verify pregnancy status and advise contraception"
-    else:
-        summary = (
-            f"First {name} order, sex not recorded: verify pregnancy status; advise contraception"
-        )
-    if demographics.sex is not Sex.FEMALE:
-        uncertainties.append("Sex is not recorded as female or male: the advice for both is shown.")
-    if age is None:
-        uncertainties.append("Age is not recorded: reproductive potential is assumed.")
-    if "procedures" in s.patient.unavailable_data:
-        uncertainties.append(
-            "Procedures could not be read: a hysterectomy or oophorectomy may be missing."
-        )
+    indicator, summary = _summary(name, test, female=demographics.sex is Sex.FEMALE)
+    uncertainties += _unrecorded(s, female=demographics.sex is Sex.FEMALE, age=age)
     return Conclusion(
         indicator=indicator,
         summary=summary,
@@ -227,3 +199,44 @@ def _embryo_fetal(s: Situation, order: DraftOrder, drug: Drug) -> Conclusion | N
         order_refs=(order.reference,),
         drug=drug,
     )
+
+
+def _sex_and_age_fact(demographics: Demographics, age: int | None) -> Fact:
+    sex_text = {Sex.FEMALE: "Female", Sex.MALE: "Male"}.get(demographics.sex)
+    if sex_text is None:
+        return Fact("Sex not recorded (or not female/male)", None, demographics.sources)
+    return Fact(
+        f"{sex_text}{f', {age} years' if age is not None else ', age not recorded'}",
+        None,
+        demographics.sources,
+    )
+
+
+def _summary(name: str, test: PregnancyTest | None, *, female: bool) -> tuple[Indicator, str]:
+    """Warning for a positive test; otherwise info, worded for what is known."""
+    if test is not None and test.result is PregnancyResult.POSITIVE:
+        return (
+            Indicator.WARNING,
+            f"First {name} order with a positive pregnancy test: embryo-fetal toxicity",
+        )
+    if test is not None and test.result is PregnancyResult.UNKNOWN:
+        summary = f"First {name} order: check the pregnancy test result (embryo-fetal toxicity)"
+    elif female:
+        summary = f"First {name} order: verify pregnancy status and advise contraception"
+    else:
+        summary = (
+            f"First {name} order, sex not recorded: verify pregnancy status; advise contraception"
+        )
+    return Indicator.INFO, summary
+
+
+def _unrecorded(s: Situation, *, female: bool, age: int | None) -> list[str]:
+    """What the card cannot know: sex, age, procedures that could not be read."""
+    notes: list[str] = []
+    if not female:
+        notes.append("Sex is not recorded as female or male: the advice for both is shown.")
+    if age is None:
+        notes.append("Age is not recorded: reproductive potential is assumed.")
+    if "procedures" in s.patient.unavailable_data:
+        notes.append("Procedures could not be read: a hysterectomy or oophorectomy may be missing.")
+    return notes

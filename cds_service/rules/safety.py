@@ -504,56 +504,76 @@ def _heart_failure_after(
     return None, ()
 
 
-def _cardiac(s: Situation, target: Target) -> Conclusion | None:
-    cfg = s.settings
-    drug = target.drug
-    name = short_name(drug)
-    start = s.first_start(drug) if s.received(drug) else None
-    lvef = _lvef(s, start)
-    heart = [
+def _heart_conditions(s: Situation) -> list[Comorbidity]:
+    """Heart failure or LV dysfunction on record."""
+    return [
         c
         for c in s.patient.comorbidities
         if c.kind in (ComorbidityKind.HEART_FAILURE, ComorbidityKind.LV_DYSFUNCTION)
     ]
-    stated, nyha_after = _heart_failure_after(s, heart, start)
+
+
+def _lvef_facts(s: Situation, target: Target, lvef: _Lvef) -> list[Fact]:
+    """The target's facts, the latest LVEF and the baseline (when it is another reading)."""
     facts = list(target.facts)
     if lvef.latest is not None:
         facts.append(s.measurement_fact(lvef.latest, "LVEF"))
     if lvef.baseline is not None and lvef.baseline is not lvef.latest:
         facts.append(s.measurement_fact(lvef.baseline, "Baseline LVEF (before the first dose)"))
-    recent = _measured_since(s, (MeasurementKind.LVEF,), cfg.recent_lvef_days, start)
-    row = _on_treatment_row(s, drug, lvef, stated) if start is not None else None
+    return facts
+
+
+def _no_recent_lvef(s: Situation, start: date | None) -> str:
+    days = s.settings.recent_lvef_days
+    if start:
+        return f"no LVEF from {days} days before the first dose onward"
+    return f"no LVEF in the last {days} days"
+
+
+@dataclass(frozen=True, slots=True)
+class _Heart:
+    """What the record says of the heart, besides the LVEF."""
+
+    conditions: list[Comorbidity]
+    stated: str | None
+    """How symptomatic heart failure after the start is stated (None: it is not)."""
+    nyha_after: tuple[NyhaStatement, ...]
+
+
+def _problems_without_row(
+    s: Situation, drug: Drug, lvef: _Lvef, heart: _Heart, *, recent: bool, start: date | None
+) -> list[str]:
+    """When no on-treatment row applies: an LVEF below the minimum before the first dose
+    (or on T-DM1, whose own table is `tdm1-safety`'s), heart failure, no recent LVEF."""
+    cfg = s.settings
     problems: list[str] = []
-    uncertainties = list(row.uncertainties) if row else []
-    if row is None:
-        latest = lvef.latest
-        # Before the first dose (and on T-DM1, whose own table is `tdm1-safety`'s): < 50 %.
-        before_or_tdm1 = not lvef.on_treatment or drug is TDM1
-        if latest is not None and latest.value < cfg.lvef_min_percent and before_or_tdm1:
-            problems.append(f"LVEF {latest.value:g} % (below {cfg.lvef_min_percent:g} %)")
-        if heart:
-            problems.append("heart failure / LV dysfunction on record")
-        elif nyha_after and stated:
-            problems.append(f"{stated[:1].lower()}{stated[1:]} after the start of {name}")
-        if not recent:
-            missing = (
-                f"no LVEF from {cfg.recent_lvef_days} days before the first dose onward"
-                if start
-                else f"no LVEF in the last {cfg.recent_lvef_days} days"
-            )
-            problems.append(missing)
-            facts.append(Fact(sentence_case(missing)))
-        if not problems:
-            return None
-    facts += [comorbidity_fact(c) for c in heart]
-    facts += [nyha_fact(n) for n in nyha_after]
+    latest = lvef.latest
+    before_or_tdm1 = not lvef.on_treatment or drug is TDM1
+    if latest is not None and latest.value < cfg.lvef_min_percent and before_or_tdm1:
+        problems.append(f"LVEF {latest.value:g} % (below {cfg.lvef_min_percent:g} %)")
+    if heart.conditions:
+        problems.append("heart failure / LV dysfunction on record")
+    elif heart.nyha_after and heart.stated:
+        stated = heart.stated
+        problems.append(f"{stated[:1].lower()}{stated[1:]} after the start of {short_name(drug)}")
+    if not recent:
+        problems.append(_no_recent_lvef(s, start))
+    return problems
+
+
+def _cardiac_proposals(
+    s: Situation, target: Target, row: _CardiacRow | None, lvef: _Lvef, recent: bool
+) -> list[Proposal]:
+    """Interrupt (or discontinue) the draft order; repeat the LVEF by its due date, or order
+    an echocardiogram when none is recent."""
+    name = short_name(target.drug)
     proposals: list[Proposal] = []
     if row is not None and row.interrupt and target.order is not None:
         verb = "Discontinue" if row.permanent else "Interrupt"
         proposals.append(
             Proposal(
                 f"{verb} {name}: remove this draft order",
-                (CancelOrder(target.order.reference, drug),),
+                (CancelOrder(target.order.reference, target.drug),),
                 recommended=True,
             )
         )
@@ -569,14 +589,36 @@ def _cardiac(s: Situation, target: Target) -> Conclusion | None:
         proposals.append(
             Proposal("Order an echocardiogram (LVEF)", (Request(Service.ECHOCARDIOGRAM),))
         )
+    return proposals
+
+
+def _cardiac(s: Situation, target: Target) -> Conclusion | None:
+    cfg = s.settings
+    drug = target.drug
+    start = s.first_start(drug) if s.received(drug) else None
+    lvef = _lvef(s, start)
+    conditions = _heart_conditions(s)
+    heart = _Heart(conditions, *_heart_failure_after(s, conditions, start))
+    facts = _lvef_facts(s, target, lvef)
+    recent = _measured_since(s, (MeasurementKind.LVEF,), cfg.recent_lvef_days, start)
+    row = _on_treatment_row(s, drug, lvef, heart.stated) if start is not None else None
+    uncertainties = list(row.uncertainties) if row else []
     if row is not None:
         indicator, summary = row.indicator, row.summary
     else:
+        problems = _problems_without_row(s, drug, lvef, heart, recent=recent, start=start)
+        if not problems:
+            return None
+        if not recent:
+            facts.append(Fact(sentence_case(_no_recent_lvef(s, start))))
         indicator = Indicator.WARNING
         state = "ordered" if target.order else "active"
-        summary = f"{sentence_case(name)} {state}: {problems[0]}; assess LVEF"
+        summary = f"{sentence_case(short_name(drug))} {state}: {problems[0]}; assess LVEF"
         if len(problems) > 1:
             uncertainties.append(f"Also: {'; '.join(problems[1:])}.")
+    facts += [comorbidity_fact(c) for c in heart.conditions]
+    facts += [nyha_fact(n) for n in heart.nyha_after]
+    proposals = _cardiac_proposals(s, target, row, lvef, recent)
     uncertainties.append(
         f"Thresholds ({cfg.lvef_min_percent:g} %, {cfg.lvef_interrupt_percent:g} %, "
         f"{cfg.lvef_drop_points:g} points) and the {cfg.recent_lvef_days}-day window are "
@@ -705,6 +747,38 @@ def _liver_problems(
     return problems, hys
 
 
+def _latest_liver_tests(s: Situation) -> dict[MeasurementKind, Measurement]:
+    """The latest ALT, AST and total bilirubin on record, by kind (absent ones left out)."""
+    latest: dict[MeasurementKind, Measurement] = {}
+    for kind in LIVER:
+        m = s.latest(kind)
+        if m is not None:
+            latest[kind] = m
+    return latest
+
+
+def _hepatic_summary(
+    name: str, problems: list[str], *, hys: bool, last_test: date | None, every: int
+) -> tuple[Indicator, str]:
+    """Critical for the Hy's law row, warning for another threshold crossed, info when only
+    the tests are due."""
+    if hys:
+        return (
+            Indicator.CRITICAL,
+            f"{sentence_case(name)}: ALT/AST and bilirubin raised together: discontinue {name}",
+        )
+    if problems:
+        return (
+            Indicator.WARNING,
+            f"{sentence_case(name)} with {problems[0]}: hepatotoxicity is a labeled warning",
+        )
+    when = last_test.isoformat() if last_test else "none on record"
+    return (
+        Indicator.INFO,
+        f"{sentence_case(name)}: liver tests due (last {when}; every {every} days now)",
+    )
+
+
 def _hepatic(s: Situation, target: Target) -> Conclusion | None:
     """Before the first dose: baseline tests asked for, abnormal values stated, no start
     threshold invented (the labels give none). On a course: the label's thresholds, and on
@@ -713,11 +787,7 @@ def _hepatic(s: Situation, target: Target) -> Conclusion | None:
     drug = target.drug
     name = short_name(drug)
     start = s.first_start(drug) if s.received(drug) else None
-    latest: dict[MeasurementKind, Measurement] = {}
-    for kind in LIVER:
-        m = s.latest(kind)
-        if m is not None:
-            latest[kind] = m
+    latest = _latest_liver_tests(s)
     facts = list(target.facts) + [s.measurement_fact(m, _LIVER_LABEL[k]) for k, m in latest.items()]
     last_test = _last_liver_test(s)
     ungraded = [_LIVER_LABEL[k] for k, m in latest.items() if above_uln(m, 1.0) is None]
@@ -751,18 +821,7 @@ def _hepatic(s: Situation, target: Target) -> Conclusion | None:
             "[?] Sevabertinib's monitoring schedule was not read; the "
             f"{cfg.recent_liver_panel_days}-day interval is a setting."
         )
-    if hys:
-        indicator = Indicator.CRITICAL
-        summary = (
-            f"{sentence_case(name)}: ALT/AST and bilirubin raised together: discontinue {name}"
-        )
-    elif problems:
-        indicator = Indicator.WARNING
-        summary = f"{sentence_case(name)} with {problems[0]}: hepatotoxicity is a labeled warning"
-    else:
-        indicator = Indicator.INFO
-        when = last_test.isoformat() if last_test else "none on record"
-        summary = f"{sentence_case(name)}: liver tests due (last {when}; every {every} days now)"
+    indicator, summary = _hepatic_summary(name, problems, hys=hys, last_test=last_test, every=every)
     proposals: list[Proposal] = []
     if hys and target.order is not None:
         proposals.append(

@@ -348,21 +348,39 @@ def _liver_rows(s: Situation, rows: _Rows, last_dose: date | None) -> None:
             "transaminases above 3 x ULN with total bilirubin above 2 x ULN: permanently "
             "discontinue"
         )
-    if worst_t is not None and (_ratio(worst_t) or 0.0) > labels.TDM1_TRANSAMINASE_GRADE4_ULN:
+    _transaminase_rows(rows, worst_t, now_t)
+    _bilirubin_rows(rows, worst_b, now_b)
+    _ungraded_liver_tests(s, rows, last_dose)
+    shown = [*latest_t, *(x for x in (worst_t, worst_b, latest_b) if x is not None)]
+    for m in dict.fromkeys(shown):
+        rows.facts.append(s.measurement_fact(m, _LIVER_NAME[m.kind]))
+    if rows.discontinue or rows.hold or rows.reduce:
+        rows.need(Service.LIVER_PANEL)
+
+
+def _transaminase_rows(rows: _Rows, worst: Measurement | None, now: float | None) -> None:
+    """Kadcyla's AST/ALT rows: grade 4 since the last dose discontinues; grade 3 holds while
+    it lasts, else the next dose is one level down."""
+    if worst is not None and (_ratio(worst) or 0.0) > labels.TDM1_TRANSAMINASE_GRADE4_ULN:
         rows.discontinue.append("AST/ALT above 20 x ULN (grade 4): permanently discontinue")
-    elif worst_t is not None and (_ratio(worst_t) or 0.0) > labels.TDM1_TRANSAMINASE_GRADE3_ULN:
-        if now_t is not None and now_t > labels.TDM1_TRANSAMINASE_GRADE3_ULN:
+    elif worst is not None and (_ratio(worst) or 0.0) > labels.TDM1_TRANSAMINASE_GRADE3_ULN:
+        if now is not None and now > labels.TDM1_TRANSAMINASE_GRADE3_ULN:
             rows.hold.append(
                 "AST/ALT above 5 x ULN (grade 3): do not administer until grade 2 or less, "
                 "then one dose level down"
             )
         else:
             rows.reduce.append("AST/ALT rose above 5 x ULN (grade 3) since the last dose")
-    if worst_b is not None and (_ratio(worst_b) or 0.0) > labels.TDM1_BILIRUBIN_GRADE4_ULN:
+
+
+def _bilirubin_rows(rows: _Rows, worst: Measurement | None, now: float | None) -> None:
+    """Kadcyla's bilirubin rows: grade 4 discontinues; grade 2-3 holds while it lasts (grade
+    3: then one level down); a grade 3 since the last dose, resolved, reduces."""
+    if worst is not None and (_ratio(worst) or 0.0) > labels.TDM1_BILIRUBIN_GRADE4_ULN:
         rows.discontinue.append("total bilirubin above 10 x ULN (grade 4): permanently discontinue")
-    elif worst_b is not None and (_ratio(worst_b) or 0.0) > labels.TDM1_BILIRUBIN_GRADE2_ULN:
-        grade3 = (_ratio(worst_b) or 0.0) > labels.TDM1_BILIRUBIN_GRADE3_ULN
-        if now_b is not None and now_b > labels.TDM1_BILIRUBIN_GRADE2_ULN:
+    elif worst is not None and (_ratio(worst) or 0.0) > labels.TDM1_BILIRUBIN_GRADE2_ULN:
+        grade3 = (_ratio(worst) or 0.0) > labels.TDM1_BILIRUBIN_GRADE3_ULN
+        if now is not None and now > labels.TDM1_BILIRUBIN_GRADE2_ULN:
             then = "then one dose level down" if grade3 else "then the same dose"
             rows.hold.append(
                 f"total bilirubin above 1.5 x ULN (grade {3 if grade3 else 2}): do not "
@@ -370,6 +388,10 @@ def _liver_rows(s: Situation, rows: _Rows, last_dose: date | None) -> None:
             )
         elif grade3:
             rows.reduce.append("total bilirubin rose above 3 x ULN (grade 3) since the last dose")
+
+
+def _ungraded_liver_tests(s: Situation, rows: _Rows, last_dose: date | None) -> None:
+    """Liver tests since the last dose without a reference range: said, not graded."""
     ungraded = sorted(
         {
             _LIVER_NAME[m.kind]
@@ -382,11 +404,6 @@ def _liver_rows(s: Situation, rows: _Rows, last_dose: date | None) -> None:
         rows.info.append(
             f"{', '.join(ungraded)} without a reference range: not graded against the label's table"
         )
-    shown = [*latest_t, *(x for x in (worst_t, worst_b, latest_b) if x is not None)]
-    for m in dict.fromkeys(shown):
-        rows.facts.append(s.measurement_fact(m, _LIVER_NAME[m.kind]))
-    if rows.discontinue or rows.hold or rows.reduce:
-        rows.need(Service.LIVER_PANEL)
 
 
 _LIVER_NAME = {

@@ -312,6 +312,9 @@ class Authenticator:
     def _authenticate(
         self, authorization: str | None, audience: str, identity: dict[str, str]
     ) -> Caller:
+        """Read the token unverified, choose the issuer's key, verify the signature and the
+        claims, then accept the call (lifetime, tenant, first use of the jti); in this order."""
+
         def fail(reason: str) -> AuthenticationFailed:
             return AuthenticationFailed(reason, identity)
 
@@ -325,6 +328,33 @@ class Authenticator:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise fail("malformed token") from None
+        issuer, key, alg, kid = self._key_for(header, unverified, identity, fail)
+        for claim in ("exp", "iat"):
+            if claim in unverified and not _is_number(unverified[claim]):
+                raise fail(f"invalid claim {claim}")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[alg],
+                audience=audience,
+                issuer=issuer.settings.iss,
+                leeway=self._leeway,
+                options={"require": _REQUIRED_CLAIMS},
+            )
+        except jwt.PyJWTError as error:
+            raise fail(_reason(error)) from None
+        return self._accept(claims, issuer, kid, fail)
+
+    def _key_for(
+        self,
+        header: dict[str, Any],
+        unverified: dict[str, Any],
+        identity: dict[str, str],
+        fail: Callable[[str], AuthenticationFailed],
+    ) -> tuple[_Issuer, _Key, str, str]:
+        """The issuer and key that must have signed the token (its algorithm and kid);
+        records what identifies the token for the log."""
         alg, kid, jku = header.get("alg"), header.get("kid"), header.get("jku")
         iss, jti = unverified.get("iss"), unverified.get("jti")
         for name, value in (("iss", iss), ("kid", kid), ("jti", jti)):
@@ -347,21 +377,17 @@ class Authenticator:
             raise fail("key is for another algorithm")
         if not _key_fits(key.key, alg):
             raise fail("key does not fit the algorithm")
-        for claim in ("exp", "iat"):
-            if claim in unverified and not _is_number(unverified[claim]):
-                raise fail(f"invalid claim {claim}")
-        try:
-            claims = jwt.decode(
-                token,
-                key=key.key,
-                algorithms=[alg],
-                audience=audience,
-                issuer=issuer.settings.iss,
-                leeway=self._leeway,
-                options={"require": _REQUIRED_CLAIMS},
-            )
-        except jwt.PyJWTError as error:
-            raise fail(_reason(error)) from None
+        return issuer, key, alg, kid
+
+    def _accept(
+        self,
+        claims: dict[str, Any],
+        issuer: _Issuer,
+        kid: str,
+        fail: Callable[[str], AuthenticationFailed],
+    ) -> Caller:
+        """The verified claims: a jti, a lifetime within the limit, an allowed tenant, and
+        the jti's first use."""
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise fail("invalid claim jti")

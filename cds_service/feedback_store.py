@@ -70,7 +70,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -262,41 +262,54 @@ def _extension_reason(item: FeedbackItem) -> Mapping[str, Any]:
 
 
 def _coding_in(value: object, depth: int) -> dict[str, str]:
+    """The first coding found in ``value`` (a JSON value), at most a few levels down."""
     if depth > _MAX_EXTENSION_DEPTH:
         return {}
     if isinstance(value, str):
         return {"code": value} if _BARE_CODE.fullmatch(value) else {}
     if isinstance(value, list):
-        for element in value:
-            found = _coding_in(element, depth + 1)
-            if found:
-                return found
-        return {}
+        return _first_coding(value, depth + 1)
     if not isinstance(value, dict):
         return {}
     if isinstance(value.get("code"), str) and _text(value.get("code")):
-        coding = {"code": value["code"]}
-        for key in ("system", "display"):
-            if _text(value.get(key)):
-                coding[key] = value[key]
-        if "system" in coding or _BARE_CODE.fullmatch(coding["code"]):
-            return coding
-        return {}
-    for key in ("valueCoding", "valueCodeableConcept", "coding", "valueCode", "reason"):
-        if key in value:
-            found = _coding_in(value[key], depth + 1)
-            if found:
-                return found
-    for key, inner in value.items():
-        # A bare string counts only under a key that names a reason (never free text).
-        named = isinstance(inner, str) and "reason" in key.lower()
-        if key not in ("url", "text", "userComment", "valueString") and (
-            named or isinstance(inner, dict | list)
-        ):
-            found = _coding_in(inner, depth + 1)
-            if found:
-                return found
+        return _coding_of(value)
+    return _coding_under(value, depth)
+
+
+def _first_coding(values: Iterable[object], depth: int) -> dict[str, str]:
+    for element in values:
+        found = _coding_in(element, depth)
+        if found:
+            return found
     return {}
+
+
+def _coding_of(value: dict[str, Any]) -> dict[str, str]:
+    """A coding from an object with a ``code``: with a system, or a bare code that looks
+    like one."""
+    coding = {"code": value["code"]}
+    for key in ("system", "display"):
+        if _text(value.get(key)):
+            coding[key] = value[key]
+    if "system" in coding or _BARE_CODE.fullmatch(coding["code"]):
+        return coding
+    return {}
+
+
+def _coding_under(value: dict[str, Any], depth: int) -> dict[str, str]:
+    """A coding under the keys that hold one, then under any other key but free text."""
+    known = ("valueCoding", "valueCodeableConcept", "coding", "valueCode", "reason")
+    found = _first_coding((value[key] for key in known if key in value), depth + 1)
+    if found:
+        return found
+    # A bare string counts only under a key that names a reason (never free text).
+    others = (
+        inner
+        for key, inner in value.items()
+        if key not in ("url", "text", "userComment", "valueString")
+        and ((isinstance(inner, str) and "reason" in key.lower()) or isinstance(inner, dict | list))
+    )
+    return _first_coding(others, depth + 1)
 
 
 def _feedback_key(params: Mapping[str, Any]) -> str:

@@ -515,12 +515,9 @@ class PrefetchResolver:
                 for future in done:
                     reference = pending.pop(future)
                     outcome = future.result()
-                    if outcome.failure is not None:
-                        failures[reference] = outcome.failure
-                    elif not outcome.resources:
-                        failures[reference] = "the FHIR server has no such resource"
-                    elif _id_of(outcome.resources[0]) != reference.rsplit("/", 1)[-1]:
-                        failures[reference] = "the FHIR server answered with another resource"
+                    failure = _read_failure(outcome, reference)
+                    if failure is not None:
+                        failures[reference] = failure
                     else:
                         found.extend(outcome.resources)
             for reference in pending.values():
@@ -871,6 +868,17 @@ def _resource_type(value: Any) -> str | None:
 def _id_of(value: Any) -> str | None:
     ident = value.get("id") if isinstance(value, dict) else None
     return ident if isinstance(ident, str) else None
+
+
+def _read_failure(outcome: _KeyOutcome, reference: str) -> str | None:
+    """Why the read of ``reference`` failed (None: it returned that resource)."""
+    if outcome.failure is not None:
+        return outcome.failure
+    if not outcome.resources:
+        return "the FHIR server has no such resource"
+    if _id_of(outcome.resources[0]) != reference.rsplit("/", 1)[-1]:
+        return "the FHIR server answered with another resource"
+    return None
 
 
 def _describe(value: Any) -> str:

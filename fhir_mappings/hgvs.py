@@ -129,6 +129,60 @@ def _strip_protein_prefix(text: str) -> str:
     return value.strip()
 
 
+_Parts = tuple[ChangeKind, str | None, str]
+"""A protein change's kind, inserted residues (or the new residue) and tail."""
+
+_INDELS = (
+    ("delins", ChangeKind.DELINS),
+    ("dup", ChangeKind.DUPLICATION),
+    ("del", ChangeKind.DELETION),
+    ("ins", ChangeKind.INSERTION),
+)
+
+
+def _indel_keyword(rest: str) -> tuple[ChangeKind, str] | None:
+    """The indel the change after the position(s) starts with, and what follows it."""
+    for keyword, kind in _INDELS:
+        if rest.startswith(keyword):
+            return kind, rest[len(keyword) :]
+    return None
+
+
+def _indel(kind: ChangeKind, tail: str, *, ranged: bool) -> _Parts | None:
+    """A deletion, duplication, insertion or delins; None when malformed."""
+    if kind in (ChangeKind.DUPLICATION, ChangeKind.DELETION):
+        if tail and not _SEQUENCE.match(tail):
+            return None
+        return kind, None, ""
+    if kind is ChangeKind.INSERTION and not ranged:
+        return None
+    if _SEQUENCE.match(tail):
+        return kind, _one_letter(tail), ""
+    if _INSERT_COUNT.match(tail):
+        return kind, None, ""
+    return None
+
+
+def _point_change(rest: str, first: str) -> _Parts | None:
+    """A change at one position: frameshift, extension, nonsense, synonymous or missense."""
+    frameshift = _FRAMESHIFT.match(rest)
+    if frameshift is not None:
+        new = _THREE_TO_ONE.get(frameshift.group(1) or "", frameshift.group(1) or "")
+        length = frameshift.group(2)
+        tail = f"{new}fs" + (f"*{length}" if length else "")
+        return ChangeKind.FRAMESHIFT, None, tail
+    if "ext" in rest:
+        return ChangeKind.EXTENSION, None, _one_letter_tail(rest)
+    if _AA_TOKEN.fullmatch(rest):
+        new = _THREE_TO_ONE.get(rest, rest)
+        if new in ("*", "X") and rest != "X":
+            return ChangeKind.NONSENSE, None, ""
+        if new == first:
+            return ChangeKind.SYNONYMOUS, None, ""
+        return ChangeKind.MISSENSE, new, ""
+    return None
+
+
 def parse_protein_change(text: str) -> ProteinChange | None:
     """Parse one p.HGVS expression; None when it is not one."""
     found = _PROTEIN.match(_strip_protein_prefix(text))
@@ -137,52 +191,23 @@ def parse_protein_change(text: str) -> ProteinChange | None:
     first_aa, first_pos, last_aa, last_pos, rest = found.groups()
     first = _THREE_TO_ONE.get(first_aa, first_aa)
     last = _THREE_TO_ONE.get(last_aa, last_aa) if last_aa else None
-
-    def make(kind: ChangeKind, inserted: str | None = None, tail: str = "") -> ProteinChange:
-        last_position = int(last_pos) if last_pos else None
-        return ProteinChange(kind, first, int(first_pos), last, last_position, inserted, tail)
-
     ranged = last_pos is not None
     rest = rest.strip()
+    indel = _indel_keyword(rest)
+    parts: _Parts | None
     if rest == "=":
-        return make(ChangeKind.SYNONYMOUS)
-    for keyword, kind in (
-        ("delins", ChangeKind.DELINS),
-        ("dup", ChangeKind.DUPLICATION),
-        ("del", ChangeKind.DELETION),
-        ("ins", ChangeKind.INSERTION),
-    ):
-        if rest.startswith(keyword):
-            tail = rest[len(keyword) :]
-            if kind in (ChangeKind.DUPLICATION, ChangeKind.DELETION):
-                if tail and not _SEQUENCE.match(tail):
-                    return None
-                return make(kind)
-            if kind is ChangeKind.INSERTION and not ranged:
-                return None
-            if _SEQUENCE.match(tail):
-                return make(kind, _one_letter(tail))
-            if _INSERT_COUNT.match(tail):
-                return make(kind)
-            return None
-    if ranged:
+        parts = ChangeKind.SYNONYMOUS, None, ""
+    elif indel is not None:
+        parts = _indel(*indel, ranged=ranged)
+    elif ranged:
+        parts = None
+    else:
+        parts = _point_change(rest, first)
+    if parts is None:
         return None
-    frameshift = _FRAMESHIFT.match(rest)
-    if frameshift is not None:
-        new = _THREE_TO_ONE.get(frameshift.group(1) or "", frameshift.group(1) or "")
-        length = frameshift.group(2)
-        tail = f"{new}fs" + (f"*{length}" if length else "")
-        return make(ChangeKind.FRAMESHIFT, tail=tail)
-    if "ext" in rest:
-        return make(ChangeKind.EXTENSION, tail=_one_letter_tail(rest))
-    if _AA_TOKEN.fullmatch(rest):
-        new = _THREE_TO_ONE.get(rest, rest)
-        if new in ("*", "X") and rest != "X":
-            return make(ChangeKind.NONSENSE)
-        if new == first:
-            return make(ChangeKind.SYNONYMOUS)
-        return make(ChangeKind.MISSENSE, new)
-    return None
+    kind, inserted, tail = parts
+    last_position = int(last_pos) if last_pos else None
+    return ProteinChange(kind, first, int(first_pos), last, last_position, inserted, tail)
 
 
 def _one_letter_tail(text: str) -> str:

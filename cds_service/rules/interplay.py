@@ -101,7 +101,8 @@ ILD_GRADE1_RESOLVED = Silencing(
     "ild-grade1-tdxd",
     ("ild-vigilance",),
     "at most one ILD card per T-DXd order: it lists the ILD risk factors present",
-    when="the episode has resolved (the card states the dose to give)",
+    when="the episode has resolved and the card states the dose to give (not when it holds "
+    "or discontinues T-DXd)",
 )
 ILD_GRADE1_DOSE_CHANGE = Silencing(
     "ild-grade1-tdxd",

@@ -28,6 +28,9 @@ from cds_service.errors import BadRequest
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
 
+MAX_SUMMARY_CHARS = 140
+"""A card's ``summary`` must be under 140 characters (cds-hooks_2.0@83)."""
+
 
 class Hook(StrEnum):
     PATIENT_VIEW = "patient-view"
@@ -91,6 +94,9 @@ class HookRequest(_Lenient):
 
 
 class _Outgoing(BaseModel):
+    """Outgoing objects: serialised with ``exclude_none`` and by alias, so an absent
+    element is never sent as ``null``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -151,7 +157,7 @@ class Link(_Outgoing):
 
 class Card(_Outgoing):
     uuid: NonEmptyStr
-    summary: NonEmptyStr
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SUMMARY_CHARS - 1)]
     detail: NonEmptyStr | None = None
     indicator: Indicator
     source: Source
@@ -161,12 +167,36 @@ class Card(_Outgoing):
     links: list[Link] | None = None
 
 
+class DataIssueEntry(_Outgoing):
+    """A resource that could not be read, or was read only in part. No values."""
+
+    resourceType: NonEmptyStr  # noqa: N815
+    id: NonEmptyStr | None = None
+    reason: NonEmptyStr
+
+
+class DataQuality(_Outgoing):
+    """What could not be read (cds-hooks_2.0@214, @215): optional prefetch keys that were
+    unavailable, and resources that became data issues."""
+
+    unavailable: Annotated[list[NonEmptyStr], Field(min_length=1)] | None = None
+    issues: Annotated[list[DataIssueEntry], Field(min_length=1)] | None = None
+
+
+DATA_QUALITY_EXTENSION = "her2-nsclc-cds.data-quality"
+"""Response extension (cds-hooks_2.0@214, @215) listing what could not be read."""
+
+
+class ResponseExtension(_Outgoing):
+    data_quality: DataQuality | None = Field(default=None, alias=DATA_QUALITY_EXTENSION)
+
+
 class HookResponse(_Outgoing):
     cards: list[Card]
-    extension: dict[str, Any] | None = None
+    extension: ResponseExtension | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 # --- Feedback -------------------------------------------------------------------------

@@ -50,6 +50,7 @@ from cds_service.rules.base import (
     Finding,
     Proposal,
     Rule,
+    with_card_data,
 )
 from cds_service.rules.situation import Situation
 from cds_service.settings import ClinicalSettings
@@ -105,7 +106,8 @@ def evaluate(patient: PatientModel, hook: Hook, settings: ClinicalSettings) -> t
     situation = Situation(patient, hook, settings)
     findings = [f for r in rules_for(hook, settings) for f in r.conclude(situation)]
     by_text = frozenset(o.reference for o in patient.draft_orders if o.matched_by is MatchedBy.TEXT)
-    return arrange([_without_text_dose_updates(f, by_text) for f in findings])
+    arranged = arrange([_without_text_dose_updates(f, by_text) for f in findings])
+    return tuple(with_card_data(f, patient) for f in arranged)
 
 
 TEXT_DOSE_NOTE = (

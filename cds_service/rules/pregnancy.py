@@ -48,6 +48,7 @@ from fhir_mappings.model import (
     PregnancyTest,
     ReproductiveStatusKind,
     Sex,
+    UnreadableRecords,
 )
 
 L, Q = Confidence.LABEL, Confidence.UNVERIFIED
@@ -212,7 +213,7 @@ def _embryo_fetal(s: Situation, order: DraftOrder, drug: Drug) -> Conclusion | N
         uncertainties.append("Sex is not recorded as female or male: the advice for both is shown.")
     if age is None:
         uncertainties.append("Age is not recorded: reproductive potential is assumed.")
-    if "procedures" in s.patient.unavailable_data:
+    if s.patient.unreadable(UnreadableRecords.PROCEDURES):
         uncertainties.append(
             "Procedures could not be read: a hysterectomy or oophorectomy may be missing."
         )

@@ -59,6 +59,7 @@ from cds_service.wire import (
     Coding,
     Hook,
     Indicator,
+    OverrideReasonCoding,
     SelectionBehavior,
     Source,
     Suggestion,
@@ -136,11 +137,11 @@ OVERRIDE_REASONS: dict[OverrideSet, tuple[str, ...]] = {
 }
 
 
-def _override_reasons(f: Finding) -> list[Coding] | None:
+def _override_reasons(f: Finding) -> list[OverrideReasonCoding] | None:
     if f.indicator is Indicator.INFO and not f.proposals:
         return None
     return [
-        Coding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
+        OverrideReasonCoding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
         for code in OVERRIDE_REASONS[f.override_set]
     ]
 

@@ -8,6 +8,10 @@ document and carries the rule id as ``topic``. Suggestions become FHIR R4 action
 ``create`` a draft MedicationRequest / ServiceRequest, ``update`` a draft order's dose
 (the order as sent, dose replaced), ``delete`` a draft order by ``resourceId``.
 
+Cards read the findings only (``rules.base.Finding``): the lines of therapy, the drugs
+known only by an unverified code and the draft orders as sent are data on the finding,
+never read here from the patient model or the request.
+
 UUIDs are name-based (uuid5): the same rule, hook instance, orders and facts give the
 same card uuid, and the same card gives the same suggestion uuids.
 

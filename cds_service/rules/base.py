@@ -245,7 +245,7 @@ class Finding:
     unverified_code_drugs: frozenset[Drug] = frozenset()
     """Drugs of the card (its draft orders; the courses when ``show_lines``) recognised only
     by an RxNorm code not yet verified: the card says so."""
-    orders_as_sent: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    orders_as_sent: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     """The draft orders that a ``ChangeDose`` of the card changes, as sent, by reference."""
 
     @property

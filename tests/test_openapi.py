@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 import cds_service
@@ -72,6 +73,29 @@ def test_the_card_format_is_the_wire_models(document: dict[str, Any]) -> None:
         "her2-nsclc-cds.data-quality": {"$ref": "#/components/schemas/DataQuality"}
     }
     assert "null" not in json.dumps(schemas["HookResponse"])
+
+
+GOLDEN = Path(__file__).parent / "rules" / "golden"
+
+
+def test_every_golden_response_fits_the_described_hook_response(document: dict[str, Any]) -> None:
+    """The generated response schema describes what the service sends: every golden hook
+    response (cards and data-quality extension) validates against it, and a card with an
+    element the wire models do not know does not."""
+    schema = {"$ref": "#/components/schemas/HookResponse", "components": document["components"]}
+    validator = OAS31Validator(schema)
+    goldens = sorted(GOLDEN.glob("*.json"))
+    assert len(goldens) > 100
+    for golden in goldens:
+        body = json.loads(golden.read_text(encoding="utf-8"))
+        assert list(validator.iter_errors(body)) == [], golden.name
+    with_cards = next(
+        body
+        for body in (json.loads(g.read_text(encoding="utf-8")) for g in goldens)
+        if body["cards"]
+    )
+    with_cards["cards"][0]["unknown"] = "x"
+    assert not validator.is_valid(with_cards)
 
 
 def test_the_description_is_valid_openapi_3_1(document: dict[str, Any]) -> None:

@@ -8,6 +8,10 @@ document and carries the rule id as ``topic``. Suggestions become FHIR R4 action
 ``create`` a draft MedicationRequest / ServiceRequest, ``update`` a draft order's dose
 (the order as sent, dose replaced), ``delete`` a draft order by ``resourceId``.
 
+Cards read the findings only (``rules.base.Finding``): the lines of therapy, the drugs
+known only by an unverified code and the draft orders as sent are data on the finding,
+never read here from the patient model or the request.
+
 UUIDs are name-based (uuid5): the same rule, hook instance, orders and facts give the
 same card uuid, and the same card gives the same suggestion uuids.
 
@@ -52,18 +56,20 @@ from cds_service.rules.base import (
 from cds_service.rules.labels import display_name, short_name
 from cds_service.settings import EhrProfile, Settings
 from cds_service.wire import (
+    MAX_SUMMARY_CHARS,
     Action,
     ActionType,
     Card,
     Coding,
     Hook,
     Indicator,
+    OverrideReasonCoding,
     SelectionBehavior,
     Source,
     Suggestion,
 )
 from fhir_mappings import terminology
-from fhir_mappings.model import PatientModel, TherapyLine
+from fhir_mappings.model import TherapyLine
 
 CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:her2-nsclc-cds:cards")
 """Namespace of the name-based card and suggestion uuids."""
@@ -71,8 +77,8 @@ CARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:her2-nsclc-cds:cards")
 MAX_SOURCES_SHOWN = 3
 """FHIR references listed per fact in the detail (a course can have dozens)."""
 
-MAX_SUMMARY = 139
-"""``summary`` must be under 140 characters (cds-hooks_2.0@83)."""
+MAX_SUMMARY = MAX_SUMMARY_CHARS - 1
+"""The longest ``summary`` sent: it must be under 140 characters (cds-hooks_2.0@83)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,21 +88,15 @@ class CardContext:
     hook: Hook
     hook_instance: str
     patient_id: str
-    draft_orders: Mapping[str, Mapping[str, Any]]
-    """Draft order resources as sent, by reference ("MedicationRequest/abc")."""
     catalog: OrderCatalog = EMPTY_CATALOG
     """The site order catalog (empty: none configured)."""
 
 
 def render_cards(
-    findings: tuple[Finding, ...],
-    *,
-    patient: PatientModel,
-    context: CardContext,
-    settings: Settings,
+    findings: tuple[Finding, ...], *, context: CardContext, settings: Settings
 ) -> list[Card]:
-    """One card per finding, in the findings' order."""
-    return [_card(f, patient=patient, context=context, settings=settings) for f in findings]
+    """One card per finding, in the findings' order. Reads the findings only."""
+    return [_card(f, context=context, settings=settings) for f in findings]
 
 
 # --- Override reasons: http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes ----
@@ -141,11 +141,11 @@ OVERRIDE_REASONS: dict[OverrideSet, tuple[str, ...]] = {
 }
 
 
-def _override_reasons(f: Finding) -> list[Coding] | None:
+def _override_reasons(f: Finding) -> list[OverrideReasonCoding] | None:
     if f.indicator is Indicator.INFO and not f.proposals:
         return None
     return [
-        Coding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
+        OverrideReasonCoding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
         for code in OVERRIDE_REASONS[f.override_set]
     ]
 
@@ -153,13 +153,13 @@ def _override_reasons(f: Finding) -> list[Coding] | None:
 # --- Card ---------------------------------------------------------------------------------
 
 
-def _card(f: Finding, *, patient: PatientModel, context: CardContext, settings: Settings) -> Card:
+def _card(f: Finding, *, context: CardContext, settings: Settings) -> Card:
     card_uuid = card_uuid_for(f, context)
     suggestions = _suggestions(f, card_uuid, context=context, settings=settings)
     return Card(
         uuid=card_uuid,
         summary=_summary(f.summary),
-        detail=_detail(f, patient=patient, settings=settings),
+        detail=_detail(f, settings=settings),
         indicator=f.indicator,
         source=Source(
             label=f.citation.label,
@@ -183,7 +183,7 @@ def _summary(text: str) -> str:
     return line if len(line) <= MAX_SUMMARY else line[: MAX_SUMMARY - 1].rstrip() + "…"
 
 
-def _detail(f: Finding, *, patient: PatientModel, settings: Settings) -> str:
+def _detail(f: Finding, *, settings: Settings) -> str:
     parts = ["**Why**", "", *(f"- {_fact(x)}" for x in f.facts)]
     if f.other_reasons:
         parts += [
@@ -194,8 +194,8 @@ def _detail(f: Finding, *, patient: PatientModel, settings: Settings) -> str:
         ]
     parts += ["", "**What the label or guideline says**", "", *(f"- {g}" for g in f.guidance)]
     if f.show_lines:
-        parts += ["", "**Lines of therapy, as derived from the record**", "", _lines(patient.lines)]
-    notes = list(f.uncertainties) + _code_notes(f, patient)
+        parts += ["", "**Lines of therapy, as derived from the record**", "", _lines(f.lines)]
+    notes = list(f.uncertainties) + _code_notes(f)
     if Confidence.UNVERIFIED in f.confidence or any("[?]" in n for n in notes):
         notes.append(
             "Points marked [?] are not verified against the label; this rule is configurable "
@@ -212,14 +212,9 @@ def _detail(f: Finding, *, patient: PatientModel, settings: Settings) -> str:
     return "\n".join(parts)
 
 
-def _code_notes(f: Finding, patient: PatientModel) -> list[str]:
+def _code_notes(f: Finding) -> list[str]:
     """Say so when a drug was recognised only by an RxNorm code not yet verified."""
-    orders = [o for o in patient.draft_orders if o.reference in f.order_refs]
-    exposures = patient.exposures if f.show_lines else ()
-    unverified = sorted(
-        {short_name(o.drug) for o in orders if o.unverified_code_only and o.drug}
-        | {short_name(e.drug) for e in exposures if e.unverified_code_only}
-    )
+    unverified = sorted({short_name(drug) for drug in f.unverified_code_drugs})
     if not unverified:
         return []
     return [
@@ -277,7 +272,7 @@ def _suggestions(
     for index, proposal in enumerate(f.proposals):
         actions = [
             a
-            for a in (_action(x, context=context, settings=settings) for x in proposal.actions)
+            for a in (_action(x, f, context=context, settings=settings) for x in proposal.actions)
             if a is not None
         ]
         if not actions or not _complete(proposal, actions):
@@ -367,7 +362,9 @@ def _complete(proposal: Proposal, actions: list[Action]) -> bool:
     return len(actions) == len(proposal.actions)
 
 
-def _action(x: SuggestedAction, *, context: CardContext, settings: Settings) -> Action | None:
+def _action(
+    x: SuggestedAction, f: Finding, *, context: CardContext, settings: Settings
+) -> Action | None:
     intent = settings.clinical.order_intent.value
     subject = {"reference": f"Patient/{context.patient_id}"}
     if isinstance(x, Prescribe):
@@ -391,7 +388,7 @@ def _action(x: SuggestedAction, *, context: CardContext, settings: Settings) -> 
             resource=resource,
         )
     if isinstance(x, ChangeDose):
-        draft = context.draft_orders.get(x.order_ref)
+        draft = f.orders_as_sent.get(x.order_ref)
         if draft is None:
             return None
         return Action(

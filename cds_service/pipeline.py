@@ -1,7 +1,9 @@
 """One hook call, after the request is validated and its data resolved.
 
-Data flows one way: resolved FHIR data -> patient model -> findings -> cards ->
-checked response. Nothing here reads Flask or the environment.
+Data flows one way: resolved FHIR data (the draft orders included) -> patient model ->
+findings -> cards -> checked response (``wire.HookResponse``, serialised once). Nothing
+here reads Flask or the environment, and nothing reaches back: the cards read the
+findings only.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from cds_service.prefetch import ResolvedData
 from cds_service.rules import evaluate
 from cds_service.selfcheck import check_card
 from cds_service.settings import ClinicalSettings, Settings
-from cds_service.wire import Hook, PatientViewContext
+from cds_service.wire import (
+    DATA_QUALITY_EXTENSION,
+    Card,
+    DataIssueEntry,
+    DataQuality,
+    Hook,
+    HookResponse,
+    PatientViewContext,
+    ResponseExtension,
+)
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
 from fhir_mappings.parse import ValidationMemo
@@ -29,8 +40,7 @@ from fhir_mappings.terminology import NO_SITE_DRUG_CODES
 
 logger = logging.getLogger(__name__)
 
-DATA_QUALITY_EXTENSION = "her2-nsclc-cds.data-quality"
-"""Response extension (cds-hooks_2.0@214, @215) listing what could not be read."""
+__all__ = ["DATA_QUALITY_EXTENSION", "HookResult", "card_identity", "mapping_options", "run_hook"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,41 +107,17 @@ def run_hook(
         hook=hook,
         hook_instance=hook_instance,
         patient_id=context.patientId,
-        draft_orders=_drafts_by_reference(draft_orders),
         catalog=catalog or OrderCatalog(),
     )
-    cards = render_cards(findings, patient=patient, context=card_context, settings=settings)
+    cards = render_cards(findings, context=card_context, settings=settings)
     evaluated = time.perf_counter()
 
-    sent: list[dict[str, Any]] = []
-    issued: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    dropped = 0
-    for card in cards:
-        payload = card.model_dump(mode="json", exclude_none=True)
-        rule_id = card.source.topic.code if card.source.topic else "unknown"
-        identity = card_identity(payload)
-        if identity in seen:
-            continue  # identical cards are never sent twice (clinical-rules.md 9.1, 9.3)
-        seen.add(identity)
-        problems = check_card(payload)
-        if problems:
-            logger.error(
-                "card dropped by the self-check",
-                extra={"rule": rule_id, "problems": problems},
-            )
-            dropped += 1
-            continue
-        sent.append(payload)
-        issued.append((card.uuid, rule_id))
-
-    response: dict[str, Any] = {"cards": sent}
-    quality = _data_quality(patient)
-    if quality:
-        response["extension"] = {DATA_QUALITY_EXTENSION: quality}
+    response = HookResponse(cards=cards, extension=_extension(patient)).to_json()
+    sent, issued, dropped = _checked(cards, response["cards"])
+    response["cards"] = sent
     return HookResult(
         response=response,
-        issued=tuple(issued),
+        issued=issued,
         dropped=dropped,
         data_issues=len(patient.data_issues),
         map_ms=(mapped - started) * 1000,
@@ -151,34 +137,48 @@ def card_identity(payload: dict[str, Any]) -> str:
     )
 
 
-def _drafts_by_reference(bundle: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    drafts: dict[str, dict[str, Any]] = {}
-    if not isinstance(bundle, dict) or not isinstance(bundle.get("entry"), list):
-        return drafts
-    for entry in bundle["entry"]:
-        resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict):
-            kind, ident = resource.get("resourceType"), resource.get("id")
-            if isinstance(kind, str) and isinstance(ident, str):
-                drafts[f"{kind}/{ident}"] = resource
-    return drafts
+def _checked(
+    cards: list[Card], payloads: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], tuple[tuple[str, str], ...], int]:
+    """The serialised cards to send, (uuid, rule id) of each, and how many the self-check
+    dropped. Identical cards are never sent twice (clinical-rules.md 9.1, 9.3)."""
+    sent: list[dict[str, Any]] = []
+    issued: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    dropped = 0
+    for card, payload in zip(cards, payloads, strict=True):
+        rule_id = card.source.topic.code if card.source.topic else "unknown"
+        identity = card_identity(payload)
+        if identity in seen:
+            continue
+        seen.add(identity)
+        problems = check_card(payload)
+        if problems:
+            logger.error(
+                "card dropped by the self-check",
+                extra={"rule": rule_id, "problems": problems},
+            )
+            dropped += 1
+            continue
+        sent.append(payload)
+        issued.append((card.uuid, rule_id))
+    return sent, tuple(issued), dropped
 
 
-def _data_quality(patient: PatientModel) -> dict[str, Any]:
-    quality: dict[str, Any] = {}
-    if patient.unavailable_data:
-        quality["unavailable"] = list(patient.unavailable_data)
-    if patient.data_issues:
-        quality["issues"] = [
-            {
-                key: value
-                for key, value in (
-                    ("resourceType", issue.resource_type),
-                    ("id", issue.resource_id),
-                    ("reason", issue.reason),
-                )
-                if value
-            }
+def _extension(patient: PatientModel) -> ResponseExtension | None:
+    """What could not be read, or None when everything could."""
+    if not (patient.unavailable_data or patient.data_issues):
+        return None
+    quality = DataQuality(
+        unavailable=list(patient.unavailable_data) or None,
+        issues=[
+            DataIssueEntry(
+                resourceType=issue.resource_type,
+                id=issue.resource_id or None,
+                reason=issue.reason,
+            )
             for issue in patient.data_issues
         ]
-    return quality
+        or None,
+    )
+    return ResponseExtension.model_validate({DATA_QUALITY_EXTENSION: quality})

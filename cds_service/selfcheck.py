@@ -2,7 +2,10 @@
 
 ``check_response`` lists every violation in a serialised response; ``check_card``
 does it for one card. The HTTP layer drops (and logs) an offending card before
-sending; the tests fail on any violation. Checked (cds-hooks.md, Cards):
+sending; the tests fail on any violation. The card format is the wire models'
+(``cds_service.wire``): a card must read back as a ``wire.Card`` and a response as a
+``wire.HookResponse``, and the codes and the summary limit checked here are theirs.
+Checked besides (cds-hooks.md, Cards), with a readable message each:
 
 - summary present, one line, under 140 characters (cds-hooks_2.0@83);
 - no ``null`` and no empty string, array or object anywhere, except ``cards: []`` (@3);
@@ -20,13 +23,25 @@ sending; the tests fail on any violation. Checked (cds-hooks.md, Cards):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, get_args
 
-INDICATORS = frozenset({"info", "warning", "critical"})
-SELECTION_BEHAVIORS = frozenset({"at-most-one", "any"})
-ACTION_TYPES = frozenset({"create", "update", "delete"})
-LINK_TYPES = frozenset({"absolute", "smart"})
-MAX_SUMMARY = 140
+from pydantic import BaseModel, ValidationError
+
+from cds_service.wire import (
+    MAX_SUMMARY_CHARS,
+    ActionType,
+    Card,
+    HookResponse,
+    Indicator,
+    Link,
+    SelectionBehavior,
+)
+
+INDICATORS = frozenset(Indicator)
+SELECTION_BEHAVIORS = frozenset(SelectionBehavior)
+ACTION_TYPES = frozenset(ActionType)
+LINK_TYPES = frozenset(get_args(Link.model_fields["type"].annotation))
+MAX_SUMMARY = MAX_SUMMARY_CHARS
 
 
 def check_response(payload: Any) -> list[str]:
@@ -36,6 +51,8 @@ def check_response(payload: Any) -> list[str]:
     problems = [f"{path}: null or empty" for path in _empty_elements(payload, "$")]
     for index, card in enumerate(payload["cards"]):
         problems.extend(f"cards[{index}]: {message}" for message in check_card(card))
+    if not problems:
+        problems.extend(_not_read_as(HookResponse, payload))
     return problems
 
 
@@ -55,7 +72,22 @@ def check_card(card: Any) -> list[str]:
     problems.extend(_check_suggestions(card))
     problems.extend(_check_override_reasons(card.get("overrideReasons")))
     problems.extend(_check_links(card.get("links")))
+    if not problems:
+        problems.extend(_not_read_as(Card, card))
     return problems
+
+
+def _not_read_as(model: type[BaseModel], payload: dict[str, Any]) -> list[str]:
+    """What the wire model refuses in a payload the checks above let through (a field it
+    does not know, a wrong type): what is sent must read back as the model it came from."""
+    try:
+        model.model_validate(payload)
+    except ValidationError as error:
+        return [
+            f"{'.'.join(str(step) for step in item['loc']) or '$'}: {item['msg']}"
+            for item in error.errors(include_url=False, include_input=False)
+        ]
+    return []
 
 
 def _check_summary(summary: Any) -> Iterator[str]:

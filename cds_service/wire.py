@@ -21,12 +21,19 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
 from cds_service.errors import BadRequest
 
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
+
+FHIR_RESOURCE_SCHEMA = "#/components/schemas/FhirResource"
+"""Where the OpenAPI description (``cds_service.openapi``) describes a FHIR resource."""
+
+MAX_SUMMARY_CHARS = 140
+"""A card's ``summary`` must be under 140 characters (cds-hooks_2.0@83)."""
 
 
 class Hook(StrEnum):
@@ -91,6 +98,9 @@ class HookRequest(_Lenient):
 
 
 class _Outgoing(BaseModel):
+    """Outgoing objects: serialised with ``exclude_none`` and by alias, so an absent
+    element is never sent as ``null``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -98,6 +108,14 @@ class Coding(_Outgoing):
     system: NonEmptyStr
     code: NonEmptyStr
     display: NonEmptyStr | None = None
+
+
+class OverrideReasonCoding(_Outgoing):
+    """A card's override reason: a Coding with its display (cds-hooks_2.0@136, @219)."""
+
+    system: NonEmptyStr
+    code: NonEmptyStr
+    display: NonEmptyStr
 
 
 class Source(_Outgoing):
@@ -116,7 +134,9 @@ class ActionType(StrEnum):
 class Action(_Outgoing):
     type: ActionType
     description: NonEmptyStr
-    resource: dict[str, Any] | None = None
+    resource: Annotated[dict[str, Any], WithJsonSchema({"$ref": FHIR_RESOURCE_SCHEMA})] | None = (
+        None
+    )
     resourceId: NonEmptyStr | None = None  # noqa: N815
 
 
@@ -124,7 +144,7 @@ class Suggestion(_Outgoing):
     label: NonEmptyStr
     uuid: NonEmptyStr
     isRecommended: bool | None = None  # noqa: N815
-    actions: list[Action] | None = None
+    actions: Annotated[list[Action], Field(min_length=1)] | None = None
 
 
 class Indicator(StrEnum):
@@ -150,23 +170,55 @@ class Link(_Outgoing):
 
 
 class Card(_Outgoing):
+    model_config = ConfigDict(
+        json_schema_extra={"dependentRequired": {"suggestions": ["selectionBehavior"]}}
+    )
+
     uuid: NonEmptyStr
-    summary: NonEmptyStr
-    detail: NonEmptyStr | None = None
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=MAX_SUMMARY_CHARS - 1)]
+    detail: NonEmptyStr | None = Field(default=None, description="GitHub Flavored Markdown")
     indicator: Indicator
     source: Source
-    suggestions: list[Suggestion] | None = None
+    suggestions: Annotated[list[Suggestion], Field(min_length=1)] | None = None
     selectionBehavior: SelectionBehavior | None = None  # noqa: N815
-    overrideReasons: list[Coding] | None = None  # noqa: N815
-    links: list[Link] | None = None
+    overrideReasons: Annotated[list[OverrideReasonCoding], Field(min_length=1)] | None = None  # noqa: N815
+    links: Annotated[list[Link], Field(min_length=1)] | None = None
+
+
+class DataIssueEntry(_Outgoing):
+    """A resource that could not be read, or was read only in part. No values."""
+
+    resourceType: NonEmptyStr  # noqa: N815
+    id: NonEmptyStr | None = None
+    reason: NonEmptyStr
+
+
+class DataQuality(_Outgoing):
+    """What could not be read (cds-hooks_2.0@214, @215): optional prefetch keys that were
+    unavailable, and resources that became data issues."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    unavailable: Annotated[list[NonEmptyStr], Field(min_length=1)] | None = None
+    issues: Annotated[list[DataIssueEntry], Field(min_length=1)] | None = None
+
+
+DATA_QUALITY_EXTENSION = "her2-nsclc-cds.data-quality"
+"""Response extension (cds-hooks_2.0@214, @215) listing what could not be read."""
+
+
+class ResponseExtension(_Outgoing):
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    data_quality: DataQuality | None = Field(default=None, alias=DATA_QUALITY_EXTENSION)
 
 
 class HookResponse(_Outgoing):
     cards: list[Card]
-    extension: dict[str, Any] | None = None
+    extension: ResponseExtension | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 
 # --- Feedback -------------------------------------------------------------------------

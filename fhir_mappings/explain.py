@@ -77,9 +77,14 @@ def read_input(document: object) -> MappingInput:
 
 
 def to_json(value: object) -> Any:
-    """Dataclasses, enums, dates and sets as plain JSON values."""
+    """Dataclasses (but fields marked ``metadata={"explain": False}``), enums, dates and
+    sets as plain JSON values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_json(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.metadata.get("explain", True)
+        }
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, date):

@@ -674,6 +674,12 @@ def read_draft_orders(
     return tuple(orders), tuple(issues)
 
 
+def _own_reference(raw: JsonObject) -> str | None:
+    """``Type/id`` from the resource itself (what update and delete suggestions name)."""
+    kind, ident = raw.get("resourceType"), raw.get("id")
+    return f"{kind}/{ident}" if isinstance(kind, str) and isinstance(ident, str) else None
+
+
 def _draft_order(
     raw: JsonObject,
     reference: str,
@@ -690,6 +696,7 @@ def _draft_order(
         drug=None,
         status=string(raw, "status"),
         selected=selected,
+        resource=raw if reference == _own_reference(raw) else None,
     )
     if resource_type != "MedicationRequest":
         return base, None

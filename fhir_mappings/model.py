@@ -10,10 +10,11 @@ empty tuple, and the rules must read "unknown", never "absent".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 Sources = tuple[str, ...]
 """FHIR references ("Observation/abc") that a fact was derived from."""
@@ -571,6 +572,11 @@ class DraftOrder:
     recognised drug: for `order-drug-not-identified` (its checks did not run)."""
     code_systems: tuple[str, ...] = ()
     """The coding systems of such a concept (set only with ``named_in_text``)."""
+    resource: Mapping[str, Any] | None = field(
+        default=None, compare=False, repr=False, metadata={"explain": False}
+    )
+    """The order resource as sent, when ``reference`` is its ``Type/id``: what an update
+    suggestion changes (the dose) and keeps (the rest). Not shown by ``explain``."""
 
 
 # --- Data quality ---------------------------------------------------------------------
@@ -586,6 +592,26 @@ class DataIssue:
 
 
 # --- The whole patient ------------------------------------------------------------------
+
+
+class UnreadableRecords(StrEnum):
+    """Families of records whose absence a rule must read as "unknown" when they could not
+    be read, by the data (prefetch keys, cds_service.discovery) that carries them."""
+
+    PROCEDURES = "procedures"
+    """Procedures (e.g. a hysterectomy or oophorectomy)."""
+    IMAGING = "imaging"
+    """Imaging studies, read from procedures and diagnostic reports."""
+
+    @property
+    def prefetch_keys(self) -> tuple[str, ...]:
+        return _PREFETCH_KEYS[self]
+
+
+_PREFETCH_KEYS: dict[UnreadableRecords, tuple[str, ...]] = {
+    UnreadableRecords.PROCEDURES: ("procedures",),
+    UnreadableRecords.IMAGING: ("procedures", "diagnosticReports"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -613,6 +639,10 @@ class PatientModel:
     """CYP3A inhibitors and inducers in the record (for `interaction-cyp3a-tki`)."""
     nyha_statements: tuple[NyhaStatement, ...] = ()
     """NYHA functional classes stated (for symptomatic heart failure, 9.3)."""
+
+    def unreadable(self, records: UnreadableRecords) -> bool:
+        """Whether records of this family could not be read (their data is unknown)."""
+        return any(key in self.unavailable_data for key in records.prefetch_keys)
 
     def latest(self, kind: MeasurementKind) -> Measurement | None:
         return _latest(tuple(m for m in self.measurements if m.kind is kind))

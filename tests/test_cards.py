@@ -62,9 +62,13 @@ def render(
     hook_instance: str = "d1e6b1f4-6a0c-4f39-9c37-0c0b9c0f3a11",
     settings: Settings = SETTINGS,
 ) -> list[dict[str, Any]]:
-    findings = evaluate(patient, hook, settings.clinical)
-    context = CardContext(hook, hook_instance, "p1", drafts or {})
-    cards = render_cards(findings, patient=patient, context=context, settings=settings)
+    """``drafts``: the draft orders as sent, by reference (the mapping keeps them on the
+    model's draft orders, as ``DraftOrder.resource``)."""
+    sent = drafts or {}
+    orders = tuple(replace(o, resource=sent.get(o.reference)) for o in patient.draft_orders)
+    findings = evaluate(replace(patient, draft_orders=orders), hook, settings.clinical)
+    context = CardContext(hook, hook_instance, "p1")
+    cards = render_cards(findings, context=context, settings=settings)
     return [c.model_dump(mode="json", exclude_none=True) for c in cards]
 
 

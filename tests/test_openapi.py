@@ -2,6 +2,8 @@
 
 ``cds_service/openapi.json`` is what the hostile-input tests generate requests from, so
 it must stay in step with the routes, the service ids and the prefetch keys of discovery.
+It is generated (``python -m cds_service.openapi``): the stored file must be what the
+generator writes, and the card format in it must be the wire models'.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 import cds_service
+from cds_service import openapi
 from cds_service.discovery import ALL_DATA, WHOLE_RECORD_OBSERVATIONS
+from cds_service.wire import MAX_SUMMARY_CHARS
 
 OPENAPI = Path(cds_service.__file__).parent / "openapi.json"
 
@@ -26,6 +31,71 @@ OPENAPI = Path(cds_service.__file__).parent / "openapi.json"
 def document() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(OPENAPI.read_text(encoding="utf-8"))
     return loaded
+
+
+def test_the_stored_description_is_the_generated_one() -> None:
+    """Regenerate with ``python -m cds_service.openapi`` after changing a wire model, a
+    route's description or a prefetch template."""
+    assert OPENAPI.read_text(encoding="utf-8") == openapi.rendered()
+    assert openapi.main(["--check"]) == 0
+
+
+def test_the_check_command_fails_on_a_stale_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = tmp_path / "openapi.json"
+    stale.write_text(openapi.rendered().replace("maxLength", "maxLen"), encoding="utf-8")
+    monkeypatch.setattr(openapi, "PATH", stale)
+    assert openapi.main(["--check"]) == 1
+    assert openapi.main([]) == 0
+    assert openapi.main(["--check"]) == 0
+
+
+def test_the_card_format_is_the_wire_models(document: dict[str, Any]) -> None:
+    """The response schemas come from cds_service.wire: the summary limit, the required
+    fields and the closed value sets are the models'."""
+    schemas = document["components"]["schemas"]
+    card = schemas["Card"]
+    assert card["properties"]["summary"]["maxLength"] == MAX_SUMMARY_CHARS - 1 == 139
+    assert set(card["required"]) == {"uuid", "summary", "indicator", "source"}
+    assert card["additionalProperties"] is False
+    assert card["dependentRequired"] == {"suggestions": ["selectionBehavior"]}
+    assert schemas["Indicator"]["enum"] == ["info", "warning", "critical"]
+    assert schemas["SelectionBehavior"]["enum"] == ["at-most-one", "any"]
+    assert schemas["ActionType"]["enum"] == ["create", "update", "delete"]
+    assert schemas["Link"]["properties"]["type"]["enum"] == ["absolute", "smart"]
+    assert set(schemas["OverrideReasonCoding"]["required"]) == {"system", "code", "display"}
+    assert schemas["Action"]["properties"]["resource"] == {
+        "$ref": "#/components/schemas/FhirResource"
+    }
+    extension = schemas["ResponseExtension"]["properties"]
+    assert extension == {
+        "her2-nsclc-cds.data-quality": {"$ref": "#/components/schemas/DataQuality"}
+    }
+    assert "null" not in json.dumps(schemas["HookResponse"])
+
+
+GOLDEN = Path(__file__).parent / "rules" / "golden"
+
+
+def test_every_golden_response_fits_the_described_hook_response(document: dict[str, Any]) -> None:
+    """The generated response schema describes what the service sends: every golden hook
+    response (cards and data-quality extension) validates against it, and a card with an
+    element the wire models do not know does not."""
+    schema = {"$ref": "#/components/schemas/HookResponse", "components": document["components"]}
+    validator = OAS31Validator(schema)
+    goldens = sorted(GOLDEN.glob("*.json"))
+    assert len(goldens) > 100
+    for golden in goldens:
+        body = json.loads(golden.read_text(encoding="utf-8"))
+        assert list(validator.iter_errors(body)) == [], golden.name
+    with_cards = next(
+        body
+        for body in (json.loads(g.read_text(encoding="utf-8")) for g in goldens)
+        if body["cards"]
+    )
+    with_cards["cards"][0]["unknown"] = "x"
+    assert not validator.is_valid(with_cards)
 
 
 def test_the_description_is_valid_openapi_3_1(document: dict[str, Any]) -> None:

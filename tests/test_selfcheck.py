@@ -115,3 +115,17 @@ def test_two_recommended_suggestions_with_at_most_one_are_caught() -> None:
 def test_empty_and_null_elements_are_caught_except_empty_cards() -> None:
     assert check_response({"cards": [], "extension": {}}) == ["$.extension: null or empty"]
     assert check_response({"cards": None}) == ["response must be an object with a cards array"]
+
+
+def test_what_the_wire_models_refuse_is_caught() -> None:
+    """A card must read back as the wire model it was built from (cds_service.wire.Card):
+    an element the model does not know, or of the wrong type, is a violation too."""
+    card = good_card()
+    card["extra"] = "not a CDS Hooks card element"
+    assert check_card(card) == ["extra: Extra inputs are not permitted"]
+    card = good_card()
+    card["source"]["url"] = 5
+    assert check_card(card) == ["source.url: Input should be a valid string"]
+    assert check_response({"cards": [good_card()], "extension": {"other": 1}}) == [
+        "extension.other: Extra inputs are not permitted"
+    ]

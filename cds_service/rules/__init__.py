@@ -36,6 +36,7 @@ from cds_service.rules.base import (
     Finding,
     Proposal,
     Rule,
+    with_card_data,
 )
 from cds_service.rules.interplay import TEXT_DOSE_NOTE, arrange, without_text_dose_updates
 from cds_service.rules.situation import Situation
@@ -93,4 +94,5 @@ def evaluate(patient: PatientModel, hook: Hook, settings: ClinicalSettings) -> t
     situation = Situation(patient, hook, settings)
     findings = [f for r in rules_for(hook, settings) for f in r.conclude(situation)]
     by_text = frozenset(o.reference for o in patient.draft_orders if o.matched_by is MatchedBy.TEXT)
-    return arrange([without_text_dose_updates(f, by_text) for f in findings])
+    arranged = arrange([without_text_dose_updates(f, by_text) for f in findings])
+    return tuple(with_card_data(f, patient) for f in arranged)

@@ -13,14 +13,14 @@ Suggestions are described abstractly here (``Prescribe``, ``Request``, ``ChangeD
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cds_service.wire import Hook, Indicator, SelectionBehavior
-from fhir_mappings.model import Dose, Drug, Sources
+from fhir_mappings.model import Dose, Drug, PatientModel, Sources, TherapyLine
 
 if TYPE_CHECKING:
     from cds_service.rules.situation import Situation
@@ -240,10 +240,42 @@ class Finding:
     other_reasons: tuple[Fact, ...] = ()
     """Other current reasons to hold or change the same drug, from the cards this one
     superseded (a critical card never hides a second reason, clinical-rules.md 9.1)."""
+    lines: tuple[TherapyLine, ...] = ()
+    """The lines of therapy as derived, shown when ``show_lines`` (``with_card_data``)."""
+    unverified_code_drugs: frozenset[Drug] = frozenset()
+    """Drugs of the card (its draft orders; the courses when ``show_lines``) recognised only
+    by an RxNorm code not yet verified: the card says so."""
+    orders_as_sent: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
+    """The draft orders that a ``ChangeDose`` of the card changes, as sent, by reference."""
 
     @property
     def configurable(self) -> bool:
         return Confidence.UNVERIFIED in self.confidence or bool(self.uncertainties)
+
+
+def with_card_data(f: Finding, patient: PatientModel) -> Finding:
+    """What the card of ``f`` shows beyond the rule's conclusion, taken from the patient
+    model once the findings are arranged: card rendering reads only findings."""
+    orders = [o for o in patient.draft_orders if o.reference in f.order_refs]
+    exposures = patient.exposures if f.show_lines else ()
+    unverified = frozenset(
+        {o.drug for o in orders if o.unverified_code_only and o.drug}
+        | {e.drug for e in exposures if e.unverified_code_only}
+    )
+    changed = {a.order_ref for p in f.proposals for a in p.actions if isinstance(a, ChangeDose)}
+    as_sent = {
+        o.reference: o.resource
+        for o in patient.draft_orders
+        if o.reference in changed and o.resource is not None
+    }
+    if not (f.show_lines or unverified or as_sent):
+        return f
+    return replace(
+        f,
+        lines=patient.lines if f.show_lines else (),
+        unverified_code_drugs=unverified,
+        orders_as_sent=as_sent,
+    )
 
 
 RuleCheck = Callable[["Situation"], Iterable[Conclusion]]

@@ -49,6 +49,7 @@ from fhir_mappings.model import (
     PregnancyTest,
     ReproductiveStatusKind,
     Sex,
+    UnreadableRecords,
 )
 
 L, Q = Confidence.LABEL, Confidence.UNVERIFIED
@@ -237,6 +238,6 @@ def _unrecorded(s: Situation, *, female: bool, age: int | None) -> list[str]:
         notes.append("Sex is not recorded as female or male: the advice for both is shown.")
     if age is None:
         notes.append("Age is not recorded: reproductive potential is assumed.")
-    if "procedures" in s.patient.unavailable_data:
+    if s.patient.unreadable(UnreadableRecords.PROCEDURES):
         notes.append("Procedures could not be read: a hysterectomy or oophorectomy may be missing.")
     return notes

@@ -89,7 +89,7 @@ from cds_service.rules.situation import (
     Situation,
 )
 from cds_service.rules.testing import only_vus
-from cds_service.wire import Indicator, SelectionBehavior
+from cds_service.wire import MAX_SUMMARY_CHARS, Indicator, SelectionBehavior
 from fhir_mappings.model import DRUG_CLASS, Drug, DrugClass, Histology, IldEpisode, LineClass
 
 L, S, E = Confidence.LABEL, Confidence.SEEDS, Confidence.EXPERT
@@ -111,7 +111,9 @@ VUS_CAUSE_SHORT = "only an ERBB2 VUS on file"
 def _short_summary(summary: str) -> str:
     """Card summaries stay under 140 characters: with several off-label reasons the VUS
     cause is abbreviated."""
-    return summary if len(summary) < 140 else summary.replace(VUS_CAUSE, VUS_CAUSE_SHORT)
+    return (
+        summary if len(summary) < MAX_SUMMARY_CHARS else summary.replace(VUS_CAUSE, VUS_CAUSE_SHORT)
+    )
 
 
 PLATINUM_TEXT = (

@@ -42,6 +42,7 @@ from fhir_mappings.model import (
     PatientModel,
     Specimen,
     TherapyLine,
+    UnreadableRecords,
     VariantClass,
 )
 
@@ -457,12 +458,9 @@ class Situation:
         end = before or self.today
         return end - timedelta(days=days) <= when <= self.today
 
-    IMAGING_KEYS = ("procedures", "diagnosticReports")
-    """Prefetch keys that carry imaging (cds_service.discovery)."""
-
     @property
     def imaging_unreadable(self) -> bool:
-        return any(k in self.patient.unavailable_data for k in self.IMAGING_KEYS)
+        return self.patient.unreadable(UnreadableRecords.IMAGING)
 
     def no_chest_ct_fact(self, days: int) -> Fact:
         if self.imaging_unreadable:

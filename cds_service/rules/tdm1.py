@@ -67,7 +67,7 @@ from cds_service.rules.situation import (
     format_dose,
     nyha_fact,
 )
-from cds_service.wire import Indicator, SelectionBehavior
+from cds_service.wire import MAX_SUMMARY_CHARS, Indicator, SelectionBehavior
 from fhir_mappings.model import (
     ComorbidityKind,
     Dose,
@@ -560,8 +560,8 @@ def _card(s: Situation, target: Target, rows: _Rows) -> Conclusion:
     summary = f"T-DM1: {first}"
     if len(reasons) > 1:
         summary = f"T-DM1: {first} (and {len(reasons) - 1} more)"
-    if len(summary) > 139:
-        summary = summary[:136].rstrip() + "..."
+    if len(summary) >= MAX_SUMMARY_CHARS:
+        summary = summary[: MAX_SUMMARY_CHARS - 4].rstrip() + "..."
     indicator = (
         Indicator.CRITICAL
         if critical

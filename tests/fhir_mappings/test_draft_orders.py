@@ -9,10 +9,18 @@ from typing import Any
 import pytest
 
 from fhir_mappings.build import build_patient
+from fhir_mappings.explain import explain
 from fhir_mappings.model import Dose, DoseUnit, DraftOrder, Drug
 from tests.fhir_mappings.support import AS_OF, patient_from
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "spec" / "examples"
+DRAFT: dict[str, Any] = {
+    "resourceType": "MedicationRequest",
+    "status": "draft",
+    "intent": "order",
+    "medicationCodeableConcept": {"text": "Enhertu"},
+    "subject": {"reference": "Patient/p1"},
+}
 
 
 def test_order_sign_drafts_with_sandbox_quirks() -> None:
@@ -99,6 +107,42 @@ def test_draft_that_stays_invalid_is_reported_and_still_read() -> None:
     assert [(d.resource_id, d.reason) for d in patient.data_issues] == [
         ("bad", "failed R4B validation: authoredOn (value_error)")
     ]
+
+
+def test_each_draft_keeps_the_order_as_sent_for_update_suggestions() -> None:
+    """Parsed once, here: the order resource as sent (invalid dates and all) stays on the
+    draft order it became, under its ``Type/id``; one without an id has none to update."""
+    as_sent = {
+        "resourceType": "MedicationRequest",
+        "id": "tdxd",
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Enhertu"},
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "not a date",
+    }
+    without_id = {key: value for key, value in as_sent.items() if key != "id"}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": as_sent},
+            {"fullUrl": "urn:uuid:9b3c0c1e-3f0d-4d1e-8a52-0f1b2c3d4e5f", "resource": without_id},
+        ],
+    }
+    sent, anonymous = build_patient([], as_of=AS_OF, draft_orders=bundle).draft_orders
+    assert sent.reference == "MedicationRequest/tdxd"
+    assert sent.resource == as_sent
+    assert anonymous.reference == "urn:uuid:9b3c0c1e-3f0d-4d1e-8a52-0f1b2c3d4e5f"
+    assert anonymous.resource is None
+
+
+def test_explain_does_not_repeat_the_orders_as_sent() -> None:
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": {**DRAFT, "id": "d"}}]}
+    shown = explain({"context": {"draftOrders": bundle}}, AS_OF)
+    [draft] = shown["patient"]["draft_orders"]
+    assert draft["reference"] == "MedicationRequest/d"
+    assert "resource" not in draft
 
 
 def test_no_draft_orders_for_patient_view() -> None:

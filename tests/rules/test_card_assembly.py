@@ -135,8 +135,8 @@ def test_a_coded_drug_keeps_its_dose_update() -> None:
 def _render(patient: PatientModel, hook: Hook) -> list[dict[str, Any]]:
     settings = Settings()
     findings = evaluate(patient, hook, settings.clinical)
-    context = CardContext(hook, "d1e6b1f4-6a0c-4f39-9c37-0c0b9c0f3a11", "p1", {})
-    cards = render_cards(findings, patient=patient, context=context, settings=settings)
+    context = CardContext(hook, "d1e6b1f4-6a0c-4f39-9c37-0c0b9c0f3a11", "p1")
+    cards = render_cards(findings, context=context, settings=settings)
     return [c.model_dump(mode="json", exclude_none=True) for c in cards]
 
 

@@ -27,9 +27,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from cds_service.app import create_app
-from cds_service.settings import Profile, Settings
-from tests.conftest import FIXED_TODAY
+from tests.conftest import suite_app, suite_settings
 from tests.requests import with_empty_adverse_events
 
 HERE = Path(__file__).resolve().parent
@@ -49,29 +47,14 @@ def fixtures() -> list[Path]:
     return sorted(FIXTURES.glob("*.json"))
 
 
-def settings(workdir: Path) -> Settings:
-    """The test suite's settings (``tests/conftest.py``): the development profile."""
-    return Settings(
-        profile=Profile.DEVELOPMENT,
-        feedback_database_url=f"sqlite:///{workdir / 'feedback.sqlite3'}",
-        cors_origins=("https://sandbox.cds-hooks.org",),
-        fhir_request_timeout_s=2.0,
-        fhir_deadline_s=3.0,
-    )
-
-
 @contextmanager
 def golden_client() -> Iterator[FlaskClient]:
-    """A test client of the real app, evaluating on the tests' fixed date."""
-    with tempfile.TemporaryDirectory(prefix="golden-") as workdir:
-        app = create_app(settings(Path(workdir)), today=lambda: FIXED_TODAY)
-        app.config["TESTING"] = True
-        try:
-            yield app.test_client()
-        finally:
-            parts = app.extensions["cds_service"]
-            parts.resolver.close()
-            parts.store.close()
+    """A test client of the real app, set up as the test suite's (``tests/conftest.py``)."""
+    with (
+        tempfile.TemporaryDirectory(prefix="golden-") as workdir,
+        suite_app(suite_settings(Path(workdir))) as app,
+    ):
+        yield app.test_client()
 
 
 def answer(client: FlaskClient, fixture: Path) -> dict[str, Any]:

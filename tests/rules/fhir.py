@@ -163,7 +163,15 @@ def erbb2_variant(
     significance: tuple[str, str] = ("LA6668-3", "Pathogenic"),
     specimen: str = "Tumor tissue (FFPE lung biopsy)",
     method: str = "Next-generation sequencing panel",
+    dna: str | None = None,
 ) -> Json:
+    """An ERBB2 variant (``protein``, and ``dna``: its c.HGVS, if given)."""
+    dna_change = [
+        {
+            "code": concept(coding(LOINC, "48004-6", "DNA change (c.HGVS)")),
+            "valueCodeableConcept": concept(text=dna),
+        }
+    ]
     return {
         "resourceType": "Observation",
         "id": ident,
@@ -197,6 +205,7 @@ def erbb2_variant(
                     coding("http://varnomen.hgvs.org", protein, protein)
                 ),
             },
+            *(dna_change if dna else []),
             {
                 "code": concept(
                     coding(LOINC, "53037-8", "Genetic variation clinical significance [Imp]")
@@ -358,6 +367,19 @@ def nyha(functional_class: int, when: str, ident: str = "nyha") -> Json:
     }
 
 
+def ecog(score: int, when: str, ident: str = "ecog") -> Json:
+    """ECOG performance status, LOINC 89247-1."""
+    return {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": "final",
+        "code": concept(coding(LOINC, "89247-1", "ECOG performance status")),
+        "subject": SUBJECT,
+        "effectiveDateTime": when,
+        "valueInteger": score,
+    }
+
+
 def alt(value: float, when: str = "2026-11-14", high: float = 40) -> Json:
     return quantity_observation(
         "alt",
@@ -394,8 +416,10 @@ def bilirubin(value: float, when: str = "2026-11-14", high: float = 1.2) -> Json
     )
 
 
-def liver_panel(when: str = "2026-11-14", *, alt_value: float = 30) -> list[Json]:
-    return [alt(alt_value, when), ast(28, when), bilirubin(0.6, when)]
+def liver_panel(
+    when: str = "2026-11-14", *, alt_value: float = 30, ast_value: float = 28
+) -> list[Json]:
+    return [alt(alt_value, when), ast(ast_value, when), bilirubin(0.6, when)]
 
 
 def anc(value: float, when: str = "2026-11-19", ident: str = "anc") -> Json:
@@ -468,7 +492,7 @@ def progression(ident: str, when: str) -> Json:
     }
 
 
-def chest_ct(when: str, ident: str = "ct-chest") -> Json:
+def chest_ct(when: str, ident: str = "ct-chest", conclusion: str = "No new opacities.") -> Json:
     return {
         "resourceType": "DiagnosticReport",
         "id": ident,
@@ -476,7 +500,7 @@ def chest_ct(when: str, ident: str = "ct-chest") -> Json:
         "code": {"text": "CT chest without contrast"},
         "subject": SUBJECT,
         "effectiveDateTime": when,
-        "conclusion": "No new opacities.",
+        "conclusion": conclusion,
     }
 
 
@@ -497,6 +521,7 @@ DRUG_CONCEPT: dict[str, Json] = {
     "carboplatin": concept(text="CARBOplatin IVPB"),
     "pemetrexed": concept(text="pemetrexed (Alimta) IV"),
     "pembrolizumab": concept(text="pembrolizumab (KEYTRUDA) 200 mg IV"),
+    "docetaxel": concept(text="docetaxel IV"),
     "amivantamab": concept(text="amivantamab-vmjw (Rybrevant) IV"),
     "osimertinib": concept(text="osimertinib (Tagrisso) 80 mg tablet"),
     "t-dm1": concept(text="ado-trastuzumab emtansine (Kadcyla)"),

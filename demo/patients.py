@@ -94,11 +94,6 @@ class Record:
         self.resources.append(resource)
         return resource
 
-    def _noise(self, resource_type: str, stem: str, body: Json) -> Json:
-        """A noise resource (text only, no builder): ``body`` with a type, id and subject."""
-        resource = {"resourceType": resource_type, "id": stem, "subject": fhir.SUBJECT, **body}
-        return self.add(resource)
-
     # -- demographics and conditions --
 
     def patient(self, family: str, given: str, gender: str, birth_date: str) -> None:
@@ -381,40 +376,17 @@ def _noise_vital(record: Record, rng: random.Random, days_ago: int) -> None:
 
 
 def _noise_drug(record: Record, rng: random.Random, days_ago: int) -> None:
-    name = rng.choice(NOISE_DRUGS)
-    concept = {"text": name}
+    drug = fhir.concept(text=rng.choice(NOISE_DRUGS))
+    when = record.day(days_ago)
     kind = rng.randrange(3)
     if kind == 0:
-        record._noise(
-            "MedicationStatement",
-            "drug-statement",
-            {
-                "status": rng.choice(("active", "completed", "stopped")),
-                "medicationCodeableConcept": concept,
-                "effectivePeriod": {"start": record.day(days_ago)},
-            },
-        )
+        status = rng.choice(("active", "completed", "stopped"))
+        record.add(fhir.medication_statement("drug-statement", drug, status=status, start=when))
     elif kind == 1:
-        record._noise(
-            "MedicationRequest",
-            "drug-order",
-            {
-                "status": rng.choice(("active", "completed", "stopped")),
-                "intent": "order",
-                "medicationCodeableConcept": concept,
-                "authoredOn": record.day(days_ago),
-            },
-        )
+        status = rng.choice(("active", "completed", "stopped"))
+        record.add(fhir.medication_request("drug-order", drug, status=status, authored=when))
     else:
-        record._noise(
-            "MedicationAdministration",
-            "drug-given",
-            {
-                "status": "completed",
-                "medicationCodeableConcept": concept,
-                "effectiveDateTime": record.day(days_ago),
-            },
-        )
+        record.add(fhir.administration(drug, when, None, "", "drug-given"))
 
 
 def _noise_condition(record: Record, rng: random.Random, days_ago: int) -> None:
@@ -423,27 +395,11 @@ def _noise_condition(record: Record, rng: random.Random, days_ago: int) -> None:
 
 
 def _noise_procedure(record: Record, rng: random.Random, days_ago: int) -> None:
-    record._noise(
-        "Procedure",
-        "procedure",
-        {
-            "status": "completed",
-            "code": {"text": rng.choice(NOISE_PROCEDURES)},
-            "performedDateTime": record.day(days_ago),
-        },
-    )
+    record.add(fhir.procedure("procedure", rng.choice(NOISE_PROCEDURES), record.day(days_ago)))
 
 
 def _noise_report(record: Record, rng: random.Random, days_ago: int) -> None:
-    record._noise(
-        "DiagnosticReport",
-        "report",
-        {
-            "status": "final",
-            "code": {"text": rng.choice(NOISE_REPORTS)},
-            "effectiveDateTime": record.day(days_ago),
-        },
-    )
+    record.add(fhir.report("report", rng.choice(NOISE_REPORTS), record.day(days_ago)))
 
 
 _NOISE_MAKERS: dict[str, Callable[[Record, random.Random, int], None]] = {

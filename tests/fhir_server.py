@@ -31,6 +31,7 @@ import pytest
 
 from demo.fhir_server import FhirServer, FhirServerError, load
 from demo.fhir_server import running_sekmet as launch_sekmet
+from tests.rules import fhir
 
 if TYPE_CHECKING:
     from _pytest.fixtures import FixtureFunctionDefinition
@@ -45,29 +46,16 @@ CONDITION_IDS = ("nsclc-dx", "brain-mets", "hypertension")
 
 
 def _condition(condition_id: str, snomed: str, display: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Condition",
-        "id": condition_id,
-        "clinicalStatus": {
-            "coding": [
-                {
-                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                    "code": "active",
-                }
-            ]
-        },
-        "code": {"coding": [{"system": "http://snomed.info/sct", "code": snomed}], "text": display},
-        "subject": {"reference": f"Patient/{PATIENT_ID}"},
-    }
+    """A Condition of hers, built as the request fixtures' (``tests/rules/fhir.py``)."""
+    code = fhir.concept({"system": fhir.SNOMED, "code": snomed}, text=display)
+    return {**fhir.condition(condition_id, code), "subject": {"reference": f"Patient/{PATIENT_ID}"}}
 
 
 SCENARIO: tuple[dict[str, Any], ...] = (
     {
-        "resourceType": "Patient",
+        **fhir.patient("female", "1961-04-02"),
         "id": PATIENT_ID,
         "name": [{"family": "Testpatient", "given": ["Hera"]}],
-        "gender": "female",
-        "birthDate": "1961-04-02",
     },
     _condition("nsclc-dx", "254637007", "Non-small cell lung cancer"),
     _condition("brain-mets", "94225005", "Secondary malignant neoplasm of brain"),

@@ -466,16 +466,20 @@ def pregnancy_test(result: str, when: str = "2026-11-19") -> Json:
     }
 
 
-def hysterectomy(when: str = "2015-04-20") -> Json:
-    """A Procedure named by text only (no checked code)."""
+def procedure(ident: str, text: str, when: str) -> Json:
+    """A completed Procedure named by text only (no checked code)."""
     return {
         "resourceType": "Procedure",
-        "id": "hysterectomy",
+        "id": ident,
         "status": "completed",
-        "code": {"text": "Total abdominal hysterectomy"},
+        "code": {"text": text},
         "subject": SUBJECT,
         "performedDateTime": when,
     }
+
+
+def hysterectomy(when: str = "2015-04-20") -> Json:
+    return procedure("hysterectomy", "Total abdominal hysterectomy", when)
 
 
 def progression(ident: str, when: str) -> Json:
@@ -492,16 +496,23 @@ def progression(ident: str, when: str) -> Json:
     }
 
 
-def chest_ct(when: str, ident: str = "ct-chest", conclusion: str = "No new opacities.") -> Json:
-    return {
+def report(ident: str, text: str, when: str, conclusion: str | None = None) -> Json:
+    """A final DiagnosticReport named by text only."""
+    resource: Json = {
         "resourceType": "DiagnosticReport",
         "id": ident,
         "status": "final",
-        "code": {"text": "CT chest without contrast"},
+        "code": {"text": text},
         "subject": SUBJECT,
         "effectiveDateTime": when,
-        "conclusion": conclusion,
     }
+    if conclusion is not None:
+        resource["conclusion"] = conclusion
+    return resource
+
+
+def chest_ct(when: str, ident: str = "ct-chest", conclusion: str = "No new opacities.") -> Json:
+    return report(ident, "CT chest without contrast", when, conclusion)
 
 
 # --- Medications ------------------------------------------------------------------------------
@@ -534,15 +545,49 @@ DRUG_CONCEPT: dict[str, Json] = {
 }
 
 
-def administration(drug: str, when: str, dose: float, unit: str, ident: str | None = None) -> Json:
-    return {
+def medication(drug: str | Json) -> Json:
+    """A drug's concept: a key of DRUG_CONCEPT, or a concept as it is."""
+    return DRUG_CONCEPT[drug] if isinstance(drug, str) else drug
+
+
+def administration(
+    drug: str | Json, when: str, dose: float | None, unit: str, ident: str | None = None
+) -> Json:
+    """A completed MedicationAdministration (``dose`` None: no dosage recorded)."""
+    resource: Json = {
         "resourceType": "MedicationAdministration",
         "id": ident or f"{drug}-{when}",
         "status": "completed",
-        "medicationCodeableConcept": DRUG_CONCEPT[drug],
+        "medicationCodeableConcept": medication(drug),
         "subject": SUBJECT,
         "effectiveDateTime": when,
-        "dosage": {"dose": {"value": dose, "unit": unit, "system": UCUM, "code": unit}},
+    }
+    if dose is not None:
+        resource["dosage"] = {"dose": {"value": dose, "unit": unit, "system": UCUM, "code": unit}}
+    return resource
+
+
+def medication_statement(ident: str, drug: str | Json, *, status: str, start: str) -> Json:
+    return {
+        "resourceType": "MedicationStatement",
+        "id": ident,
+        "status": status,
+        "medicationCodeableConcept": medication(drug),
+        "subject": SUBJECT,
+        "effectivePeriod": {"start": start},
+    }
+
+
+def medication_request(ident: str, drug: str | Json, *, status: str, authored: str) -> Json:
+    """A MedicationRequest with no dosage (``prescription``: with one)."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": ident,
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": medication(drug),
+        "subject": SUBJECT,
+        "authoredOn": authored,
     }
 
 
@@ -562,15 +607,7 @@ def prescription(
     unit: str = "mg",
     frequency: tuple[int, int, str] = (1, 1, "d"),
 ) -> Json:
-    resource: Json = {
-        "resourceType": "MedicationRequest",
-        "id": ident,
-        "status": status,
-        "intent": "order",
-        "medicationCodeableConcept": DRUG_CONCEPT[drug],
-        "subject": SUBJECT,
-        "authoredOn": start,
-    }
+    resource = medication_request(ident, drug, status=status, authored=start)
     if reason:
         resource["statusReason"] = {"text": reason}
     repeat: Json = {"frequency": frequency[0], "period": frequency[1], "periodUnit": frequency[2]}

@@ -1,7 +1,10 @@
-"""Small builders of FHIR R4 JSON for the request fixtures (used by ``make_fixtures``).
+"""Small builders of FHIR R4 JSON: the one patient builder of the tests and the demo.
 
-Each builder returns one resource as plain JSON, the way an EHR would send it: codes
-from clinical-rules.md section 7 spelled out here, text where the spec has no code.
+The request fixtures (``make_fixtures``), the demo's and the benchmark's patients
+(``demo/patients.py``) and the seeded test FHIR server (``tests/fhir_server.py``) are
+built with them. Each builder returns one resource as plain JSON, the way an EHR would
+send it: codes from clinical-rules.md section 7 spelled out here, text where the spec
+has no code. Pure JSON shaping (no pytest), so that the demo can import it.
 """
 
 from __future__ import annotations

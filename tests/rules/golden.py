@@ -81,7 +81,9 @@ def same(stored: str, body: dict[str, Any]) -> bool:
 
 def diff(name: str, stored: str | None, answered: str | None) -> str:
     """A unified diff from the stored golden file to the app's answer (None: no file)."""
-    path = str((GOLDEN / name).relative_to(REPOSITORY))
+    path = (
+        f"{GOLDEN.relative_to(REPOSITORY) if GOLDEN.is_relative_to(REPOSITORY) else GOLDEN}/{name}"
+    )
     return "".join(
         difflib.unified_diff(
             (stored or "").splitlines(keepends=True),

@@ -20,6 +20,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from cds_service.selfcheck import check_response
+from tests.rules import golden
 from tests.rules.golden import (
     GOLDEN,
     REPOSITORY,
@@ -84,3 +85,39 @@ def test_every_rule_fires_in_a_golden_fixture_and_has_a_silent_one() -> None:
 
 def test_no_orphan_golden_files() -> None:
     assert {g.name for g in GOLDEN.glob("*.json")} <= {f.name for f in FIXTURES}
+
+
+def test_the_update_command_prints_each_change_and_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``make golden`` on a copy: one golden edited by hand, one missing, one orphan."""
+    fixtures_dir, golden_dir = tmp_path / "fixtures", tmp_path / "golden"
+    fixtures_dir.mkdir()
+    golden_dir.mkdir()
+    edited, missing, kept = FIXTURES[:3]
+    for fixture in (edited, missing, kept):
+        (fixtures_dir / fixture.name).write_text(fixture.read_text())
+    for fixture in (edited, kept):
+        (golden_dir / fixture.name).write_text((GOLDEN / fixture.name).read_text())
+    text = (golden_dir / edited.name).read_text()
+    (golden_dir / edited.name).write_text(text.replace('"summary": "', '"summary": "EDITED ', 1))
+    (golden_dir / "orphan.json").write_text("{}\n")
+    monkeypatch.setattr(golden, "FIXTURES", fixtures_dir)
+    monkeypatch.setattr(golden, "GOLDEN", golden_dir)
+
+    assert golden.main(["check"]) == 1
+    checked = capsys.readouterr().out
+    assert (golden_dir / edited.name).read_text() != (GOLDEN / edited.name).read_text()
+    assert not (golden_dir / missing.name).exists()
+
+    assert golden.main(["update"]) == 0
+    updated = capsys.readouterr().out
+    assert checked.replace(" (would be; nothing written)", "") == updated
+    assert '-      "summary": "EDITED ' in updated
+    assert f"+++ {golden_dir}/{missing.name} (answered)" in updated
+    assert f"--- {golden_dir}/orphan.json (stored)" in updated
+    assert updated.endswith("golden files: 1 added, 1 changed, 1 removed, 1 unchanged\n")
+    for fixture in (edited, missing, kept):
+        assert (golden_dir / fixture.name).read_text() == (GOLDEN / fixture.name).read_text()
+    assert not (golden_dir / "orphan.json").exists()
+    assert golden.main(["check"]) == 0

@@ -33,6 +33,16 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run
 
+.PHONY: golden fixtures
+
+## Rewrite the golden answers (tests/rules/golden), printing a diff of every change.
+golden: $(STAMP)
+	$(PY) -m tests.rules.golden update
+
+## Rewrite the request fixtures (tests/rules/fixtures, tests/vignettes) from their builder.
+fixtures: $(STAMP)
+	$(PY) -m tests.rules.make_fixtures
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

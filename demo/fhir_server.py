@@ -1,9 +1,19 @@
-"""A real local FHIR R4 server for the demo and the benchmark, and a loader for it.
+"""The FHIR servers of the demo, the benchmark and the tests: one module for all three.
 
-``running_sekmet`` runs SEKMET (PyPI ``sekmet-fhir``, pinned in the dev extra) as a child
-process on loopback, as ``tests/fhir_server.py`` does for the tests (same settings file:
-``base_url``/``host``/``port``, one static bearer token, simulator off), without pytest
-and without the test scenario; ``load`` puts resources into it with transaction Bundles.
+``running_sekmet`` runs SEKMET (PyPI ``sekmet-fhir``, pinned in the dev extra), a real FHIR
+R4 server, as a child process on loopback (a settings file: ``base_url``/``host``/``port``,
+one static bearer token, simulator off); ``load`` puts resources into it with transaction
+Bundles. The demo serves its patients from it, the benchmark fetches a record from it,
+and the tests (``tests/fhir_server.py``: a pytest fixture) a seeded scenario.
+
+``ScriptedFhirServer`` is a small threaded HTTP/1.1 server in this process, for the
+answers a real server will not give on demand. It answers each path with a scripted
+``Reply`` (a status, a body, a delay, a hang, a trickle) or a function of the request,
+and records every request it gets (for tests that count what a call read). With
+``record``, it also serves one patient's record -- the read ``Patient/{id}`` and a
+searchset Bundle for every search, filtered on category, code, intent and status as a
+US Core server would -- so that a scripted fault can hit one search among normal ones
+(the benchmark's faulty server, ``bench/faulty.py``, is that).
 
 ``SandboxFhirProxy`` is a tiny reverse proxy on loopback in front of SEKMET, for the CDS
 Hooks sandbox (a web page): SEKMET answers CORS itself, but accepts only requests with
@@ -13,6 +23,10 @@ security, no token). The proxy answers CORS preflights (with
 calls loopback) and adds the demo token to requests that come without one. A request
 that brings its own token keeps it, so a wrong token is still refused. Demo only: it
 binds to 127.0.0.1 and opens the demo server to any page in the browser on this machine.
+
+One FHIR server stays apart: ``tests/big_answer_server.py`` streams pages of tens of
+megabytes and gzip bombs from a process of its own, so that the test measuring the
+service's memory does not count the server's.
 """
 
 from __future__ import annotations
@@ -22,6 +36,7 @@ import ctypes
 import http.client
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -33,12 +48,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Self
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from cds_service.prefetch import LOCAL_FILTERS, answers_query
+from demo.hooks import searchset
+
 FHIR_JSON = "application/fhir+json"
+Json = dict[str, Any]
 STARTUP_TIMEOUT_S = 60.0
 LOAD_BATCH = 250
 """Resources per transaction Bundle when loading."""
@@ -61,6 +80,17 @@ class FhirServer:
     """Paths (with query) of the requests the proxy in front forwarded, in order; kept in
     memory only, for tests that count what a hook call read."""
 
+    def get(self, relative: str) -> Json:
+        """GET ``{base_url}/{relative}`` with the token (for a test to read what it holds)."""
+        with requests.get(
+            f"{self.base_url}/{relative}",
+            headers={"Authorization": f"Bearer {self.access_token}", "Accept": FHIR_JSON},
+            timeout=10,
+        ) as response:
+            response.raise_for_status()
+            body: Json = response.json()
+            return body
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
@@ -80,7 +110,7 @@ def sekmet_executable() -> str:
 
 def die_with_parent() -> Callable[[], None] | None:
     """For ``preexec_fn`` (Linux): the child gets SIGTERM when this process dies, even by
-    SIGKILL, so no server outlives an aborted run (as in ``tests/fhir_server.py``)."""
+    SIGKILL, so no server outlives an aborted run."""
     if sys.platform != "linux":
         return None
     prctl = ctypes.CDLL(None, use_errno=True).prctl
@@ -208,6 +238,222 @@ def load(server: FhirServer, resources: Sequence[dict[str, Any]]) -> int:
     return len(resources)
 
 
+# --- A scripted server in this process --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the scripted server answers."""
+
+    status: int = 200
+    body: Any = None
+    """A JSON value (serialised), or raw ``bytes`` sent as they are."""
+    content_type: str = FHIR_JSON
+    delay_s: float = 0.0
+    """Wait this long before answering (less if the client hangs up or the server stops)."""
+    hang: bool = False
+    """Never answer: hold the connection until the client hangs up or the server stops."""
+    trickle_s: float | None = None
+    """Announce ``announced_bytes``, send the start of a Bundle, then one byte per this many
+    seconds until the client hangs up or the server stops."""
+    announced_bytes: int = 1_000_000
+    headers: tuple[tuple[str, str], ...] = ()
+
+    def payload(self) -> bytes:
+        if isinstance(self.body, bytes):
+            return self.body
+        return b"" if self.body is None else json.dumps(self.body).encode()
+
+
+NOT_FOUND = Reply(404, b'{"resourceType": "OperationOutcome", "issue": []}')
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    """Header names in lower case."""
+    client_port: int
+
+
+Responder = Reply | Callable[[RecordedRequest], Reply]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # 5 by default: a burst of connects would wait for SYN retries
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that gave up is fine
+            super().handle_error(request, client_address)
+
+
+class ScriptedFhirServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 answering paths with scripted replies.
+
+    ``routes`` maps a path (without query) to a ``Reply`` or a function of the request
+    giving one; ``record``: one patient's resources, served under ``/fhir`` for the paths
+    ``routes`` does not name (see the module doc); other paths get 404. ``requests``
+    lists what it received. Held answers (a delay, a hang, a trickle) end when the client
+    hangs up or the server stops, so no thread outlives its call by much.
+    """
+
+    def __init__(
+        self, routes: dict[str, Responder] | None = None, *, record: Sequence[Json] = ()
+    ) -> None:
+        self.routes: dict[str, Responder] = dict(routes or {})
+        self.requests: list[RecordedRequest] = []
+        self._record = _RecordSearches(record) if record else None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _QuietServer(("127.0.0.1", 0), self._handler_class())
+        self.port: int = self._server.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.origin}/fhir"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def _reply_to(self, request: RecordedRequest) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            route = self.routes.get(request.path)
+        if route is None:
+            return self.record_reply(request)
+        return route if isinstance(route, Reply) else route(request)
+
+    def record_reply(self, request: RecordedRequest) -> Reply:
+        """What the ``record`` answers to ``request`` (404 without one), whatever the routes."""
+        return self._record.reply(request) if self._record is not None else NOT_FOUND
+
+    def _answer(self, handler: BaseHTTPRequestHandler, reply: Reply) -> None:
+        if reply.hang:
+            self._hold(handler, float("inf"))
+            return
+        if reply.delay_s and not self._hold(handler, reply.delay_s):
+            return
+        payload = reply.payload()
+        handler.send_response(reply.status)
+        handler.send_header("Content-Type", reply.content_type)
+        for name, value in reply.headers:
+            handler.send_header(name, value)
+        if reply.trickle_s is None:
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.write(payload)
+            return
+        handler.send_header("Content-Length", str(reply.announced_bytes))
+        handler.end_headers()
+        handler.wfile.write(b'{"resourceType": "Bundle", "entry": [')
+        handler.wfile.flush()
+        handler.close_connection = True
+        while not self._stopping.wait(reply.trickle_s):
+            handler.wfile.write(b" ")  # a client that hung up: BrokenPipeError ends it
+            handler.wfile.flush()
+
+    def _hold(self, handler: BaseHTTPRequestHandler, seconds: float) -> bool:
+        """Wait ``seconds``; False (and the connection closed) when the client hung up or
+        the server is stopping first."""
+        until = time.monotonic() + seconds
+        while (left := until - time.monotonic()) > 0:
+            if self._stopping.is_set() or _hung_up(handler.connection, min(left, 0.05)):
+                handler.close_connection = True
+                return False
+        return True
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        scripted = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse is visible
+            disable_nagle_algorithm = True  # headers and body go out in two writes
+
+            def do_GET(self) -> None:
+                parts = urlsplit(self.path)
+                recorded = RecordedRequest(
+                    path=parts.path,
+                    query=parse_qs(parts.query),
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    client_port=self.client_address[1],
+                )
+                try:
+                    scripted._answer(self, scripted._reply_to(recorded))
+                except OSError:
+                    self.close_connection = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: URLs carry patient ids
+
+        return Handler
+
+
+class _RecordSearches:
+    """One patient's record as a FHIR server gives it: the read ``/fhir/Patient/{id}``, and
+    for ``/fhir/{type}`` a searchset Bundle of the record's resources of that type, filtered
+    on the parameters ``cds_service.prefetch.LOCAL_FILTERS`` names. Answers are serialised
+    once and kept: the benchmark calls this server under load."""
+
+    def __init__(self, resources: Sequence[Json]) -> None:
+        self._by_type: dict[str, list[Json]] = {}
+        self._reads: dict[str, bytes] = {}
+        for resource in resources:
+            if resource["resourceType"] == "Patient":
+                self._reads[f"/fhir/Patient/{resource['id']}"] = json.dumps(resource).encode()
+            else:
+                self._by_type.setdefault(resource["resourceType"], []).append(resource)
+        self._searches: dict[tuple[str, tuple[tuple[str, str], ...]], bytes] = {}
+        self._lock = threading.Lock()
+
+    def reply(self, request: RecordedRequest) -> Reply:
+        read = self._reads.get(request.path)
+        if read is not None:
+            return Reply(body=read)
+        kind = request.path.removeprefix("/fhir/")
+        if not request.path.startswith("/fhir/") or "/" in kind:
+            return NOT_FOUND
+        filters = tuple(
+            sorted((k, v[0]) for k, v in request.query.items() if k in LOCAL_FILTERS and v)
+        )
+        with self._lock:
+            cached = self._searches.get((kind, filters))
+        if cached is None:
+            relative = f"{kind}?{urlencode(filters)}"
+            found = [r for r in self._by_type.get(kind, []) if answers_query(relative, r)]
+            cached = json.dumps(searchset(found)).encode()
+            with self._lock:
+                self._searches[(kind, filters)] = cached
+        return Reply(body=cached)
+
+
+def _hung_up(connection: socket.socket, wait_s: float) -> bool:
+    """Whether the peer closed ``connection``, waiting up to ``wait_s`` for a sign of it."""
+    readable, _, _ = select.select([connection], [], [], wait_s)
+    if not readable:
+        return False
+    try:
+        closed = connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+    if not closed:
+        time.sleep(wait_s)  # bytes from the client (not expected): no busy loop on them
+    return closed
+
+
 # --- The sandbox-facing proxy ---------------------------------------------------------
 
 _HOP_BY_HOP = frozenset(
@@ -234,14 +480,6 @@ CORS_HEADERS: tuple[tuple[str, str], ...] = (
     ("Access-Control-Allow-Private-Network", "true"),
     ("Access-Control-Max-Age", "600"),
 )
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class SandboxFhirProxy:

@@ -5,12 +5,13 @@ is a whole number of days before ``today``; the same seed and ``today`` give the
 JSON. The same generator feeds the demo FHIR server (``demo_patients``) and the benchmark
 (``benchmark_record``: one clinical story padded with noise to an exact size).
 
-Codes: only those listed in clinical-rules.md section 7 (SNOMED CT, LOINC, ICD-10-CM,
-HGNC, and the two verified Enhertu RxNorm codes), spelled out here. Anything else is
-text only: other drugs by name (never a code "from memory"), noise labs, vitals, drugs,
-conditions, procedures and reports as plain ``text`` with no coding. The only other
-systems used are FHIR's own status code system (``condition-clinical``, needed for a
-resolved Condition) and UCUM units.
+Every clinical resource is built by the FHIR builders of the tests' request fixtures
+(``tests/rules/fhir.py``: the codes, from clinical-rules.md section 7, are spelled out
+there), then made this patient's (``Record.add``: its id, its subject, and the US Core
+category a FHIR server searches Observations by). The noise -- labs, vitals, drugs,
+conditions, procedures and reports the rules do not read -- is plain ``text`` with no
+coding. Other than the builders' systems, only UCUM units and FHIR's own code systems
+are used.
 
 Resources are the types the services' prefetch templates ask for: Patient, Condition,
 Observation, MedicationStatement, MedicationRequest, MedicationAdministration, Procedure,
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from tests.rules import fhir
+
 Json = dict[str, Any]
 
 DEFAULT_SEED = 20260226
@@ -34,15 +37,6 @@ DEFAULT_SEED = 20260226
 PATIENT_VIEW = "patient-view"
 ORDER_SIGN = "order-sign"
 
-# --- Codes (clinical-rules.md section 7 only) -----------------------------------------
-
-LOINC = "http://loinc.org"
-SNOMED = "http://snomed.info/sct"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-HGNC_GENE_ID = "http://www.genenames.org/geneId"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-UCUM = "http://unitsofmeasure.org"
-CONDITION_CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 CATEGORY_DISPLAY = {
     "laboratory": "Laboratory",
@@ -50,68 +44,20 @@ CATEGORY_DISPLAY = {
     "imaging": "Imaging",
     "survey": "Survey",
 }
-"""FHIR's own code system for Condition.clinicalStatus (not a clinical terminology)."""
+"""FHIR's own code system for Observation.category (US Core searches by it)."""
 
-
-def _coding(system: str, code: str, display: str) -> Json:
-    return {"system": system, "code": code, "display": display}
-
-
-NSCLC = _coding(SNOMED, "254637007", "Non-small cell lung cancer")
-LUNG_ADENOCARCINOMA = _coding(SNOMED, "254626006", "Adenocarcinoma of lung")
-LUNG_CANCER_RUL = _coding(
-    ICD10CM, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung"
+NSCLC = fhir.coding(fhir.SNOMED, "254637007", "Non-small cell lung cancer")
+LUNG_CANCER_RUL = fhir.coding(
+    fhir.ICD10, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung"
 )
-LUNG_CANCER_UNSPECIFIED = _coding(
-    ICD10CM, "C34.90", "Malignant neoplasm of unspecified part of unspecified bronchus or lung"
+LUNG_CANCER_UNSPECIFIED = fhir.coding(
+    fhir.ICD10, "C34.90", "Malignant neoplasm of unspecified part of unspecified bronchus or lung"
 )
-PNEUMONITIS = _coding(SNOMED, "205237003", "Pneumonitis")
-DRUG_INDUCED_PNEUMONITIS = _coding(SNOMED, "427046006", "Drug-induced pneumonitis")
-INTERSTITIAL_LUNG_DISEASE = _coding(SNOMED, "233703007", "Interstitial lung disease")
-CONDITION_WORSENED = _coding(SNOMED, "271299001", "Patient's condition worsened")
-
-VARIANT_ASSESSMENT = _coding(LOINC, "69548-6", "Genetic variant assessment")
-GENE_STUDIED = _coding(LOINC, "48018-6", "Gene studied [ID]")
-AMINO_ACID_CHANGE = _coding(LOINC, "48005-3", "Amino acid change (pHGVS)")
-DNA_CHANGE = _coding(LOINC, "48004-6", "DNA change (c.HGVS)")
-CLINICAL_SIGNIFICANCE = _coding(LOINC, "53037-8", "Genetic variation clinical significance")
-PATHOGENIC = _coding(LOINC, "LA6668-3", "Pathogenic")
-ERBB2 = _coding(HGNC_GENE_ID, "HGNC:3430", "ERBB2")
-HER2_IHC = _coding(LOINC, "18474-7", "HER2 Ag [Presence] in Tissue by Immune stain")
-DISEASE_STATUS = _coding(LOINC, "97509-4", "Cancer disease status")
-ECOG = _coding(LOINC, "89247-1", "ECOG performance status")
-LVEF = _coding(LOINC, "10230-1", "Left ventricular Ejection fraction")
-ALT = _coding(LOINC, "1742-6", "ALT [Enzymatic activity/volume] in Serum or Plasma")
-AST = _coding(LOINC, "1920-8", "AST [Enzymatic activity/volume] in Serum or Plasma")
-BILIRUBIN = _coding(LOINC, "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma")
-ANC = _coding(LOINC, "751-8", "Neutrophils [#/volume] in Blood by Automated count")
-BODY_WEIGHT = _coding(LOINC, "29463-7", "Body weight")
-
-ENHERTU = _coding(RXNORM, "2267581", "fam-trastuzumab deruxtecan-nxki (Enhertu)")
-"""Verified in section 7; the only anticancer drug code the demo uses."""
-
-
-def _drug(name: str, *codings: Json) -> Json:
-    concept: Json = {"text": name}
-    if codings:
-        concept["coding"] = list(codings)
-    return concept
-
-
-TDXD = _drug("fam-trastuzumab deruxtecan-nxki (Enhertu)", ENHERTU)
-ZONGERTINIB = _drug("zongertinib (Hernexeos)")
-SEVABERTINIB = _drug("sevabertinib (Hyrnuo)")
-CARBOPLATIN = _drug("carboplatin")
-PEMETREXED = _drug("pemetrexed")
-PEMBROLIZUMAB = _drug("pembrolizumab (Keytruda)")
-DOCETAXEL = _drug("docetaxel")
+DRUG_INDUCED_PNEUMONITIS = fhir.coding(fhir.SNOMED, "427046006", "Drug-induced pneumonitis")
+TUMOUR_TISSUE = "Lung tumour tissue biopsy (FFPE)"
 
 
 # --- Building one record --------------------------------------------------------------
-
-
-def _quantity(value: float, unit: str) -> Json:
-    return {"value": value, "unit": unit, "system": UCUM, "code": unit}
 
 
 class Record:
@@ -127,34 +73,38 @@ class Record:
     def day(self, days_ago: int) -> str:
         return (self.today - timedelta(days=days_ago)).isoformat()
 
-    def _add(self, resource_type: str, stem: str, body: Json) -> Json:
+    def add(self, resource: Json, *, stem: str | None = None, category: str | None = None) -> Json:
+        """Make a built resource this patient's and keep it: its id becomes
+        ``{patient}-{stem}-{n}`` (``stem``: the builder's id by default), its subject this
+        patient; ``category``: its Observation category."""
+        stem = stem or resource["id"]
         number = self._counts.get(stem, 0) + 1
         self._counts[stem] = number
-        resource: Json = {"resourceType": resource_type, "id": f"{self.patient_id}-{stem}-{number}"}
-        if resource_type != "Patient":
+        resource = {**resource, "id": f"{self.patient_id}-{stem}-{number}"}
+        if "subject" in resource:
             resource["subject"] = {"reference": f"Patient/{self.patient_id}"}
-        resource.update(body)
+        if category is not None:
+            resource["category"] = [
+                {
+                    "coding": [
+                        fhir.coding(OBSERVATION_CATEGORY, category, CATEGORY_DISPLAY[category])
+                    ]
+                }
+            ]
         self.resources.append(resource)
         return resource
 
     # -- demographics and conditions --
 
     def patient(self, family: str, given: str, gender: str, birth_date: str) -> None:
-        self.resources.insert(
-            0,
-            {
-                "resourceType": "Patient",
-                "id": self.patient_id,
-                "name": [{"family": family, "given": [given]}],
-                "gender": gender,
-                "birthDate": birth_date,
-            },
-        )
+        resource = {**fhir.patient(gender, birth_date), "id": self.patient_id}
+        resource["name"] = [{"family": family, "given": [given]}]
+        self.resources.insert(0, resource)
 
     def condition(
         self,
         stem: str,
-        concept: Json,
+        code: Json,
         *,
         onset: int | None,
         abated: int | None = None,
@@ -162,169 +112,91 @@ class Record:
         severity: str | None = None,
         note: str | None = None,
     ) -> Json:
-        status = "resolved" if abated is not None else "active"
-        body: Json = {
-            "clinicalStatus": {"coding": [{"system": CONDITION_CLINICAL, "code": status}]},
-            "code": concept,
-        }
-        if severity is not None:
-            body["severity"] = {"text": severity}
-        if onset is not None:
-            body["onsetDateTime"] = self.day(onset)
-        if abated is not None:
-            body["abatementDateTime"] = self.day(abated)
-        if stage is not None:
-            body["stage"] = [{"summary": {"text": stage}}]
-        if note is not None:
-            body["note"] = [{"text": note}]
-        return self._add("Condition", stem, body)
+        return self.add(
+            fhir.condition(
+                stem,
+                code,
+                onset=None if onset is None else self.day(onset),
+                abatement=None if abated is None else self.day(abated),
+                clinical="resolved" if abated is not None else "active",
+                stage=stage,
+                severity=severity,
+                note=note,
+            )
+        )
 
     def lung_adenocarcinoma(self, diagnosed: int, stage: str = "Stage IVB") -> None:
-        self.condition(
-            "nsclc",
-            {"coding": [NSCLC, LUNG_ADENOCARCINOMA], "text": "Adenocarcinoma of lung"},
-            onset=diagnosed,
-            stage=stage,
+        self.add(fhir.lung_adenocarcinoma(stage, onset=self.day(diagnosed)))
+
+    def pneumonitis(
+        self, *, onset: int, abated: int | None = None, severity: str | None = None, note: str
+    ) -> None:
+        self.add(
+            fhir.pneumonitis(
+                "pneumonitis",
+                onset=self.day(onset),
+                abatement=None if abated is None else self.day(abated),
+                severity=severity,
+                note=note,
+            )
         )
 
     # -- observations --
 
-    def observation(
-        self, stem: str, code: Json, days_ago: int, *, category: str | None = None, **value: Any
-    ) -> Json:
-        """An Observation; ``category``: its US Core category code (observation-category)."""
-        body: Json = {"status": "final", "code": code, "effectiveDateTime": self.day(days_ago)}
-        if category is not None:
-            body["category"] = [
-                {"coding": [_coding(OBSERVATION_CATEGORY, category, CATEGORY_DISPLAY[category])]}
-            ]
-        body.update(value)
-        return self._add("Observation", stem, body)
-
-    def lab(
-        self, stem: str, coding: Json, value: float, unit: str, *, days_ago: int, high: float
-    ) -> Json:
-        return self.observation(
-            stem,
-            {"coding": [coding], "text": coding["display"]},
-            days_ago,
-            category="laboratory",
-            valueQuantity=_quantity(value, unit),
-            referenceRange=[{"high": _quantity(high, unit)}],
-        )
-
     def weight(self, kg: float, days_ago: int) -> None:
-        self.observation(
-            "weight",
-            {"coding": [BODY_WEIGHT]},
-            days_ago,
-            category="vital-signs",
-            valueQuantity=_quantity(kg, "kg"),
-        )
+        self.add(fhir.weight(kg, self.day(days_ago)), category="vital-signs")
 
     def ecog(self, score: int, days_ago: int) -> None:
-        self.observation(
-            "ecog", {"coding": [ECOG]}, days_ago, category="survey", valueInteger=score
-        )
+        self.add(fhir.ecog(score, self.day(days_ago)), category="survey")
 
     def lvef(self, percent: float, days_ago: int) -> None:
-        self.observation(
-            "lvef",
-            {"coding": [LVEF]},
-            days_ago,
-            category="imaging",
-            valueQuantity=_quantity(percent, "%"),
-        )
+        self.add(fhir.lvef(percent, self.day(days_ago)), category="imaging")
 
     def liver_panel(self, days_ago: int, alt: float = 24.0, ast: float = 22.0) -> None:
-        self.lab("alt", ALT, alt, "U/L", days_ago=days_ago, high=40.0)
-        self.lab("ast", AST, ast, "U/L", days_ago=days_ago, high=40.0)
-        self.lab("bilirubin", BILIRUBIN, 0.6, "mg/dL", days_ago=days_ago, high=1.2)
+        for lab in fhir.liver_panel(self.day(days_ago), alt_value=alt, ast_value=ast):
+            self.add(lab, category="laboratory")
 
     def anc(self, value: float, days_ago: int) -> None:
-        self.lab("anc", ANC, value, "10*9/L", days_ago=days_ago, high=7.5)
+        self.add(fhir.anc(value, self.day(days_ago)), category="laboratory")
 
     def erbb2_variant(self, protein: str, dna: str, days_ago: int) -> None:
-        """An mCODE-style variant Observation on tumour tissue, pathogenic."""
-
-        def component(code: Json, value: Json) -> Json:
-            return {"code": {"coding": [code]}, "valueCodeableConcept": value}
-
-        self.observation(
-            "erbb2-variant",
-            {"coding": [VARIANT_ASSESSMENT]},
-            days_ago,
-            category="laboratory",
-            valueCodeableConcept={"text": "Detected"},
-            specimen={"display": "Lung tumour tissue biopsy (FFPE)"},
-            method={"text": "Next-generation sequencing panel, FDA-approved companion diagnostic"},
-            component=[
-                component(GENE_STUDIED, {"coding": [ERBB2]}),
-                component(AMINO_ACID_CHANGE, {"text": protein}),
-                component(DNA_CHANGE, {"text": dna}),
-                component(CLINICAL_SIGNIFICANCE, {"coding": [PATHOGENIC]}),
-            ],
+        """A pathogenic ERBB2 variant in tumour tissue, found by an NGS companion diagnostic."""
+        self.add(
+            fhir.erbb2_variant(
+                "erbb2-variant",
+                protein,
+                when=self.day(days_ago),
+                specimen=TUMOUR_TISSUE,
+                method="Next-generation sequencing panel, FDA-approved companion diagnostic",
+                dna=dna,
+            )
         )
 
     def erbb2_not_detected(self, days_ago: int) -> None:
-        self.observation(
-            "erbb2-ngs",
-            {"coding": [VARIANT_ASSESSMENT]},
-            days_ago,
+        self.add(
+            fhir.erbb2_negative("erbb2-ngs", when=self.day(days_ago), specimen=TUMOUR_TISSUE),
             category="laboratory",
-            valueCodeableConcept={"text": "Not detected"},
-            specimen={"display": "Lung tumour tissue biopsy (FFPE)"},
-            component=[
-                {"code": {"coding": [GENE_STUDIED]}, "valueCodeableConcept": {"coding": [ERBB2]}}
-            ],
         )
 
     def her2_ihc(self, score: str, days_ago: int) -> None:
-        self.observation(
-            "her2-ihc", {"coding": [HER2_IHC]}, days_ago, category="laboratory", valueString=score
-        )
+        self.add(fhir.her2_ihc(score, when=self.day(days_ago)), category="laboratory")
 
     def progression(self, days_ago: int) -> None:
-        self.observation(
-            "disease-status",
-            {"coding": [DISEASE_STATUS]},
-            days_ago,
-            valueCodeableConcept={"coding": [CONDITION_WORSENED], "text": "Progressive disease"},
-        )
+        self.add(fhir.progression("disease-status", self.day(days_ago)))
 
     def chest_ct(self, days_ago: int, conclusion: str = "No interstitial changes.") -> None:
-        self._add(
-            "DiagnosticReport",
-            "ct-chest",
-            {
-                "status": "final",
-                "code": {"text": "CT chest with contrast"},
-                "effectiveDateTime": self.day(days_ago),
-                "conclusion": conclusion,
-            },
-        )
+        self.add(fhir.chest_ct(self.day(days_ago), conclusion=conclusion))
 
     # -- medications --
 
-    def administrations(
-        self, stem: str, drug: Json, dose: float, unit: str, days_ago: Sequence[int]
-    ) -> None:
+    def administrations(self, drug: str, dose: float, unit: str, days_ago: Sequence[int]) -> None:
+        """``drug``: a key of ``fhir.DRUG_CONCEPT``."""
         for when in days_ago:
-            self._add(
-                "MedicationAdministration",
-                stem,
-                {
-                    "status": "completed",
-                    "medicationCodeableConcept": drug,
-                    "effectiveDateTime": self.day(when),
-                    "dosage": {"dose": _quantity(dose, unit)},
-                },
-            )
+            self.add(fhir.administration(drug, self.day(when), dose, unit), stem=drug)
 
     def order(
         self,
-        stem: str,
-        drug: Json,
+        drug: str,
         *,
         status: str,
         authored: int,
@@ -334,49 +206,39 @@ class Record:
         frequency: int = 1,
         reason: str | None = None,
     ) -> Json:
-        body: Json = {
-            "status": status,
-            "intent": "order",
-            "medicationCodeableConcept": drug,
-            "authoredOn": self.day(authored),
-            "dosageInstruction": [_dosage(dose, unit, period_days, frequency)],
-        }
-        if reason is not None:
-            body["statusReason"] = {"text": reason}
-        return self._add("MedicationRequest", stem, body)
+        return self.add(
+            fhir.prescription(
+                drug,
+                f"{drug}-order",
+                start=self.day(authored),
+                status=status,
+                reason=reason,
+                dose=dose,
+                unit=unit,
+                frequency=(frequency, period_days, "d"),
+            )
+        )
 
     def platinum_doublet_with_pembrolizumab(self, start: int, stop: int) -> None:
         """Four cycles of carboplatin + pemetrexed + pembrolizumab every 21 days, then
         pemetrexed + pembrolizumab maintenance until ``stop`` days ago."""
         induction = [start - 21 * i for i in range(4)]
         maintenance = list(range(start - 84, stop - 1, -21))
-        self.administrations("carboplatin", CARBOPLATIN, 450.0, "mg", induction)
-        self.administrations("pemetrexed", PEMETREXED, 900.0, "mg", induction + maintenance)
-        self.administrations("pembrolizumab", PEMBROLIZUMAB, 200.0, "mg", induction + maintenance)
-
-
-def _dosage(dose: float, unit: str, period_days: int, frequency: int) -> Json:
-    return {
-        "timing": {"repeat": {"frequency": frequency, "period": period_days, "periodUnit": "d"}},
-        "doseAndRate": [{"doseQuantity": _quantity(dose, unit)}],
-    }
+        self.administrations("carboplatin", 450.0, "mg", induction)
+        self.administrations("pemetrexed", 900.0, "mg", induction + maintenance)
+        self.administrations("pembrolizumab", 200.0, "mg", induction + maintenance)
 
 
 def draft_order(
-    patient_id: str, name: str, drug: Json, *, dose: float, unit: str, period_days: int,
-    frequency: int = 1, today: date,
-) -> Json:  # fmt: skip
-    """A MedicationRequest the clinician is about to sign (status draft)."""
-    return {
-        "resourceType": "MedicationRequest",
-        "id": f"{patient_id}-draft-{name}",
-        "status": "draft",
-        "intent": "order",
-        "medicationCodeableConcept": drug,
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "authoredOn": today.isoformat(),
-        "dosageInstruction": [_dosage(dose, unit, period_days, frequency)],
-    }
+    patient_id: str, drug: str, *, dose: float, unit: str, period_days: int, frequency: int = 1
+) -> Json:
+    """A MedicationRequest the clinician is about to sign (status draft); ``drug``: a key
+    of ``fhir.DRUG_CONCEPT``."""
+    resource = fhir.draft(
+        drug, f"{patient_id}-draft-{drug}", dose, unit, (frequency, period_days, "d")
+    )
+    resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    return resource
 
 
 # --- Noise: years of unrelated labs, drugs, conditions ---------------------------------
@@ -482,20 +344,22 @@ def add_noise(record: Record, count: int, *, years: float = 8.0, recent: int = 2
 def _noise_lab(record: Record, rng: random.Random, days_ago: int) -> None:
     name, unit, low, high = rng.choice(NOISE_LABS)
     value = round(rng.uniform(low, high), 1)
-    record.observation(
-        "lab", {"text": name}, days_ago, category="laboratory", valueQuantity=_quantity(value, unit)
+    lab = fhir.quantity_observation(
+        "lab", fhir.concept(text=name), value, unit, unit, record.day(days_ago)
     )
+    record.add(lab, category="laboratory")
 
 
 def _noise_coded_lab(record: Record, rng: random.Random, days_ago: int) -> None:
     which = rng.randrange(5)
+    when = record.day(days_ago)
     if which == 0:
-        record.lab("alt", ALT, float(rng.randint(12, 38)), "U/L", days_ago=days_ago, high=40.0)
+        record.add(fhir.alt(float(rng.randint(12, 38)), when), category="laboratory")
     elif which == 1:
-        record.lab("ast", AST, float(rng.randint(12, 38)), "U/L", days_ago=days_ago, high=40.0)
+        record.add(fhir.ast(float(rng.randint(12, 38)), when), category="laboratory")
     elif which == 2:
         bilirubin = round(rng.uniform(0.3, 1.1), 1)
-        record.lab("bilirubin", BILIRUBIN, bilirubin, "mg/dL", days_ago=days_ago, high=1.2)
+        record.add(fhir.bilirubin(bilirubin, when), category="laboratory")
     elif which == 3:
         record.anc(round(rng.uniform(2.0, 6.5), 1), days_ago)
     else:
@@ -505,79 +369,37 @@ def _noise_coded_lab(record: Record, rng: random.Random, days_ago: int) -> None:
 def _noise_vital(record: Record, rng: random.Random, days_ago: int) -> None:
     name, unit, low, high = rng.choice(NOISE_VITALS)
     value = round(rng.uniform(low, high), 1)
-    record.observation(
-        "vital",
-        {"text": name},
-        days_ago,
-        category="vital-signs",
-        valueQuantity=_quantity(value, unit),
+    vital = fhir.quantity_observation(
+        "vital", fhir.concept(text=name), value, unit, unit, record.day(days_ago)
     )
+    record.add(vital, category="vital-signs")
 
 
 def _noise_drug(record: Record, rng: random.Random, days_ago: int) -> None:
-    name = rng.choice(NOISE_DRUGS)
-    concept = {"text": name}
+    drug = fhir.concept(text=rng.choice(NOISE_DRUGS))
+    when = record.day(days_ago)
     kind = rng.randrange(3)
     if kind == 0:
-        record._add(
-            "MedicationStatement",
-            "drug-statement",
-            {
-                "status": rng.choice(("active", "completed", "stopped")),
-                "medicationCodeableConcept": concept,
-                "effectivePeriod": {"start": record.day(days_ago)},
-            },
-        )
+        status = rng.choice(("active", "completed", "stopped"))
+        record.add(fhir.medication_statement("drug-statement", drug, status=status, start=when))
     elif kind == 1:
-        record._add(
-            "MedicationRequest",
-            "drug-order",
-            {
-                "status": rng.choice(("active", "completed", "stopped")),
-                "intent": "order",
-                "medicationCodeableConcept": concept,
-                "authoredOn": record.day(days_ago),
-            },
-        )
+        status = rng.choice(("active", "completed", "stopped"))
+        record.add(fhir.medication_request("drug-order", drug, status=status, authored=when))
     else:
-        record._add(
-            "MedicationAdministration",
-            "drug-given",
-            {
-                "status": "completed",
-                "medicationCodeableConcept": concept,
-                "effectiveDateTime": record.day(days_ago),
-            },
-        )
+        record.add(fhir.administration(drug, when, None, "", "drug-given"))
 
 
 def _noise_condition(record: Record, rng: random.Random, days_ago: int) -> None:
     name = rng.choice(NOISE_CONDITIONS)
-    record.condition("comorbidity", {"text": name}, onset=days_ago)
+    record.condition("comorbidity", fhir.concept(text=name), onset=days_ago)
 
 
 def _noise_procedure(record: Record, rng: random.Random, days_ago: int) -> None:
-    record._add(
-        "Procedure",
-        "procedure",
-        {
-            "status": "completed",
-            "code": {"text": rng.choice(NOISE_PROCEDURES)},
-            "performedDateTime": record.day(days_ago),
-        },
-    )
+    record.add(fhir.procedure("procedure", rng.choice(NOISE_PROCEDURES), record.day(days_ago)))
 
 
 def _noise_report(record: Record, rng: random.Random, days_ago: int) -> None:
-    record._add(
-        "DiagnosticReport",
-        "report",
-        {
-            "status": "final",
-            "code": {"text": rng.choice(NOISE_REPORTS)},
-            "effectiveDateTime": record.day(days_ago),
-        },
-    )
+    record.add(fhir.report("report", rng.choice(NOISE_REPORTS), record.day(days_ago)))
 
 
 _NOISE_MAKERS: dict[str, Callable[[Record, random.Random, int], None]] = {
@@ -638,7 +460,7 @@ class _Story:
     title: str
     age: int
     build: Callable[[Record], None]
-    drafts: Callable[[str, date], tuple[Json, ...]]
+    drafts: Callable[[str], tuple[Json, ...]]
     patient_view: frozenset[str]
     order_sign: frozenset[str]
     noise: int = 0
@@ -649,49 +471,35 @@ def _iv(dose: float, unit: str) -> dict[str, Any]:
     return {"dose": dose, "unit": unit, "period_days": 21}
 
 
-def _chemo_drafts(patient_id: str, today: date) -> tuple[Json, ...]:
+def _chemo_drafts(patient_id: str) -> tuple[Json, ...]:
     return (
-        draft_order(patient_id, "carboplatin", CARBOPLATIN, **_iv(450.0, "mg"), today=today),
-        draft_order(patient_id, "pemetrexed", PEMETREXED, **_iv(900.0, "mg"), today=today),
-        draft_order(patient_id, "pembrolizumab", PEMBROLIZUMAB, **_iv(200.0, "mg"), today=today),
+        draft_order(patient_id, "carboplatin", **_iv(450.0, "mg")),
+        draft_order(patient_id, "pemetrexed", **_iv(900.0, "mg")),
+        draft_order(patient_id, "pembrolizumab", **_iv(200.0, "mg")),
     )
 
 
-def _tdxd_draft(dose: float) -> Callable[[str, date], tuple[Json, ...]]:
-    def drafts(patient_id: str, today: date) -> tuple[Json, ...]:
-        return (draft_order(patient_id, "tdxd", TDXD, **_iv(dose, "mg/kg"), today=today),)
+def _tdxd_draft(dose: float) -> Callable[[str], tuple[Json, ...]]:
+    def drafts(patient_id: str) -> tuple[Json, ...]:
+        return (draft_order(patient_id, "tdxd", **_iv(dose, "mg/kg")),)
 
     return drafts
 
 
-def _zongertinib_draft(dose: float) -> Callable[[str, date], tuple[Json, ...]]:
-    def drafts(patient_id: str, today: date) -> tuple[Json, ...]:
-        return (
-            draft_order(
-                patient_id, "zongertinib", ZONGERTINIB, dose=dose, unit="mg", period_days=1,
-                today=today,
-            ),
-        )  # fmt: skip
+def _zongertinib_draft(dose: float) -> Callable[[str], tuple[Json, ...]]:
+    def drafts(patient_id: str) -> tuple[Json, ...]:
+        return (draft_order(patient_id, "zongertinib", dose=dose, unit="mg", period_days=1),)
 
     return drafts
 
 
-def _docetaxel_draft(patient_id: str, today: date) -> tuple[Json, ...]:
-    return (draft_order(patient_id, "docetaxel", DOCETAXEL, **_iv(140.0, "mg"), today=today),)
+def _docetaxel_draft(patient_id: str) -> tuple[Json, ...]:
+    return (draft_order(patient_id, "docetaxel", **_iv(140.0, "mg")),)
 
 
-def _sevabertinib_draft(patient_id: str, today: date) -> tuple[Json, ...]:
+def _sevabertinib_draft(patient_id: str) -> tuple[Json, ...]:
     return (
-        draft_order(
-            patient_id,
-            "sevabertinib",
-            SEVABERTINIB,
-            dose=20.0,
-            unit="mg",
-            period_days=1,
-            frequency=2,
-            today=today,
-        ),
+        draft_order(patient_id, "sevabertinib", dose=20.0, unit="mg", period_days=1, frequency=2),
     )
 
 
@@ -710,9 +518,7 @@ def _v2_after_platinum(r: Record) -> None:
 
 def _v3_prior_ici_pneumonitis(r: Record) -> None:
     _after_platinum(r)
-    r.condition(
-        "pneumonitis",
-        {"coding": [PNEUMONITIS], "text": "Pneumonitis"},
+    r.pneumonitis(
         onset=190,
         abated=150,
         severity="CTCAE grade 2",
@@ -726,12 +532,9 @@ def _v4_tdxd_new_pneumonitis(r: Record) -> None:
     r.chest_ct(60)
     r.lvef(61.0, 55)
     r.weight(70.0, 45)
-    r.administrations("tdxd", TDXD, 5.4, "mg/kg", (42, 21))
-    r.order("tdxd-order", TDXD, status="active", authored=43, dose=5.4, unit="mg/kg",
-            period_days=21)  # fmt: skip
-    r.condition(
-        "pneumonitis",
-        {"coding": [PNEUMONITIS], "text": "Pneumonitis"},
+    r.administrations("tdxd", 5.4, "mg/kg", (42, 21))
+    r.order("tdxd", status="active", authored=43, dose=5.4, unit="mg/kg", period_days=21)
+    r.pneumonitis(
         onset=3,
         note="New dry cough; ground-glass opacities on CT. Grade not yet assessed.",
     )
@@ -742,12 +545,12 @@ def _v5_grade1_ild_resolved_late(r: Record) -> None:
     r.chest_ct(170)
     r.lvef(63.0, 168)
     r.weight(66.0, 10)
-    r.administrations("tdxd", TDXD, 5.4, "mg/kg", (160, 139, 118, 97))
-    r.order("tdxd-order", TDXD, status="on-hold", authored=161, dose=5.4, unit="mg/kg",
+    r.administrations("tdxd", 5.4, "mg/kg", (160, 139, 118, 97))
+    r.order("tdxd", status="on-hold", authored=161, dose=5.4, unit="mg/kg",
             period_days=21, reason="Held for grade 1 pneumonitis")  # fmt: skip
     r.condition(
         "ild",
-        {"coding": [DRUG_INDUCED_PNEUMONITIS], "text": "Drug-induced pneumonitis"},
+        fhir.concept(DRUG_INDUCED_PNEUMONITIS, text="Drug-induced pneumonitis"),
         onset=85,
         abated=50,
         severity="CTCAE grade 1",
@@ -767,8 +570,8 @@ def _v6_ihc3_after_chemo(r: Record) -> None:
 def _v7_progression_on_zongertinib(r: Record) -> None:
     r.lung_adenocarcinoma(diagnosed=280)
     _exon20(r, 265)
-    r.order("zongertinib-order", ZONGERTINIB, status="stopped", authored=250, dose=120.0,
-            unit="mg", period_days=1, reason="Disease progression")  # fmt: skip
+    r.order("zongertinib", status="stopped", authored=250, dose=120.0, unit="mg",
+            period_days=1, reason="Disease progression")  # fmt: skip
     r.progression(30)
     r.weight(71.0, 9)
     r.liver_panel(9)
@@ -785,9 +588,8 @@ def _v9_tdxd_patient(r: Record) -> None:
     r.lvef(60.0, 66)
     r.weight(69.0, 2)
     r.anc(3.1, 2)
-    r.administrations("tdxd", TDXD, 5.4, "mg/kg", (63, 42, 21))
-    r.order("tdxd-order", TDXD, status="active", authored=64, dose=5.4, unit="mg/kg",
-            period_days=21)  # fmt: skip
+    r.administrations("tdxd", 5.4, "mg/kg", (63, 42, 21))
+    r.order("tdxd", status="active", authored=64, dose=5.4, unit="mg/kg", period_days=21)
 
 
 def _v10_zongertinib_95kg_alt(r: Record) -> None:
@@ -805,17 +607,19 @@ def _noisy_years(r: Record) -> None:
 def _noisy_cancers(r: Record) -> None:
     r.condition(
         "nsclc",
-        {
-            "coding": [NSCLC, LUNG_CANCER_RUL, LUNG_CANCER_UNSPECIFIED],
-            "text": "NSCLC, right upper lobe",
-        },
+        fhir.concept(
+            NSCLC, LUNG_CANCER_RUL, LUNG_CANCER_UNSPECIFIED, text="NSCLC, right upper lobe"
+        ),
         onset=30,
         stage="Stage IVA",
     )
-    r.condition("lung-cancer", {"coding": [LUNG_CANCER_UNSPECIFIED]}, onset=35)
+    r.condition("lung-cancer", fhir.concept(LUNG_CANCER_UNSPECIFIED), onset=35)
     for index, name in enumerate(OTHER_CANCERS):
         r.condition(
-            "other-cancer", {"text": name}, onset=900 + 700 * index, abated=800 + 700 * index
+            "other-cancer",
+            fhir.concept(text=name),
+            onset=900 + 700 * index,
+            abated=800 + 700 * index,
         )
     r.weight(77.0, 6)
 
@@ -913,7 +717,7 @@ def demo_patients(seed: int = DEFAULT_SEED, *, today: date) -> tuple[DemoPatient
                 patient_id=patient_id,
                 title=story.title,
                 resources=tuple(record.resources),
-                draft_orders=story.drafts(patient_id, today),
+                draft_orders=story.drafts(patient_id),
                 expected={PATIENT_VIEW: story.patient_view, ORDER_SIGN: story.order_sign},
             )
         )
@@ -929,8 +733,8 @@ def out_of_scope_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> 
     rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data, not secrets
     patient_id = f"no-lung-cancer-{size}"
     record = _start(patient_id, today, rng, 58)
-    record.condition("hypertension", {"text": "Essential hypertension"}, onset=2000)
-    record.condition("diabetes", {"text": "Type 2 diabetes mellitus"}, onset=1500)
+    record.condition("hypertension", fhir.concept(text="Essential hypertension"), onset=2000)
+    record.condition("diabetes", fhir.concept(text="Type 2 diabetes mellitus"), onset=1500)
     record.weight(82.0, 14)
     if len(record.resources) > size:
         raise ValueError(f"an out-of-scope record has at least {len(record.resources)} resources")
@@ -951,12 +755,8 @@ def benchmark_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> Dem
     record = _start(patient_id, today, rng, 62)
     record.lung_adenocarcinoma(diagnosed=300)
     _exon20(record, 285)
-    for stem, drug, dose in (
-        ("carboplatin", CARBOPLATIN, 450.0),
-        ("pemetrexed", PEMETREXED, 900.0),
-        ("pembrolizumab", PEMBROLIZUMAB, 200.0),
-    ):
-        record.order(stem, drug, status="stopped", authored=270, dose=dose, unit="mg",
+    for drug, dose in (("carboplatin", 450.0), ("pemetrexed", 900.0), ("pembrolizumab", 200.0)):
+        record.order(drug, status="stopped", authored=270, dose=dose, unit="mg",
                      period_days=21, reason="Disease progression")  # fmt: skip
     record.progression(45)
     record.weight(68.0, 7)
@@ -970,6 +770,6 @@ def benchmark_record(size: int, seed: int = DEFAULT_SEED, *, today: date) -> Dem
         patient_id=patient_id,
         title=f"Benchmark record of {size} resources",
         resources=tuple(record.resources),
-        draft_orders=_tdxd_draft(5.4)(patient_id, today),
+        draft_orders=_tdxd_draft(5.4)(patient_id),
         expected={PATIENT_VIEW: frozenset({"seq-after-platinum"}), ORDER_SIGN: frozenset()},
     )

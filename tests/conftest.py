@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -28,27 +29,41 @@ FIXED_TODAY = date(2026, 11, 21)
 """The date every test evaluates on, so that windows and goldens do not drift."""
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def suite_settings(workdir: Path) -> Settings:
+    """The tests' settings (the ``settings`` fixture; also ``make golden``'s)."""
     return Settings(
         profile=Profile.DEVELOPMENT,
-        feedback_database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
+        feedback_database_url=f"sqlite:///{workdir / 'feedback.sqlite3'}",
         cors_origins=("https://sandbox.cds-hooks.org",),
         fhir_request_timeout_s=2.0,
         fhir_deadline_s=3.0,
     )
 
 
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
+@contextmanager
+def suite_app(settings: Settings) -> Iterator[Flask]:
+    """The real app evaluating on FIXED_TODAY (the ``app`` fixture; also ``make golden``'s)."""
     application = create_app(settings, today=lambda: FIXED_TODAY)
     application.config["TESTING"] = True
-    yield application
-    parts = application.extensions["cds_service"]
-    parts.resolver.close()
-    parts.store.close()
-    if parts.authenticator is not None:
-        parts.authenticator.close()
+    try:
+        yield application
+    finally:
+        parts = application.extensions["cds_service"]
+        parts.resolver.close()
+        parts.store.close()
+        if parts.authenticator is not None:
+            parts.authenticator.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return suite_settings(tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    with suite_app(settings) as application:
+        yield application
 
 
 @pytest.fixture

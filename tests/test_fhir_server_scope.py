@@ -31,10 +31,10 @@ from cds_service.app import create_app
 from cds_service.errors import ConfigurationError
 from cds_service.pipeline import DATA_QUALITY_EXTENSION
 from cds_service.settings import AuthSettings, IssuerSettings, Profile, Settings
+from demo.fhir_server import Reply, ScriptedFhirServer
 from fhir_mappings.build import build_patient
 from fhir_mappings.patient_scope import FOREIGN_PATIENT_REASON
 from tests.conftest import FIXED_TODAY
-from tests.fhir_server import Reply, ScriptedFhirServer
 
 VIGNETTES = Path(__file__).resolve().parent / "vignettes"
 BASE = "http://localhost"

@@ -35,9 +35,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from cds_service import gunicorn_hooks
 from cds_service.app import create_app
 from cds_service.settings import AuthSettings, IssuerSettings, Profile, Settings
-from demo.fhir_server import free_port
+from demo.fhir_server import Reply, ScriptedFhirServer, free_port
 from tests.conftest import FIXED_TODAY, LiveServer
-from tests.fhir_server import Reply, ScriptedFhirServer
 from tests.processes import Gunicorn
 
 ROOT = Path(__file__).resolve().parents[1]

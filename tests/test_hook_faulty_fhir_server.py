@@ -18,8 +18,8 @@ from flask import Flask
 from cds_service.app import create_app
 from cds_service.selfcheck import check_response
 from cds_service.settings import Settings
+from demo.fhir_server import RecordedRequest, Reply, ScriptedFhirServer
 from tests.conftest import FIXED_TODAY
-from tests.fhir_server import RecordedRequest, Reply, ScriptedFhirServer
 
 DEADLINE_S = 1.0
 MARGIN_S = 1.5

@@ -17,7 +17,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from cds_service.discovery import PATIENT_DATA
-from tests.fhir_server import Reply, ScriptedFhirServer
+from demo.fhir_server import Reply, ScriptedFhirServer
 from tests.requests import with_empty_adverse_events
 
 FIXTURE = (

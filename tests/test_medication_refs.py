@@ -22,14 +22,8 @@ from cds_service.medication_refs import wanted
 from cds_service.prefetch import PrefetchResolver
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
-from tests.fhir_server import (
-    FHIR_JSON,
-    Reply,
-    Responder,
-    ScriptedFhirServer,
-    SekmetServer,
-    sekmet_fhir_server_fixture,
-)
+from demo.fhir_server import FHIR_JSON, Reply, Responder, ScriptedFhirServer
+from tests.fhir_server import SekmetServer, sekmet_fhir_server_fixture
 from tests.requests import with_empty_adverse_events
 
 sekmet_fhir_server = sekmet_fhir_server_fixture()

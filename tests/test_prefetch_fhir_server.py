@@ -2,7 +2,7 @@
 
 SEKMET accepts only the bearer token it was started with, so every fetch that
 returns its data proves that ``fhirAuthorization.access_token`` was sent. The
-scripted server (``tests.fhir_server.ScriptedFhirServer``) produces the failures
+scripted server (``demo.fhir_server.ScriptedFhirServer``) produces the failures
 a healthy server will not: errors, hangs, trickles, broken JSON, endless or
 foreign ``next`` links. Time limits are loose: the deadline plus 1.5 s.
 """
@@ -20,14 +20,8 @@ from cds_service.errors import PreconditionFailed
 from cds_service.prefetch import PrefetchResolver, PrefetchTemplate, ResolvedData
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
-from demo.fhir_server import free_port
-from tests.fhir_server import (
-    RecordedRequest,
-    Reply,
-    ScriptedFhirServer,
-    SekmetServer,
-    sekmet_fhir_server_fixture,
-)
+from demo.fhir_server import RecordedRequest, Reply, ScriptedFhirServer, free_port
+from tests.fhir_server import SekmetServer, sekmet_fhir_server_fixture
 
 pytestmark = pytest.mark.fhir_server
 sekmet_fhir_server = sekmet_fhir_server_fixture()

@@ -19,7 +19,7 @@ from cds_service.errors import PreconditionFailed
 from cds_service.prefetch import PrefetchResolver, PrefetchTemplate, answers_query
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
-from tests.fhir_server import Reply, Responder, ScriptedFhirServer
+from demo.fhir_server import Reply, Responder, ScriptedFhirServer
 
 PATIENT_ID = "quirk-1"
 LAB = PrefetchTemplate(

@@ -16,7 +16,7 @@ from cds_service.prefetch import PrefetchResolver, PrefetchTemplate
 from cds_service.settings import Settings
 from cds_service.urls import base_allowed, normalise, redacted
 from cds_service.wire import HookRequest
-from tests.fhir_server import Reply, ScriptedFhirServer
+from demo.fhir_server import Reply, ScriptedFhirServer
 
 BASE = "https://ehr.example.org/fhir"
 

@@ -1,7 +1,10 @@
-"""Small builders of FHIR R4 JSON for the request fixtures (used by ``make_fixtures``).
+"""Small builders of FHIR R4 JSON: the one patient builder of the tests and the demo.
 
-Each builder returns one resource as plain JSON, the way an EHR would send it: codes
-from clinical-rules.md section 7 spelled out here, text where the spec has no code.
+The request fixtures (``make_fixtures``), the demo's and the benchmark's patients
+(``demo/patients.py``) and the seeded test FHIR server (``tests/fhir_server.py``) are
+built with them. Each builder returns one resource as plain JSON, the way an EHR would
+send it: codes from clinical-rules.md section 7 spelled out here, text where the spec
+has no code. Pure JSON shaping (no pytest), so that the demo can import it.
 """
 
 from __future__ import annotations
@@ -163,7 +166,15 @@ def erbb2_variant(
     significance: tuple[str, str] = ("LA6668-3", "Pathogenic"),
     specimen: str = "Tumor tissue (FFPE lung biopsy)",
     method: str = "Next-generation sequencing panel",
+    dna: str | None = None,
 ) -> Json:
+    """An ERBB2 variant (``protein``, and ``dna``: its c.HGVS, if given)."""
+    dna_change = [
+        {
+            "code": concept(coding(LOINC, "48004-6", "DNA change (c.HGVS)")),
+            "valueCodeableConcept": concept(text=dna),
+        }
+    ]
     return {
         "resourceType": "Observation",
         "id": ident,
@@ -197,6 +208,7 @@ def erbb2_variant(
                     coding("http://varnomen.hgvs.org", protein, protein)
                 ),
             },
+            *(dna_change if dna else []),
             {
                 "code": concept(
                     coding(LOINC, "53037-8", "Genetic variation clinical significance [Imp]")
@@ -358,6 +370,19 @@ def nyha(functional_class: int, when: str, ident: str = "nyha") -> Json:
     }
 
 
+def ecog(score: int, when: str, ident: str = "ecog") -> Json:
+    """ECOG performance status, LOINC 89247-1."""
+    return {
+        "resourceType": "Observation",
+        "id": ident,
+        "status": "final",
+        "code": concept(coding(LOINC, "89247-1", "ECOG performance status")),
+        "subject": SUBJECT,
+        "effectiveDateTime": when,
+        "valueInteger": score,
+    }
+
+
 def alt(value: float, when: str = "2026-11-14", high: float = 40) -> Json:
     return quantity_observation(
         "alt",
@@ -394,8 +419,10 @@ def bilirubin(value: float, when: str = "2026-11-14", high: float = 1.2) -> Json
     )
 
 
-def liver_panel(when: str = "2026-11-14", *, alt_value: float = 30) -> list[Json]:
-    return [alt(alt_value, when), ast(28, when), bilirubin(0.6, when)]
+def liver_panel(
+    when: str = "2026-11-14", *, alt_value: float = 30, ast_value: float = 28
+) -> list[Json]:
+    return [alt(alt_value, when), ast(ast_value, when), bilirubin(0.6, when)]
 
 
 def anc(value: float, when: str = "2026-11-19", ident: str = "anc") -> Json:
@@ -442,16 +469,20 @@ def pregnancy_test(result: str, when: str = "2026-11-19") -> Json:
     }
 
 
-def hysterectomy(when: str = "2015-04-20") -> Json:
-    """A Procedure named by text only (no checked code)."""
+def procedure(ident: str, text: str, when: str) -> Json:
+    """A completed Procedure named by text only (no checked code)."""
     return {
         "resourceType": "Procedure",
-        "id": "hysterectomy",
+        "id": ident,
         "status": "completed",
-        "code": {"text": "Total abdominal hysterectomy"},
+        "code": {"text": text},
         "subject": SUBJECT,
         "performedDateTime": when,
     }
+
+
+def hysterectomy(when: str = "2015-04-20") -> Json:
+    return procedure("hysterectomy", "Total abdominal hysterectomy", when)
 
 
 def progression(ident: str, when: str) -> Json:
@@ -468,16 +499,23 @@ def progression(ident: str, when: str) -> Json:
     }
 
 
-def chest_ct(when: str, ident: str = "ct-chest") -> Json:
-    return {
+def report(ident: str, text: str, when: str, conclusion: str | None = None) -> Json:
+    """A final DiagnosticReport named by text only."""
+    resource: Json = {
         "resourceType": "DiagnosticReport",
         "id": ident,
         "status": "final",
-        "code": {"text": "CT chest without contrast"},
+        "code": {"text": text},
         "subject": SUBJECT,
         "effectiveDateTime": when,
-        "conclusion": "No new opacities.",
     }
+    if conclusion is not None:
+        resource["conclusion"] = conclusion
+    return resource
+
+
+def chest_ct(when: str, ident: str = "ct-chest", conclusion: str = "No new opacities.") -> Json:
+    return report(ident, "CT chest without contrast", when, conclusion)
 
 
 # --- Medications ------------------------------------------------------------------------------
@@ -497,6 +535,7 @@ DRUG_CONCEPT: dict[str, Json] = {
     "carboplatin": concept(text="CARBOplatin IVPB"),
     "pemetrexed": concept(text="pemetrexed (Alimta) IV"),
     "pembrolizumab": concept(text="pembrolizumab (KEYTRUDA) 200 mg IV"),
+    "docetaxel": concept(text="docetaxel IV"),
     "amivantamab": concept(text="amivantamab-vmjw (Rybrevant) IV"),
     "osimertinib": concept(text="osimertinib (Tagrisso) 80 mg tablet"),
     "t-dm1": concept(text="ado-trastuzumab emtansine (Kadcyla)"),
@@ -509,15 +548,49 @@ DRUG_CONCEPT: dict[str, Json] = {
 }
 
 
-def administration(drug: str, when: str, dose: float, unit: str, ident: str | None = None) -> Json:
-    return {
+def medication(drug: str | Json) -> Json:
+    """A drug's concept: a key of DRUG_CONCEPT, or a concept as it is."""
+    return DRUG_CONCEPT[drug] if isinstance(drug, str) else drug
+
+
+def administration(
+    drug: str | Json, when: str, dose: float | None, unit: str, ident: str | None = None
+) -> Json:
+    """A completed MedicationAdministration (``dose`` None: no dosage recorded)."""
+    resource: Json = {
         "resourceType": "MedicationAdministration",
         "id": ident or f"{drug}-{when}",
         "status": "completed",
-        "medicationCodeableConcept": DRUG_CONCEPT[drug],
+        "medicationCodeableConcept": medication(drug),
         "subject": SUBJECT,
         "effectiveDateTime": when,
-        "dosage": {"dose": {"value": dose, "unit": unit, "system": UCUM, "code": unit}},
+    }
+    if dose is not None:
+        resource["dosage"] = {"dose": {"value": dose, "unit": unit, "system": UCUM, "code": unit}}
+    return resource
+
+
+def medication_statement(ident: str, drug: str | Json, *, status: str, start: str) -> Json:
+    return {
+        "resourceType": "MedicationStatement",
+        "id": ident,
+        "status": status,
+        "medicationCodeableConcept": medication(drug),
+        "subject": SUBJECT,
+        "effectivePeriod": {"start": start},
+    }
+
+
+def medication_request(ident: str, drug: str | Json, *, status: str, authored: str) -> Json:
+    """A MedicationRequest with no dosage (``prescription``: with one)."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": ident,
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": medication(drug),
+        "subject": SUBJECT,
+        "authoredOn": authored,
     }
 
 
@@ -537,15 +610,7 @@ def prescription(
     unit: str = "mg",
     frequency: tuple[int, int, str] = (1, 1, "d"),
 ) -> Json:
-    resource: Json = {
-        "resourceType": "MedicationRequest",
-        "id": ident,
-        "status": status,
-        "intent": "order",
-        "medicationCodeableConcept": DRUG_CONCEPT[drug],
-        "subject": SUBJECT,
-        "authoredOn": start,
-    }
+    resource = medication_request(ident, drug, status=status, authored=start)
     if reason:
         resource["statusReason"] = {"text": reason}
     repeat: Json = {"frequency": frequency[0], "period": frequency[1], "periodUnit": frequency[2]}

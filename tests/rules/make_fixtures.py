@@ -8,6 +8,10 @@ Each golden fixture is named ``<rule-id>__fires__<scenario>.json`` or
 vignettes (``tests/vignettes``) are the ten clinical stories of the rules issue. The
 patient histories below are the clinical content; ``tests/rules/fhir.py`` only shapes
 JSON. Today is 2026-11-21 in every fixture.
+
+The files are stored, so that a reviewer reads a request beside its golden answer;
+``tests/rules/test_fixtures.py`` fails when a stored file differs from what this module
+builds (run it again after changing a history, and commit both).
 """
 
 from __future__ import annotations
@@ -1107,15 +1111,25 @@ GOLDEN_DEF: dict[str, Json] = {
 }
 
 
-def write(directory: Path, requests: dict[str, Json]) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, body in requests.items():
-        (directory / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
+def render(request: Json) -> str:
+    """A fixture file's text: the request as indented JSON."""
+    return json.dumps(request, indent=2) + "\n"
+
+
+def expected_files() -> dict[Path, str]:
+    """Every file this builder writes, with its text (the drift test compares the stored ones)."""
+    return {
+        directory / f"{name}.json": render(body)
+        for directory, requests in ((FIXTURES, GOLDEN_DEF), (VIGNETTES, VIGNETTES_DEF))
+        for name, body in requests.items()
+    }
 
 
 def main() -> None:
-    write(FIXTURES, GOLDEN_DEF)
-    write(VIGNETTES, VIGNETTES_DEF)
+    files = expected_files()
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     print(f"{len(GOLDEN_DEF)} golden fixtures, {len(VIGNETTES_DEF)} vignettes written")
 
 

@@ -76,7 +76,8 @@ def string(obj: JsonObject | None, key: str) -> str | None:
     if obj is None:
         return None
     value = obj.get(key)
-    return value if isinstance(value, str) and value.strip() else None
+    # ``not value.isspace()`` is ``value.strip() != ""`` without building the copy
+    return value if isinstance(value, str) and value and not value.isspace() else None
 
 
 def number(obj: JsonObject | None, key: str) -> float | None:

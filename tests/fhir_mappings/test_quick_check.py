@@ -1,7 +1,8 @@
 """``quick_check.accepts`` against R4B validation: whatever the fast path accepts, R4B
 validation accepts too (so the data issues reported cannot change), on every resource of
-the repository's JSON fixtures and on seeded mutations of each; and the fast path does
-accept the ordinary resources the mapping validates (so it is worth having)."""
+the repository's JSON fixtures and on seeded mutations of each; the patient model, data
+issues included, is the same with and without it; and the fast path does accept the
+ordinary resources the mapping validates (so it is worth having)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ import pytest
 
 from demo.patients import benchmark_record
 from fhir_mappings import parse, quick_check
+from fhir_mappings.build import build_patient
+from fhir_mappings.explain import read_input
+from fhir_mappings.model import PatientModel
+from tests.fhir_mappings.support import AS_OF, all_fixture_names, fixture
 
 TESTS = Path(__file__).resolve().parent.parent
 
@@ -188,3 +193,67 @@ def test_a_missing_required_element_is_left_to_r4b() -> None:
     observation = {"resourceType": "Observation", "code": {"text": "heart rate"}}
     assert not quick_check.accepts("Observation", observation)
     assert not _r4b_accepts(observation)
+
+
+def _models(given: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[PatientModel, PatientModel]:
+    """The patient model of ``given`` with the fast path, then with R4B validation only."""
+
+    def build() -> PatientModel:
+        return build_patient(
+            given.resources,
+            as_of=AS_OF,
+            draft_orders=given.draft_orders,
+            selections=given.selections,
+            unavailable_data=given.unavailable_data,
+        )
+
+    fast = build()
+    with monkeypatch.context() as patched:
+        patched.setattr(quick_check, "_ENABLED", False)
+        slow = build()
+    return fast, slow
+
+
+@pytest.mark.parametrize("name", all_fixture_names())
+def test_the_patient_model_is_the_same_without_the_fast_path(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Data issues included, on the fixture and on mutations of each resource it holds."""
+    document = fixture(name)
+    fast, slow = _models(read_input(document), monkeypatch)
+    assert fast == slow
+    rng = random.Random(name)
+    targets = list(_resources(document))
+    for target in rng.sample(targets, min(len(targets), 6)):
+        for mutant in _mutants(target, rng):
+            original = dict(target)
+            target.clear()
+            target.update(mutant)
+            try:
+                fast, slow = _models(read_input(copy.deepcopy(document)), monkeypatch)
+            finally:
+                target.clear()
+                target.update(original)
+            assert fast == slow, mutant
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        {"coding": [{"system": "http://loinc.org", "code": ["1742-6"]}]},
+        {"coding": [{"system": "http://loinc.org", "code": {"value": "88020-3"}}]},
+        {"coding": 5},
+    ],
+)
+def test_a_malformed_code_matches_nothing_and_raises_nothing(code: dict[str, Any]) -> None:
+    """Found by the mutations above: such codes raised ``TypeError`` in the pre-filters (a
+    500 for the hook call) before they were read as codes of no known meaning."""
+    observation = {
+        "resourceType": "Observation",
+        "id": "odd-code",
+        "status": "final",
+        "code": code,
+        "valueQuantity": {"value": 24.0, "unit": "U/L"},
+    }
+    model = build_patient([observation], as_of=AS_OF)
+    assert model.measurements == ()

@@ -237,7 +237,8 @@ def _has_code(concept: object, codes: frozenset[str]) -> bool:
     items = concept.get("coding")
     if type(items) is not list:
         return False
-    return any(type(c) is dict and c.get("code") in codes for c in items)
+    # A code that is not a string (a list, an object: unhashable) matches nothing.
+    return any(type(c) is dict and type(c.get("code")) is str and c["code"] in codes for c in items)
 
 
 def _observation_may_matter(raw: JsonObject) -> bool:
@@ -258,7 +259,8 @@ def _observation_may_matter(raw: JsonObject) -> bool:
     if type(code) is dict:
         if type(code.get("text")) is str:
             texts.append(code["text"])
-        for coding in code.get("coding") or ():
+        codings = code.get("coding")
+        for coding in codings if type(codings) is list else ():
             if type(coding) is dict and type(coding.get("display")) is str:
                 texts.append(coding["display"])
     if type(raw.get("valueString")) is str:

@@ -60,7 +60,7 @@ def is_nyha(raw: JsonObject) -> bool:
     for coding in items if type(items) is list else ():
         if type(coding) is dict:
             code = coding.get("code")
-            if code in NYHA_CODES:
+            if type(code) is str and code in NYHA_CODES:  # a list or object is unhashable
                 return True
             if code == OBJECTIVE_ASSESSMENT:
                 return False

@@ -24,6 +24,12 @@ Decisions:
   the copy that is validated and read. This halves to thirds the validation cost of a
   typical EHR resource, and a malformed narrative or identifier no longer costs the
   clinical fact next to it. ``modifierExtension`` is always kept and validated.
+- In front of R4B validation, ``quick_check.accepts`` walks only the keys a resource has,
+  against the same R4B models; it answers yes only for what R4B validation accepts too
+  (a strict subset, tested against R4B on every fixture and on mutations of them), and
+  anything it is not sure of goes through R4B validation as before, so the data issues
+  reported are unchanged. It takes the validation of the typical record's ~21 read
+  resources from 3.9 ms to 0.55 ms of CPU (on a loaded machine; README, Performance).
 - A ``DataIssue`` carries the resource type, id and a short reason built from the
   validation error's element paths and error types. Input values are never included
   (pydantic messages quote values, so they are not used).
@@ -42,6 +48,7 @@ from typing import Any
 
 import pydantic
 
+from fhir_mappings import quick_check
 from fhir_mappings.model import DataIssue
 
 JsonObject = Mapping[str, Any]
@@ -69,7 +76,8 @@ def string(obj: JsonObject | None, key: str) -> str | None:
     if obj is None:
         return None
     value = obj.get(key)
-    return value if isinstance(value, str) and value.strip() else None
+    # ``not value.isspace()`` is ``value.strip() != ""`` without building the copy
+    return value if isinstance(value, str) and value and not value.isspace() else None
 
 
 def number(obj: JsonObject | None, key: str) -> float | None:
@@ -374,6 +382,8 @@ def _validate(raw: JsonObject, *, draft_order: bool) -> Resource | DataIssue:
     candidate: JsonObject = raw
     for attempt in range(2):
         checked = _with_draft_placeholders(candidate) if is_draft_medication else candidate
+        if quick_check.accepts(resource_type, checked):
+            return resource_of(candidate)
         try:
             validator(checked)
         except pydantic.ValidationError as error:

@@ -238,18 +238,25 @@ def _object_ok(model: _Model, value: object, *, resource: bool = False) -> bool:
             if resource and key == "resourceType" and item == model.resource_type:
                 continue
             return False
-        if spec.many:
-            if type(item) is not list or not item:
-                return False
-            check = spec.check
-            for element in typing.cast(list[object], item):
-                if not check(element):
-                    return False
-        elif not spec.check(item):
+        if not _element_ok(spec, item):
             return False
-    for element in model.required:
-        if element not in obj:
-            return False
+    return _cardinality_ok(model, obj)
+
+
+def _element_ok(spec: _Field, item: object) -> bool:
+    """One element's value: a non-empty list of valid items, or one valid item."""
+    if not spec.many:
+        return spec.check(item)
+    if type(item) is not list or not item:
+        return False
+    check = spec.check
+    return all(check(element) for element in typing.cast(list[object], item))
+
+
+def _cardinality_ok(model: _Model, obj: dict[str, object]) -> bool:
+    """Required elements present; at most one of each choice group, one where required."""
+    if any(element not in obj for element in model.required):
+        return False
     for names, needed in model.choices:
         present = sum(1 for name in names if name in obj)
         if present > 1 or (needed and present == 0):

@@ -2,7 +2,7 @@
 
 Files come from ``cds_service/static/smart/`` (the app's build output, package data),
 only regular files inside it (``send_from_directory``: no ``..``, no absolute path) and
-no dotfile; an unbuilt app answers 503. Every answer under ``/smart/`` carries the
+no dotfile; an unbuilt app answers 404 saying so. Every answer under ``/smart/`` carries the
 Content-Security-Policy of ``content_security_policy``, ``nosniff`` and no referrer.
 
 The patient model: the body is a FHIR Bundle (``collection`` or ``searchset``) of one
@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_from_directory
+from werkzeug.routing import PathConverter
 
 from cds_service import errors
 from cds_service.http import read_json_object
@@ -70,10 +71,18 @@ class SmartParts:
         self.csp = content_security_policy(settings)
 
 
+class AppFileConverter(PathConverter):
+    """A path under ``/smart/``, but not ``patient-model`` (which is POST only: a GET of it
+    is 405 with ``Allow: POST``, not a missing file)."""
+
+    regex = r"(?!patient-model$)[^/].*?"
+
+
 def register(
     app: Flask, settings: Settings, *, today: Callable[[], date], options: MappingOptions
 ) -> None:
     app.extensions[EXTENSION_KEY] = SmartParts(settings, today=today, options=options)
+    app.url_map.converters["smart_app_file"] = AppFileConverter
     app.register_blueprint(smart)
 
 
@@ -130,7 +139,7 @@ def app_index() -> Response:
     return _file("index.html")
 
 
-@smart.get("/<path:filename>")
+@smart.get("/<smart_app_file:filename>")
 def app_file(filename: str) -> Response:
     return _file(filename)
 
@@ -138,7 +147,7 @@ def app_file(filename: str) -> Response:
 def _file(filename: str) -> Response:
     directory = _parts().static_dir
     if not (directory / "index.html").is_file():
-        raise errors.ServiceUnavailable(
+        raise errors.NotFound(
             "The SMART app is not built: its files are missing from cds_service/static/smart "
             "(see README, SMART app)"
         )
@@ -150,6 +159,8 @@ def _file(filename: str) -> Response:
 # --- The patient model ---------------------------------------------------------------------
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+AS_OF_RANGE = (date(1900, 1, 1), date(2999, 12, 31))
+"""Evaluation dates accepted: the mapping subtracts and adds windows of days to it."""
 
 
 @smart.post("/patient-model")
@@ -184,9 +195,14 @@ def _as_of(given: list[str], today: Callable[[], date]) -> date:
     if len(given) > 1 or not _DATE.fullmatch(given[0]):
         raise errors.BadRequest("as_of must be one date, YYYY-MM-DD", expression=("as_of",))
     try:
-        return date.fromisoformat(given[0])
+        as_of = date.fromisoformat(given[0])
     except ValueError:
         raise errors.BadRequest("as_of is not a calendar date", expression=("as_of",)) from None
+    if not AS_OF_RANGE[0] <= as_of <= AS_OF_RANGE[1]:
+        raise errors.BadRequest(
+            "as_of must be between 1900-01-01 and 2999-12-31", expression=("as_of",)
+        )
+    return as_of
 
 
 def _bundle(body: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +211,8 @@ def _bundle(body: dict[str, Any]) -> dict[str, Any]:
             "Request body must be a FHIR Bundle of the patient's resources",
             expression=("resourceType",),
         )
-    if body.get("type") not in BUNDLE_TYPES:
+    kind = body.get("type")
+    if not isinstance(kind, str) or kind not in BUNDLE_TYPES:
         raise errors.BadRequest(
             "Bundle.type must be collection or searchset", expression=("Bundle.type",)
         )

@@ -399,7 +399,7 @@ def test_escaped_lone_surrogates_are_400_not_500(client: FlaskClient) -> None:
         "json",
     ],
 )
-@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK])
+@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK, SMART_MODEL])
 def test_wrong_content_types_are_415(
     client: FlaskClient, path: str, content_type: str | None
 ) -> None:
@@ -426,7 +426,7 @@ def _over_the_limit(settings: Settings) -> bytes:
     return b'{"pad": "' + b"x" * padding + b'"}'
 
 
-@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK])
+@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK, SMART_MODEL])
 def test_bodies_over_the_limit_are_413(client: FlaskClient, settings: Settings, path: str) -> None:
     """cds-hooks.md, Security: request bodies have a size limit."""
     response = _post_raw(client, _over_the_limit(settings), path)

@@ -53,8 +53,9 @@ def built(app: Flask, build: Path) -> FlaskClient:
 
 def get(client: FlaskClient, path: str) -> TestResponse:
     """The answer, read and closed (a served file is an open file until then)."""
-    with client.get(path) as response:
-        response.get_data()
+    response = client.get(path)
+    response.get_data()
+    response.close()
     return response
 
 

@@ -1,4 +1,4 @@
-"""The ``smart`` link on cards (cds-hooks_2.0@138-@147): which cards, which URL.
+"""The ``smart`` link on cards (CDS Hooks 2.0, Link): which cards, which URL.
 
 Sequencing, ILD and cardiac cards carry "Open the HER2 journey" with the app's launch
 URL; the URL comes from the settings and never from the request (a Host header names
@@ -135,6 +135,8 @@ def public_app(settings: Settings) -> Flask:
     ],
 )
 def test_the_cards_carry_the_link_whatever_the_host_header(public_app: Flask, fixture: str) -> None:
+    """cds-hooks_2.0@138, cds-hooks_2.0@139, cds-hooks_2.0@141-@142: a label, an absolute URL
+    (this service's public one, never the Host header's), type ``smart``."""
     try:
         for host in ("localhost", "evil.example.net"):
             cards = answer(public_app, fixture, host)["cards"]

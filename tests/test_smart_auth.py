@@ -8,6 +8,7 @@ counts the checks, so that the cache is seen to work (keyed by a hash, never the
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -302,6 +303,17 @@ def test_a_remembered_token_expires(settings: Settings, scripted: ScriptedFhirSe
         (Reply(200, b"x" * (1024 * 1024 + 10)), 503),
         (Reply(403, {"resourceType": "OperationOutcome"}), 401),
         (Reply(302, None, headers=(("Location", "http://127.0.0.1:9/elsewhere"),)), 503),
+        # A byte every 50 ms of an announced megabyte: cut at CDS_FHIR_DEADLINE_S (3 s here).
+        (Reply(200, trickle_s=0.05), 503),
+        # Compressed although the service asked for identity: not read as JSON.
+        (
+            Reply(
+                200,
+                gzip.compress(b'{"resourceType": "Patient", "id": "p1"}'),
+                headers=(("Content-Encoding", "gzip"),),
+            ),
+            503,
+        ),
     ],
 )
 def test_what_the_fhir_server_answers_decides_never_a_500(

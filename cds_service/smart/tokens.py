@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
+import urllib3.exceptions
 
 from cds_service import errors, urls
 from cds_service.http import strict_json_loads
@@ -56,6 +57,7 @@ class TokenChecker:
         self._bases = settings.smart.issuers
         self._timeout_s = settings.fhir_request_timeout_s
         self._ttl_s = settings.smart.token_cache_s
+        self._deadline_s = settings.fhir_deadline_s
         self._clock = clock
         self._lock = threading.Lock()
         self._good_until: dict[str, float] = {}
@@ -95,7 +97,12 @@ class TokenChecker:
 
     def _read_patient(self, base: str, patient: str, token: str) -> None:
         url = f"{base.rstrip('/')}/Patient/{patient}"
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/fhir+json"}
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/fhir+json",
+            "Accept-Encoding": "identity",  # read as sent: no decompression to bound
+        }
+        deadline = self._clock() + self._deadline_s
         try:
             with requests.Session() as session:  # one per check: a hit is then cached
                 session.trust_env = False  # no proxy or .netrc credentials from the environment
@@ -107,8 +114,8 @@ class TokenChecker:
                     stream=True,
                 ) as response:
                     status = response.status_code
-                    body = response.raw.read(MAX_PATIENT_BYTES + 1, decode_content=True)
-        except (requests.RequestException, OSError):
+                    body = _read_body(response, deadline, self._clock)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
             raise errors.ServiceUnavailable(
                 "The FHIR server did not answer the access-token check"
             ) from None
@@ -146,6 +153,24 @@ class TokenChecker:
                 if len(self._good_until) >= MAX_CACHED:
                     self._good_until.clear()
             self._good_until[key] = now + self._ttl_s
+
+
+def _read_body(response: requests.Response, deadline: float, clock: Callable[[], float]) -> bytes:
+    """At most ``MAX_PATIENT_BYTES`` + 1 bytes, in pieces as they arrive, until the deadline
+    (``CDS_FHIR_DEADLINE_S``): a server that trickles its answer cannot hold a worker."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_PATIENT_BYTES:
+        if clock() > deadline:
+            raise errors.ServiceUnavailable(
+                "The FHIR server did not answer the access-token check in time"
+            )
+        piece = response.raw.read1(64 * 1024, decode_content=False)
+        if not piece:
+            break
+        chunks.append(piece)
+        size += len(piece)
+    return b"".join(chunks)
 
 
 def _bearer(authorization: str | None) -> str:

@@ -9,6 +9,6 @@
 - ``tokens``: in the production profile, the app's SMART access token is checked by
   reading ``Patient/{id}`` with it from an allowlisted FHIR server (``CDS_SMART_ISSUERS``).
 
-The contract with the app (paths, headers, response shape) is the README's "SMART app"
-section.
+The contract with the app (paths, headers, response shape) is in the README's section
+"SMART app: registration, and what the service does for it".
 """

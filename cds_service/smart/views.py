@@ -40,7 +40,7 @@ __all__ = ["OPEN_ENDPOINTS", "STATIC_DIR", "SmartParts", "content_security_polic
 
 EXTENSION_KEY = "cds_service.smart"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "smart"
-"""Where the app's build output lives (``make`` builds it; see README, SMART app)."""
+"""Where the app's build output lives (``make smart-app`` builds it)."""
 
 BUNDLE_TYPES = frozenset({"collection", "searchset"})
 
@@ -149,7 +149,7 @@ def _file(filename: str) -> Response:
     if not (directory / "index.html").is_file():
         raise errors.NotFound(
             "The SMART app is not built: its files are missing from cds_service/static/smart "
-            "(see README, SMART app)"
+            "(make smart-app builds them)"
         )
     if any(part.startswith(".") for part in re.split(r"[/\\]", filename)):
         raise errors.NotFound("No such file of the SMART app")

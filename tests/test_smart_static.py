@@ -141,6 +141,15 @@ def test_nothing_outside_the_build_and_no_dotfile_is_served(
     assert b"root:" not in body
 
 
+def test_a_file_is_revalidated_and_a_matching_etag_is_304(built: FlaskClient) -> None:
+    first = get(built, "/smart/app.js")
+    assert first.headers["Cache-Control"] == "no-cache"
+    etag = first.headers["ETag"]
+    again = built.get("/smart/app.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.get_data() == b""
+
+
 def test_a_get_of_the_patient_model_is_405_with_allow_post(built: FlaskClient) -> None:
     response = get(built, "/smart/patient-model")
     assert response.status_code == 405

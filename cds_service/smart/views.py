@@ -1,8 +1,9 @@
 """``/smart/``: the SMART app's files and ``POST /smart/patient-model``.
 
 Files come from ``cds_service/static/smart/`` (the app's build output, package data),
-only regular files inside it (``send_from_directory``: no ``..``, no absolute path) and
-no dotfile; an unbuilt app answers 404 saying so. Every answer under ``/smart/`` carries the
+only regular files inside it (``safe_join``: no ``..``, no absolute path) and no dotfile,
+read whole (they are small) with a fixed media type per suffix; an unbuilt app answers
+404 saying so. Every answer under ``/smart/`` carries the
 Content-Security-Policy of ``content_security_policy``, ``nosniff`` and no referrer.
 
 The patient model: the body is a FHIR Bundle (``collection`` or ``searchset``) of one
@@ -18,6 +19,7 @@ the development profile (``make run``, ``make demo``) the endpoint is open.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from datetime import date
@@ -25,8 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.routing import PathConverter
+from werkzeug.security import safe_join
 
 from cds_service import errors
 from cds_service.http import read_json_object
@@ -43,6 +46,20 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "smart"
 """Where the app's build output lives (``make smart-app`` builds it)."""
 
 BUNDLE_TYPES = frozenset({"collection", "searchset"})
+
+MEDIA_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".ico": "image/x-icon",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain",
+}
+"""Fixed, not the platform's guess: with ``nosniff`` a script must come as JavaScript."""
 
 OPEN_ENDPOINTS = frozenset({"smart.app_file", "smart.app_index", "smart.patient_model"})
 """Not behind the CDS clients' JWT (a browser app has none): the files are public, and
@@ -151,9 +168,20 @@ def _file(filename: str) -> Response:
             "The SMART app is not built: its files are missing from cds_service/static/smart "
             "(make smart-app builds them)"
         )
-    if any(part.startswith(".") for part in re.split(r"[/\\]", filename)):
+    path = safe_join(str(directory), filename)
+    if (
+        path is None
+        or any(part.startswith(".") for part in re.split(r"[/\\]", filename))
+        or not os.path.isfile(path)
+    ):
         raise errors.NotFound("No such file of the SMART app")
-    return send_from_directory(directory, filename)
+    suffix = os.path.splitext(path)[1].lower()
+    content = Path(path).read_bytes()  # small files; no file handle outlives the request
+    response = Response(content, mimetype=MEDIA_TYPES.get(suffix, "application/octet-stream"))
+    response.headers["Cache-Control"] = "no-cache"  # revalidate: a new build shows at once
+    response.add_etag()
+    response.make_conditional(request)  # 304 for a matching If-None-Match, in place
+    return response
 
 
 # --- The patient model ---------------------------------------------------------------------

@@ -36,6 +36,7 @@ from cds_service.prefetch import PrefetchResolver
 from cds_service.replay_store import ReplayStoreUnavailable
 from cds_service.scope import resolve_staged
 from cds_service.settings import Settings
+from cds_service.smart import views as smart
 from cds_service.wire import CONTEXT_MODEL, FeedbackRequest, HookRequest, check_feedback_body
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ def create_app(settings: Settings, *, today: Callable[[], date] = date.today) ->
             "fhirServer, and the service will fetch from it (set CDS_FHIR_SERVERS to limit it)"
         )
     app.register_blueprint(api)
+    smart.register(
+        app, settings, today=today, options=app.extensions[EXTENSION_KEY].mapping_options
+    )
     app.register_error_handler(errors.ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -362,9 +366,12 @@ def _start_timer() -> None:
     g.started = time.perf_counter()
 
 
-OPEN_ENDPOINTS = frozenset({"cds.healthz", "cds.readyz", "cds.prometheus_metrics"})
+OPEN_ENDPOINTS = (
+    frozenset({"cds.healthz", "cds.readyz", "cds.prometheus_metrics"}) | smart.OPEN_ENDPOINTS
+)
 """Served without a CDS client's JWT, as are CORS preflight (OPTIONS) requests; /metrics
-has its own protection (CDS_METRICS_TOKEN or loopback only)."""
+has its own protection (CDS_METRICS_TOKEN or loopback only), the SMART app's patient model
+its own (``cds_service.smart``)."""
 
 
 def _authenticate() -> None:

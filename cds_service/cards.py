@@ -55,6 +55,7 @@ from cds_service.rules.base import (
 )
 from cds_service.rules.labels import display_name, short_name
 from cds_service.settings import EhrProfile, Settings
+from cds_service.smart.links import smart_links
 from cds_service.wire import (
     MAX_SUMMARY_CHARS,
     Action,
@@ -169,6 +170,7 @@ def _card(f: Finding, *, context: CardContext, settings: Settings) -> Card:
         suggestions=suggestions or None,
         selectionBehavior=_selection(f, settings) if suggestions else None,
         overrideReasons=_override_reasons(f),
+        links=smart_links(f.rule_id, settings),
     )
 
 

@@ -14,6 +14,7 @@ values: they must not echo patient data back into logs.
     ├── PreconditionFailed        412     incomplete (required data unobtainable)
     ├── PayloadTooLarge           413     too-costly
     ├── UnsupportedMediaType      415     not-supported
+    ├── UnprocessableEntity       422     processing (well-formed, but cannot be used)
     └── ServiceUnavailable        503     transient
     ConfigurationError            (start-up only: bad settings)
 """
@@ -78,6 +79,11 @@ class PayloadTooLarge(ServiceError):
 class UnsupportedMediaType(ServiceError):
     status = 415
     issue_code = "not-supported"
+
+
+class UnprocessableEntity(ServiceError):
+    status = 422
+    issue_code = "processing"
 
 
 class ServiceUnavailable(ServiceError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -191,6 +192,29 @@ class StoreSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SmartSettings:
+    """The SMART app (``cds_service.smart``): where it may be launched from, its launch URL,
+    and what its Content-Security-Policy lets it reach and be framed by."""
+
+    issuers: tuple[str, ...] = ()
+    """FHIR bases (the SMART ``iss``) the app may be launched from: the patient-model
+    endpoint checks tokens only against these, and the app may connect to their origins."""
+    launch_url: str | None = None
+    """The ``smart`` link on cards; None: ``{CDS_PUBLIC_BASE_URL}/smart/launch.html``, or in
+    the development profile this service's loopback address (see ``smart.launch_url``)."""
+    links_disabled: bool = False
+    """``CDS_SMART_LAUNCH_URL=off``: cards carry no ``smart`` link."""
+    connect_src: tuple[str, ...] = ()
+    """Origins the app may fetch from besides its own and the issuers' (e.g. an
+    authorization server on another host)."""
+    frame_ancestors: tuple[str, ...] = ()
+    """Origins that may show the app in a frame besides this service (EHRs embed it)."""
+    token_cache_s: int = 60
+    """How long a SMART access token checked against its FHIR server is trusted without
+    asking again (kept under a hash of the token, in memory; 0: ask every time)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     profile: Profile = Profile.PRODUCTION
     host: str = "127.0.0.1"
@@ -233,6 +257,7 @@ class Settings:
     clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     stores: StoreSettings = field(default_factory=StoreSettings)
+    smart: SmartSettings = field(default_factory=SmartSettings)
 
     @property
     def is_development(self) -> bool:
@@ -369,6 +394,7 @@ class Settings:
             clinical=clinical,
             auth=_auth_settings(env, profile),
             stores=_store_settings(env),
+            smart=_smart_settings(env),
         )
 
 
@@ -386,6 +412,48 @@ def _store_settings(env: _Env) -> StoreSettings:
             1, env.integer("CDS_ISSUED_CARDS_QUEUE", defaults.issued_cards_queue)
         ),
     )
+
+
+def _smart_settings(env: _Env) -> SmartSettings:
+    defaults = SmartSettings()
+    launch_url = env.optional("CDS_SMART_LAUNCH_URL")
+    links_disabled = launch_url is not None and launch_url.lower() == "off"
+    if launch_url is not None and not links_disabled:
+        _check_launch_url(launch_url)
+    return SmartSettings(
+        issuers=_fhir_bases(env.items("CDS_SMART_ISSUERS"), "CDS_SMART_ISSUERS"),
+        launch_url=None if links_disabled else launch_url,
+        links_disabled=links_disabled,
+        connect_src=_csp_origins(env.items("CDS_SMART_CONNECT_SRC"), "CDS_SMART_CONNECT_SRC"),
+        frame_ancestors=_csp_origins(
+            env.items("CDS_SMART_FRAME_ANCESTORS"), "CDS_SMART_FRAME_ANCESTORS"
+        ),
+        token_cache_s=env.integer("CDS_SMART_TOKEN_CACHE_S", defaults.token_cache_s),
+    )
+
+
+def _check_launch_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+        raise ConfigurationError(
+            f"CDS_SMART_LAUNCH_URL must be an absolute http(s) URL without fragment (or off), "
+            f"got {url!r}"
+        )
+
+
+_CSP_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:([0-9]{1,5}|\*))?")
+
+
+def _csp_origins(origins: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """Origins for a Content-Security-Policy source list: ``scheme://host[:port]``, a
+    leading ``*.`` label allowed; no path, quote, space or ``;`` (nothing that could
+    change the policy)."""
+    for origin in origins:
+        if not _CSP_ORIGIN.fullmatch(origin):
+            raise ConfigurationError(
+                f"{where}: {origin!r} must be an origin such as https://ehr.example.org"
+            )
+    return origins
 
 
 SANDBOX_REFUSED = (

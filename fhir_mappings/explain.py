@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings.build import build_patient
+from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
 from fhir_mappings.parse import as_object, objects, string
 
@@ -96,14 +96,24 @@ def to_json(value: object) -> Any:
     return value
 
 
-def explain(document: object, as_of: date) -> dict[str, Any]:
+def explain(
+    document: object,
+    as_of: date,
+    *,
+    options: MappingOptions | None = None,
+    patient_id: str | None = None,
+) -> dict[str, Any]:
+    """The patient model as JSON. ``options`` and ``patient_id`` as for ``build_patient``
+    (the SMART app's endpoint passes the site's options and the launch's patient)."""
     given = read_input(document)
     model: PatientModel = build_patient(
         given.resources,
         as_of=as_of,
         draft_orders=given.draft_orders,
         selections=given.selections,
+        options=options or MappingOptions(),
         unavailable_data=given.unavailable_data,
+        patient_id=patient_id,
     )
     received = _received(given.resources)
     patient = to_json(model)

@@ -47,16 +47,26 @@ OPENAPI = Path(cds_service.__file__).parent / "openapi.json"
 PATIENT_VIEW = "/cds-services/her2-nsclc-patient-view"
 ORDERS = "/cds-services/her2-nsclc-order-sign"
 FEEDBACK = f"{PATIENT_VIEW}/feedback"
-DOCUMENTED_ERRORS = frozenset({400, 401, 403, 404, 405, 412, 413, 415})  # 403: /metrics
+SMART_MODEL = "/smart/patient-model"
+DOCUMENTED_ERRORS = frozenset({400, 401, 403, 404, 405, 412, 413, 415, 422})
+"""403: /metrics; 422: the SMART app's patient model (records of two patients mixed)."""
 
 
 def assert_answer(
-    status: int, mimetype: str, body: bytes, *, hook_call: bool, method: str = "POST"
+    status: int,
+    mimetype: str,
+    body: bytes,
+    *,
+    hook_call: bool,
+    method: str = "POST",
+    app_file: bool = False,
 ) -> None:
-    """What every answer must be, whatever was sent (cds-hooks_2.0@1, @3, @14, @74, @76)."""
+    """What every answer must be, whatever was sent (cds-hooks_2.0@1, @3, @14, @74, @76).
+
+    ``app_file``: a GET of the SMART app's files, whose 200 is a file, not JSON."""
     assert status < 500, body[:300]
     if 200 <= status < 300:
-        if method in {"HEAD", "OPTIONS"}:  # Flask's own: HEAD of a GET, CORS preflight
+        if method in {"HEAD", "OPTIONS"} or app_file:  # HEAD of a GET, CORS preflight
             return
         if mimetype == "text/plain":  # /metrics: Prometheus text, not JSON
             assert body.decode("utf-8").startswith("# HELP ")
@@ -137,6 +147,22 @@ CONFIG = schemathesis.Config.from_dict(
                 "include-operation-id": "metrics",
                 "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 401, 403]}},
             },
+            # The SMART app's files: 404 while it is not built (a checkout without its build)
+            # and for a file that is not there.
+            {
+                "include-operation-id": "smartAppIndex",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 404]}},
+            },
+            {
+                "include-operation-id": "smartAppFile",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 404]}},
+            },
+            # A valid Bundle may hold no Patient resource and name none (422), or hold
+            # Patients with different ids, or resources about another patient (422).
+            {
+                "include-operation-id": "smartPatientModel",
+                "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", 422]}},
+            },
         ],
     }
 )
@@ -160,6 +186,7 @@ def test_generated_requests_get_documented_answers(case: Case[Any], offline: Fla
         response.content,
         hook_call=hook_call,
         method=case.method,
+        app_file=_app_file(case),
     )
     case.validate_response(response)
 
@@ -193,19 +220,33 @@ def test_without_a_valid_token_the_answer_is_a_documented_401(
 ) -> None:
     """cds-hooks_2.0@176: generated calls (with made-up bearer tokens, or none) are refused
     with the documented bare 401 OperationOutcome; only the operations endpoints are open
-    (/metrics has its own protection: a generated call has no peer address, so 403)."""
+    (/metrics has its own protection: a generated call has no peer address, so 403), and
+    the SMART app's, which a browser calls without a CDS client's JWT (the patient model
+    checks the app's SMART token instead, in production: ``tests/test_smart_auth.py``)."""
     response = case.call(app=app_with_auth)
     if case.operation.path in {"/healthz", "/readyz"}:
         assert response.status_code == 200
     elif case.operation.path == "/metrics":
         assert response.status_code == 403
+    elif case.operation.path.startswith("/smart/"):
+        assert response.status_code != 401
     else:
         assert response.status_code == 401
     case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
-    assert_answer(response.status_code, _mimetype(response), response.content, hook_call=False)
+    assert_answer(
+        response.status_code,
+        _mimetype(response),
+        response.content,
+        hook_call=False,
+        app_file=_app_file(case),
+    )
 
 
 # --- Hand-written hostile bodies --------------------------------------------------------
+
+
+def _app_file(case: Case[Any]) -> bool:
+    return case.operation.path.startswith("/smart/") and case.method.upper() == "GET"
 
 
 def _mimetype(response: schemathesis.Response) -> str:
@@ -358,7 +399,7 @@ def test_escaped_lone_surrogates_are_400_not_500(client: FlaskClient) -> None:
         "json",
     ],
 )
-@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK])
+@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK, SMART_MODEL])
 def test_wrong_content_types_are_415(
     client: FlaskClient, path: str, content_type: str | None
 ) -> None:
@@ -385,7 +426,7 @@ def _over_the_limit(settings: Settings) -> bytes:
     return b'{"pad": "' + b"x" * padding + b'"}'
 
 
-@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK])
+@pytest.mark.parametrize("path", [PATIENT_VIEW, ORDERS, FEEDBACK, SMART_MODEL])
 def test_bodies_over_the_limit_are_413(client: FlaskClient, settings: Settings, path: str) -> None:
     """cds-hooks.md, Security: request bodies have a size limit."""
     response = _post_raw(client, _over_the_limit(settings), path)

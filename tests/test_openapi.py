@@ -113,7 +113,7 @@ def test_the_served_description_is_the_file(client: FlaskClient) -> None:
 
 def test_every_route_is_described(app: Flask, document: dict[str, Any]) -> None:
     routes = {
-        (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         if rule.endpoint != "static"
         for method in rule.methods or ()

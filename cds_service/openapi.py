@@ -511,6 +511,7 @@ def paths() -> Json:
         },
     }
     described |= operations()
+    described |= smart_paths()
     return described
 
 
@@ -640,6 +641,7 @@ def schemas() -> Json:
         },
         **response_schemas(),
         **feedback_schemas(),
+        **smart_schemas(),
         "Health": {
             "type": "object",
             "required": ["status"],
@@ -655,6 +657,181 @@ def schemas() -> Json:
                     "description": "`not used` when authentication is off",
                 },
                 "feedbackStore": {"enum": ["up", "down"]},
+            },
+        },
+    }
+
+
+# --- The SMART app (cds_service/smart) ----------------------------------------------------
+
+SMART_HEADERS = (
+    "Every answer under /smart/ carries a strict Content-Security-Policy (see README, SMART "
+    "app), X-Content-Type-Options: nosniff and Referrer-Policy: no-referrer."
+)
+
+
+def _smart_get(operation_id: str, summary: str, responses: Json, **more: Any) -> Json:
+    return {
+        "get": {
+            "tags": ["smart"],
+            "operationId": operation_id,
+            "summary": summary,
+            "description": SMART_HEADERS,
+            "security": [],
+            **more,
+            "responses": responses,
+        }
+    }
+
+
+def smart_paths() -> Json:
+    """The app's files and its patient-model endpoint (``cds_service.smart.views``)."""
+    return {
+        "/smart/": _smart_get(
+            "smartAppIndex",
+            "The SMART app's page (index.html)",
+            {
+                "200": ok("The app's index.html", {"type": "string"}, "text/html"),
+                "404": problem(
+                    "The SMART app is not built (no index.html in cds_service/static/smart)"
+                ),
+            },
+        ),
+        "/smart/{filename}": _smart_get(
+            "smartAppFile",
+            "A file of the SMART app's build (launch.html, scripts, styles)",
+            {
+                "200": ok("The file", {}, "*/*"),
+                "404": problem(
+                    "No such file in the build directory (also for any path leading outside "
+                    "it, and for every file while the app is not built)"
+                ),
+            },
+            parameters=[
+                {
+                    "name": "filename",
+                    "in": "path",
+                    "required": True,
+                    "description": "Path of the file inside the build directory (may contain "
+                    "/); no dotfiles, nothing outside it",
+                    "schema": {"type": "string"},
+                }
+            ],
+        ),
+        "/smart/patient-model": {"post": smart_patient_model()},
+    }
+
+
+def smart_patient_model() -> Json:
+    return {
+        "tags": ["smart"],
+        "operationId": "smartPatientModel",
+        "summary": "The patient model with sources, for the SMART app; nothing stored, "
+        "Cache-Control: no-store",
+        "description": SMART_HEADERS,
+        "security": [{"smartAccessToken": []}, {}],
+        "parameters": [
+            {
+                "name": "as_of",
+                "in": "query",
+                "required": False,
+                "description": "Evaluation date, YYYY-MM-DD, 1900-01-01 to 2999-12-31 "
+                "(default: today)",
+                "schema": {
+                    "type": "string",
+                    "format": "date",
+                    "pattern": "^(19|2[0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$",
+                },
+            },
+            {
+                "name": "X-SMART-Iss",
+                "in": "header",
+                "required": False,
+                "description": "The FHIR base the access token was issued for (required in "
+                "production)",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "X-SMART-Patient",
+                "in": "header",
+                "required": False,
+                "description": "The launch's patient id (required in production; otherwise "
+                "the Bundle's Patient resource)",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9\\-.]{1,64}$"},
+            },
+        ],
+        "requestBody": json_body(ref("SmartBundle")),
+        "responses": {
+            "200": ok("The patient model", ref("PatientModelResponse")),
+            "400": problem(
+                "Malformed request (as for a hook call), not a Bundle of type collection or "
+                "searchset, a bad as_of or X-SMART-Patient, or (production) no X-SMART-Iss"
+            ),
+            "401": problem(
+                "Production: no SMART access token, or its FHIR server refused it for the "
+                "patient (no reason given)"
+            ),
+            "403": problem("Production: X-SMART-Iss is not in CDS_SMART_ISSUERS"),
+            "413": problem("The body is larger than CDS_MAX_BODY_BYTES"),
+            "415": NOT_JSON,
+            "422": problem(
+                "The Bundle holds resources of another patient than the launch's, or the "
+                "patient is unknown (no X-SMART-Patient and no Patient resource)"
+            ),
+            "503": problem("Production: the FHIR server did not answer the access-token check"),
+        },
+    }
+
+
+SMART_ACCESS_TOKEN: Json = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The SMART app's own access token, with the headers X-SMART-Iss (its FHIR "
+    "base, one of CDS_SMART_ISSUERS) and X-SMART-Patient (the launch's patient). Checked by "
+    "reading Patient/{id} from that FHIR server with it. Required in the production profile; "
+    "the endpoint is open in development.",
+}
+
+
+def smart_schemas() -> Json:
+    return {
+        "SmartBundle": {
+            "description": "A FHIR R4 Bundle (collection or searchset) of one patient's "
+            "resources, as the SMART app read them. Entries are read tolerantly: a malformed "
+            "resource is a data issue in the answer.",
+            "type": "object",
+            "required": ["resourceType", "type"],
+            "properties": {
+                "resourceType": {"const": "Bundle"},
+                "type": {"enum": ["collection", "searchset"]},
+                "entry": {"type": "array"},
+            },
+        },
+        "PatientModelResponse": {
+            "description": "What `python -m fhir_mappings explain` prints for the Bundle "
+            "(fhir_mappings/explain.py), plus as_of. Never stored.",
+            "type": "object",
+            "required": ["resources_received", "patient", "data_issues", "as_of"],
+            "properties": {
+                "resources_received": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                },
+                "patient": {
+                    "type": "object",
+                    "description": "The patient model; every fact carries its FHIR sources",
+                },
+                "data_issues": {"type": "array", "items": ref("PatientModelDataIssue")},
+                "as_of": {"type": "string", "format": "date"},
+            },
+        },
+        "PatientModelDataIssue": {
+            "type": "object",
+            "required": ["resource_type", "resource_id", "reason"],
+            "properties": {
+                "resource_type": {"type": "string"},
+                "resource_id": {"type": ["string", "null"]},
+                "reason": {"type": "string"},
             },
         },
     }
@@ -683,6 +860,10 @@ def document() -> Json:
                 "name": "operations",
                 "description": "Health, readiness, metrics and this description",
             },
+            {
+                "name": "smart",
+                "description": "The SMART app (the HER2 journey): its files and its patient model",
+            },
         ],
         "security": [{"cdsHooksJwt": []}, {}],
         "paths": paths(),
@@ -696,7 +877,8 @@ def document() -> Json:
                     "RS384, `iss` on the allowlist, `aud` the exact URL called, "
                     "`exp`/`iat`/`nbf` current, `jti` not seen before. Required in production; "
                     "off in development unless issuers are configured.",
-                }
+                },
+                "smartAccessToken": SMART_ACCESS_TOKEN,
             },
             "parameters": {
                 "ServiceId": {

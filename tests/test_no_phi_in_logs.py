@@ -21,8 +21,8 @@ from flask.testing import FlaskClient
 from cds_service.app import create_app
 from cds_service.logging_setup import JsonFormatter
 from cds_service.settings import AuthSettings, Profile, Settings, SmartSettings
+from demo.fhir_server import RecordedRequest, Reply, ScriptedFhirServer
 from tests.conftest import FIXED_TODAY
-from tests.fhir_server import RecordedRequest, Reply, ScriptedFhirServer
 from tests.smart_support import PATIENT_MODEL, bundle_of
 
 TESTS = Path(__file__).resolve().parent

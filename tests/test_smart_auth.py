@@ -21,14 +21,9 @@ from cds_service import errors
 from cds_service.app import create_app
 from cds_service.settings import Profile, Settings, SmartSettings
 from cds_service.smart.tokens import TokenChecker
+from demo.fhir_server import RecordedRequest, Reply, ScriptedFhirServer
 from tests.conftest import FIXED_TODAY
-from tests.fhir_server import (
-    RecordedRequest,
-    Reply,
-    ScriptedFhirServer,
-    SekmetServer,
-    sekmet_fhir_server_fixture,
-)
+from tests.fhir_server import SekmetServer, sekmet_fhir_server_fixture
 from tests.smart_support import PATIENT_MODEL, journey_bundle, patient_id_of
 from tests.test_hostile_input import assert_answer
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -121,7 +120,9 @@ def test_first_line_card_shape() -> None:
 
 
 def test_order_intent_comes_from_settings() -> None:
-    settings = replace(SETTINGS, clinical=ClinicalSettings(order_intent=OrderIntent.ORDER))
+    settings = SETTINGS.model_copy(
+        update={"clinical": ClinicalSettings(order_intent=OrderIntent.ORDER)}
+    )
     card = card_for(
         render(untreated_exon20(), Hook.PATIENT_VIEW, settings=settings), "seq-first-line-tkd"
     )

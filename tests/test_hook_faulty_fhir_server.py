@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -69,7 +68,9 @@ def healthy_routes() -> dict[str, Reply | Callable[[RecordedRequest], Reply]]:
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
-    tight = replace(settings, fhir_deadline_s=DEADLINE_S, fhir_request_timeout_s=DEADLINE_S)
+    tight = settings.model_copy(
+        update={"fhir_deadline_s": DEADLINE_S, "fhir_request_timeout_s": DEADLINE_S}
+    )
     application = create_app(tight, today=lambda: FIXED_TODAY)
     yield application
     parts = application.extensions["cds_service"]

@@ -20,7 +20,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -98,7 +97,7 @@ def test_a_frozen_postgres_costs_at_most_the_timeouts_and_is_used_again_once_bac
     postgres_behind_proxy: tuple[str, TcpProxy], caplog: pytest.LogCaptureFixture
 ) -> None:
     url, proxy = postgres_behind_proxy
-    store = open_feedback_store(url, replace(TIMEOUTS, issued_cards_queue=10))
+    store = open_feedback_store(url, TIMEOUTS.model_copy(update={"issued_cards_queue": 10}))
     try:
         assert store.record(SERVICE, [feedback_item("card-before")]) == 1
         proxy.freeze()
@@ -161,7 +160,7 @@ def test_the_app_boots_without_its_database_and_hook_calls_do_not_wait_on_it(
     """Feedback gets a 503 OperationOutcome; the hook answers at once, its cards dropped."""
     url, proxy = postgres_behind_proxy
     proxy.freeze()
-    stores = replace(TIMEOUTS, statement_timeout_s=3.0)  # a wait on it would show
+    stores = TIMEOUTS.model_copy(update={"statement_timeout_s": 3.0})  # a wait on it would show
     settings = Settings(
         profile=Profile.DEVELOPMENT,
         feedback_database_url=url,

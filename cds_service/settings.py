@@ -182,16 +182,18 @@ def _issuers_json(value: object) -> object:
     return _issuers(value) if isinstance(value, str) else value
 
 
-Whole = Annotated[int, BeforeValidator(_whole)]
-"""A whole number, not negative."""
-Count = Annotated[int, BeforeValidator(_count)]
-"""A whole number, at least 1."""
-Positive = Annotated[float, BeforeValidator(_positive)]
-"""A number above 0."""
-Flag = Annotated[bool, BeforeValidator(_flag)]
-"""true, 1, yes, on / false, 0, no, off."""
-Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_items)]
-"""Comma-separated."""
+@dataclass(frozen=True, slots=True)
+class Accepts:
+    """What a variable accepts, in words: the README table's value column."""
+
+    text: str
+
+
+Whole = Annotated[int, BeforeValidator(_whole), Accepts("whole number")]
+Count = Annotated[int, BeforeValidator(_count), Accepts("whole number (0: 1)")]
+Positive = Annotated[float, BeforeValidator(_positive), Accepts("number > 0")]
+Flag = Annotated[bool, BeforeValidator(_flag), Accepts("`true` / `false`")]
+Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_items), Accepts("comma-separated")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,12 +324,12 @@ def _refusal(error: ValidationError) -> ConfigurationError:
 class AuthSettings(SettingsGroup):
     """JWT authentication of CDS clients (cds-hooks.md, Security)."""
 
-    issuers: Annotated[tuple[IssuerSettings, ...], NoDecode, BeforeValidator(_issuers_json)] = (
-        setting(
-            (),
-            "CDS_AUTH_ISSUERS",
-            "trusted JWT issuers, a JSON array (see Security)",
-        )
+    issuers: Annotated[
+        tuple[IssuerSettings, ...], NoDecode, BeforeValidator(_issuers_json), Accepts("JSON")
+    ] = setting(
+        (),
+        "CDS_AUTH_ISSUERS",
+        "trusted JWT issuers, a JSON array (see Security)",
     )
     trust_sandbox: Flag = setting(
         False,
@@ -343,7 +345,9 @@ class AuthSettings(SettingsGroup):
         "`true` serves without authentication; production refuses to start without an "
         "issuer otherwise",
     )
-    algorithms: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_algorithms)] = setting(
+    algorithms: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_algorithms), Accepts("comma-separated")
+    ] = setting(
         DEFAULT_ALGORITHMS,
         "CDS_AUTH_ALGORITHMS",
         "accepted JWT algorithms, asymmetric only (ES256/384/512, RS256/384/512, "
@@ -524,7 +528,9 @@ class ClinicalSettings(SettingsGroup):
         "CDS_ORDER_INTENT",
         "`intent` of the MedicationRequests and ServiceRequests that suggestions create",
     )
-    disabled_rules: Annotated[frozenset[str], NoDecode, BeforeValidator(_items)] = setting(
+    disabled_rules: Annotated[
+        frozenset[str], NoDecode, BeforeValidator(_items), Accepts("comma-separated")
+    ] = setting(
         frozenset(),
         "CDS_DISABLED_RULES",
         "rule ids switched off at this site (e.g. rules tagged [?] in the spec)",
@@ -617,7 +623,9 @@ class Settings(SettingsGroup):
         "other fetches; only that base is read); references past the count, on another "
         "host, or whose read fails are data issues",
     )
-    fhir_servers: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_fhir_servers)] = setting(
+    fhir_servers: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_fhir_servers), Accepts("comma-separated URLs")
+    ] = setting(
         (),
         "CDS_FHIR_SERVERS",
         "comma-separated `fhirServer` bases allowed when authentication is off, and for "

@@ -20,7 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from fhir_mappings.build import build_patient
+from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
 from fhir_mappings.parse import as_object, objects, string
 
@@ -91,15 +91,26 @@ def to_json(value: object) -> Any:
     return value
 
 
-def explain(document: object, as_of: date) -> dict[str, Any]:
+def explain(document: object, as_of: date, options: MappingOptions | None = None) -> dict[str, Any]:
+    """``options``: the mapping's settings (``python -m cds_service explain`` gives a site's);
+    None: the defaults."""
     given = read_input(document)
-    model: PatientModel = build_patient(
+    return explained(given, patient_model(given, as_of, options))
+
+
+def patient_model(given: MappingInput, as_of: date, options: MappingOptions | None) -> PatientModel:
+    return build_patient(
         given.resources,
         as_of=as_of,
         draft_orders=given.draft_orders,
         selections=given.selections,
+        options=options or MappingOptions(),
         unavailable_data=given.unavailable_data,
     )
+
+
+def explained(given: MappingInput, model: PatientModel) -> dict[str, Any]:
+    """What the mapping received and read, as JSON."""
     received = _received(given.resources)
     patient = to_json(model)
     issues = patient.pop("data_issues")

@@ -228,27 +228,18 @@ class IssuerSettings:
 
 
 def setting(
-    default: Any,
-    variable: str,
-    description: str,
-    *,
-    shown_default: str | None = None,
-    development: Any = None,
+    default: Any, variable: str, *, shown_default: str | None = None, development: Any = None
 ) -> Any:
-    """One setting: the environment ``variable`` it is read from, its ``default`` and what it
-    means (the README table's text). ``shown_default``: the table's default column, where the
-    value alone would not say it; ``development``: the default in the development profile."""
+    """One setting: the environment ``variable`` it is read from and its ``default``; the
+    docstring under it says what it means (the README table's text). ``shown_default``: the
+    table's default column, where the value alone would not say it; ``development``: the
+    default in the development profile."""
     extra: dict[str, Any] = {}
     if shown_default is not None:
         extra["shown_default"] = shown_default
     if development is not None:
         extra["development_default"] = development
-    return Field(
-        default,
-        validation_alias=variable,
-        description=description,
-        json_schema_extra=extra or None,
-    )
+    return Field(default, validation_alias=variable, json_schema_extra=extra or None)
 
 
 class SettingsGroup(BaseSettings):
@@ -261,6 +252,7 @@ class SettingsGroup(BaseSettings):
         validate_by_name=True,
         validate_by_alias=True,
         case_sensitive=True,
+        use_attribute_docstrings=True,
     )
 
     @classmethod
@@ -326,360 +318,201 @@ class AuthSettings(SettingsGroup):
 
     issuers: Annotated[
         tuple[IssuerSettings, ...], NoDecode, BeforeValidator(_issuers_json), Accepts("JSON")
-    ] = setting(
-        (),
-        "CDS_AUTH_ISSUERS",
-        "trusted JWT issuers, a JSON array (see Security)",
-    )
-    trust_sandbox: Flag = setting(
-        False,
-        "CDS_AUTH_TRUST_SANDBOX",
-        "trust the CDS Hooks sandbox (`https://sandbox.cds-hooks.org`) with its pinned key "
-        "set; development profile only (its private key is published): production refuses "
-        "to start with it",
-    )
-    """``Settings.from_env`` adds the sandbox to ``issuers`` when this is set."""
-    disabled: Flag = setting(
-        False,
-        "CDS_AUTH_DISABLED",
-        "`true` serves without authentication; production refuses to start without an "
-        "issuer otherwise",
-    )
+    ] = setting((), "CDS_AUTH_ISSUERS")
+    """trusted JWT issuers, a JSON array (see Security)"""
+    # ``Settings.from_env`` adds the sandbox to ``issuers`` when this is set.
+    trust_sandbox: Flag = setting(False, "CDS_AUTH_TRUST_SANDBOX")
+    """trust the CDS Hooks sandbox (`https://sandbox.cds-hooks.org`) with its pinned key set;
+    development profile only (its private key is published): production refuses to start with it"""
+    disabled: Flag = setting(False, "CDS_AUTH_DISABLED")
+    """`true` serves without authentication; production refuses to start without an issuer
+    otherwise"""
     algorithms: Annotated[
         tuple[str, ...], NoDecode, BeforeValidator(_algorithms), Accepts("comma-separated")
-    ] = setting(
-        DEFAULT_ALGORITHMS,
-        "CDS_AUTH_ALGORITHMS",
-        "accepted JWT algorithms, asymmetric only (ES256/384/512, RS256/384/512, "
-        "PS256/384/512, EdDSA)",
-    )
-    leeway_s: Whole = setting(
-        10,
-        "CDS_AUTH_LEEWAY_S",
-        "clock skew allowed on `exp`, `iat`, `nbf` (the sandbox rounds `iat`: 5 s or more)",
-    )
-    max_token_lifetime_s: Whole = setting(
-        300,
-        "CDS_AUTH_MAX_TOKEN_LIFETIME_S",
-        "longest `exp - iat` accepted (plus the leeway); seen `jti` are kept at most this long",
-    )
-    jwks_cache_s: Whole = setting(
-        3600,
-        "CDS_AUTH_JWKS_CACHE_S",
-        "how long a fetched key set is used before it is fetched again",
-    )
-    jwks_min_refresh_s: Whole = setting(
-        30,
-        "CDS_AUTH_JWKS_MIN_REFRESH_S",
-        "least time between fetches of one key set prompted by an unknown `kid`",
-    )
+    ] = setting(DEFAULT_ALGORITHMS, "CDS_AUTH_ALGORITHMS")
+    """accepted JWT algorithms, asymmetric only (ES256/384/512, RS256/384/512, PS256/384/512,
+    EdDSA)"""
+    leeway_s: Whole = setting(10, "CDS_AUTH_LEEWAY_S")
+    """clock skew allowed on `exp`, `iat`, `nbf` (the sandbox rounds `iat`: 5 s or more)"""
+    max_token_lifetime_s: Whole = setting(300, "CDS_AUTH_MAX_TOKEN_LIFETIME_S")
+    """longest `exp - iat` accepted (plus the leeway); seen `jti` are kept at most this long"""
+    jwks_cache_s: Whole = setting(3600, "CDS_AUTH_JWKS_CACHE_S")
+    """how long a fetched key set is used before it is fetched again"""
+    jwks_min_refresh_s: Whole = setting(30, "CDS_AUTH_JWKS_MIN_REFRESH_S")
+    """least time between fetches of one key set prompted by an unknown `kid`"""
     replay_store_url: str | None = setting(
-        None,
-        "CDS_REPLAY_STORE_URL",
-        "store of seen `jti`: `sqlite:///...`, `postgresql://...` or `redis://host:port/db`",
-        shown_default="the feedback database",
+        None, "CDS_REPLAY_STORE_URL", shown_default="the feedback database"
     )
+    """store of seen `jti`: `sqlite:///...`, `postgresql://...` or `redis://host:port/db`"""
 
 
 class StoreSettings(SettingsGroup):
     """How the stores (feedback database, replay store) connect; see README, Operations."""
 
-    connect_timeout_s: Positive = setting(
-        3.0,
-        "CDS_STORE_CONNECT_TIMEOUT_S",
-        "opening one connection to a store (PostgreSQL: at least 2 s; Redis)",
-    )
-    statement_timeout_s: Positive = setting(
-        3.0,
-        "CDS_STORE_STATEMENT_TIMEOUT_S",
-        "one store operation: PostgreSQL `statement_timeout` plus a watchdog that cuts a "
-        "connection whose server stops answering; SQLite busy wait; Redis socket timeout "
-        "(see Operations)",
-    )
-    keepalive_s: Positive = setting(
-        30.0,
-        "CDS_STORE_KEEPALIVE_S",
-        "TCP keepalive idle time of store connections (then 3 probes a third of it apart)",
-    )
-    pool_size: Count = setting(
-        4,
-        "CDS_STORE_POOL_SIZE",
-        "connections kept per process and store database (as many again at peaks)",
-    )
-    auto_migrate: Flag = setting(
-        True,
-        "CDS_STORE_AUTO_MIGRATE",
-        "each process brings the stores' schemas to the current revision at first use; "
-        "`false`: only `python -m cds_service migrate` does (see Operations)",
-    )
-    issued_cards_queue: Count = setting(
-        1000,
-        "CDS_ISSUED_CARDS_QUEUE",
-        "hook responses whose cards wait to be remembered (background writer); past it they "
-        "are dropped, logged and counted",
-    )
+    connect_timeout_s: Positive = setting(3.0, "CDS_STORE_CONNECT_TIMEOUT_S")
+    """opening one connection to a store (PostgreSQL: at least 2 s; Redis)"""
+    statement_timeout_s: Positive = setting(3.0, "CDS_STORE_STATEMENT_TIMEOUT_S")
+    """one store operation: PostgreSQL `statement_timeout` plus a watchdog that cuts a
+    connection whose server stops answering; SQLite busy wait; Redis socket timeout (see
+    Operations)"""
+    keepalive_s: Positive = setting(30.0, "CDS_STORE_KEEPALIVE_S")
+    """TCP keepalive idle time of store connections (then 3 probes a third of it apart)"""
+    pool_size: Count = setting(4, "CDS_STORE_POOL_SIZE")
+    """connections kept per process and store database (as many again at peaks)"""
+    auto_migrate: Flag = setting(True, "CDS_STORE_AUTO_MIGRATE")
+    """each process brings the stores' schemas to the current revision at first use; `false`:
+    only `python -m cds_service migrate` does (see Operations)"""
+    issued_cards_queue: Count = setting(1000, "CDS_ISSUED_CARDS_QUEUE")
+    """hook responses whose cards wait to be remembered (background writer); past it they are
+    dropped, logged and counted"""
 
 
 class ClinicalSettings(SettingsGroup):
     """Thresholds, windows and switches of the clinical logic (clinical-rules.md)."""
 
-    regimen_window_days: Whole = setting(
-        28,
-        "CDS_REGIMEN_WINDOW_DAYS",
-        "drugs started within this many days of a regimen's first drug join it (section 5)",
-    )
-    new_line_gap_days: Whole = setting(
-        120,
-        "CDS_NEW_LINE_GAP_DAYS",
-        "a gap without anticancer therapy longer than this starts a new line (section 5)",
-    )
-    kinase_domain_first: Whole = setting(
-        720,
-        "CDS_KINASE_DOMAIN_FIRST",
-        "first ERBB2 kinase-domain residue for `tkd-activating` (unverified approximation, "
-        "section 4)",
-    )
-    kinase_domain_last: Whole = setting(
-        987,
-        "CDS_KINASE_DOMAIN_LAST",
-        "last ERBB2 kinase-domain residue for `tkd-activating` (unverified approximation, "
-        "section 4)",
-    )
-    measurement_lookback_days: Whole = setting(
-        180,
-        "CDS_MEASUREMENT_LOOKBACK_DAYS",
-        "older measurements are read only as the latest value and the baseline before each "
-        "drug course",
-    )
-    recent_chest_ct_days: Whole = setting(
-        90,
-        "CDS_RECENT_CHEST_CT_DAYS",
-        "`ild-baseline-imaging`: a chest CT this recent counts as baseline imaging",
-    )
-    recent_ild_episode_days: Whole = setting(
-        90,
-        "CDS_RECENT_ILD_EPISODE_DAYS",
-        "`ild-history-before-tdxd`: an ILD/pneumonitis episode that began this recently (or "
-        "is unresolved) makes a first T-DXd order critical (expert opinion)",
-    )
-    recent_anc_days: Whole = setting(
-        7,
-        "CDS_RECENT_ANC_DAYS",
-        "`neutropenia-tdxd`: only an ANC this recent is used before a T-DXd dose; none: a "
-        "CBC is asked for",
-    )
-    recent_lvef_days: Whole = setting(
-        90,
-        "CDS_RECENT_LVEF_DAYS",
-        "`cardiac-lvef`: an LVEF this recent counts before a first dose",
-    )
-    recent_liver_panel_days: Whole = setting(
-        30,
-        "CDS_RECENT_LIVER_PANEL_DAYS",
-        "`hepatic-tki`: a liver panel this recent counts before a first dose",
-    )
-    lvef_min_percent: Positive = setting(
-        50.0,
-        "CDS_LVEF_MIN_PERCENT",
-        "`cardiac-lvef`: an LVEF below this is a warning (trials excluded LVEF < 50 %)",
-    )
-    lvef_interrupt_percent: Positive = setting(
-        40.0,
-        "CDS_LVEF_INTERRUPT_PERCENT",
-        "`cardiac-lvef`: on T-DXd, an LVEF below this means interrupt (label's table)",
-    )
-    lvef_drop_points: Positive = setting(
-        20.0,
-        "CDS_LVEF_DROP_POINTS",
-        "`cardiac-lvef`: on T-DXd, an absolute drop above this from baseline means interrupt "
-        "(label's table)",
-    )
-    transaminase_uln_multiple: Positive = setting(
-        3.0,
-        "CDS_TRANSAMINASE_ULN_MULTIPLE",
-        "`hepatic-tki` and modifiers: ALT or AST above this many times the upper limit of "
-        "normal (above grade 1)",
-    )
-    bilirubin_uln_multiple: Positive = setting(
-        1.5,
-        "CDS_BILIRUBIN_ULN_MULTIPLE",
-        "`hepatic-tki` and modifiers: total bilirubin above this many times the upper limit "
-        "of normal (above grade 1)",
-    )
-    hys_bilirubin_uln_multiple: Positive = setting(
-        2.0,
-        "CDS_HYS_BILIRUBIN_ULN_MULTIPLE",
-        "with ALT/AST above their multiple, bilirubin above this many times the upper limit "
-        "of normal makes `hepatic-tki` critical (unverified)",
-    )
-    anc_min_10e9_per_l: Positive = setting(
-        1.0,
-        "CDS_ANC_MIN_10E9_PER_L",
-        "`neutropenia-tdxd`: hold T-DXd while the latest ANC is below this (10^9/L)",
-    )
-    dose_tolerance_fraction: Positive = setting(
-        0.05,
-        "CDS_DOSE_TOLERANCE_FRACTION",
-        "`dose-tdxd` and dose comparisons: an ordered dose within this fraction matches a "
-        "label dose level",
-    )
+    regimen_window_days: Whole = setting(28, "CDS_REGIMEN_WINDOW_DAYS")
+    """drugs started within this many days of a regimen's first drug join it (section 5)"""
+    new_line_gap_days: Whole = setting(120, "CDS_NEW_LINE_GAP_DAYS")
+    """a gap without anticancer therapy longer than this starts a new line (section 5)"""
+    kinase_domain_first: Whole = setting(720, "CDS_KINASE_DOMAIN_FIRST")
+    """first ERBB2 kinase-domain residue for `tkd-activating` (unverified approximation, section
+    4)"""
+    kinase_domain_last: Whole = setting(987, "CDS_KINASE_DOMAIN_LAST")
+    """last ERBB2 kinase-domain residue for `tkd-activating` (unverified approximation, section
+    4)"""
+    measurement_lookback_days: Whole = setting(180, "CDS_MEASUREMENT_LOOKBACK_DAYS")
+    """older measurements are read only as the latest value and the baseline before each drug
+    course"""
+    recent_chest_ct_days: Whole = setting(90, "CDS_RECENT_CHEST_CT_DAYS")
+    """`ild-baseline-imaging`: a chest CT this recent counts as baseline imaging"""
+    recent_ild_episode_days: Whole = setting(90, "CDS_RECENT_ILD_EPISODE_DAYS")
+    """`ild-history-before-tdxd`: an ILD/pneumonitis episode that began this recently (or is
+    unresolved) makes a first T-DXd order critical (expert opinion)"""
+    recent_anc_days: Whole = setting(7, "CDS_RECENT_ANC_DAYS")
+    """`neutropenia-tdxd`: only an ANC this recent is used before a T-DXd dose; none: a CBC is
+    asked for"""
+    recent_lvef_days: Whole = setting(90, "CDS_RECENT_LVEF_DAYS")
+    """`cardiac-lvef`: an LVEF this recent counts before a first dose"""
+    recent_liver_panel_days: Whole = setting(30, "CDS_RECENT_LIVER_PANEL_DAYS")
+    """`hepatic-tki`: a liver panel this recent counts before a first dose"""
+    lvef_min_percent: Positive = setting(50.0, "CDS_LVEF_MIN_PERCENT")
+    """`cardiac-lvef`: an LVEF below this is a warning (trials excluded LVEF < 50 %)"""
+    lvef_interrupt_percent: Positive = setting(40.0, "CDS_LVEF_INTERRUPT_PERCENT")
+    """`cardiac-lvef`: on T-DXd, an LVEF below this means interrupt (label's table)"""
+    lvef_drop_points: Positive = setting(20.0, "CDS_LVEF_DROP_POINTS")
+    """`cardiac-lvef`: on T-DXd, an absolute drop above this from baseline means interrupt
+    (label's table)"""
+    transaminase_uln_multiple: Positive = setting(3.0, "CDS_TRANSAMINASE_ULN_MULTIPLE")
+    """`hepatic-tki` and modifiers: ALT or AST above this many times the upper limit of normal
+    (above grade 1)"""
+    bilirubin_uln_multiple: Positive = setting(1.5, "CDS_BILIRUBIN_ULN_MULTIPLE")
+    """`hepatic-tki` and modifiers: total bilirubin above this many times the upper limit of
+    normal (above grade 1)"""
+    hys_bilirubin_uln_multiple: Positive = setting(2.0, "CDS_HYS_BILIRUBIN_ULN_MULTIPLE")
+    """with ALT/AST above their multiple, bilirubin above this many times the upper limit of
+    normal makes `hepatic-tki` critical (unverified)"""
+    anc_min_10e9_per_l: Positive = setting(1.0, "CDS_ANC_MIN_10E9_PER_L")
+    """`neutropenia-tdxd`: hold T-DXd while the latest ANC is below this (10^9/L)"""
+    dose_tolerance_fraction: Positive = setting(0.05, "CDS_DOSE_TOLERANCE_FRACTION")
+    """`dose-tdxd` and dose comparisons: an ordered dose within this fraction matches a label
+    dose level"""
     order_intent: Annotated[OrderIntent, BeforeValidator(_one_of(OrderIntent))] = setting(
-        OrderIntent.PROPOSAL,
-        "CDS_ORDER_INTENT",
-        "`intent` of the MedicationRequests and ServiceRequests that suggestions create",
+        OrderIntent.PROPOSAL, "CDS_ORDER_INTENT"
     )
+    """`intent` of the MedicationRequests and ServiceRequests that suggestions create"""
     disabled_rules: Annotated[
         frozenset[str], NoDecode, BeforeValidator(_items), Accepts("comma-separated")
-    ] = setting(
-        frozenset(),
-        "CDS_DISABLED_RULES",
-        "rule ids switched off at this site (e.g. rules tagged [?] in the spec)",
-    )
-    knowledge_base_date: str = setting(
-        "2026-04-06",
-        "CDS_KNOWLEDGE_BASE_DATE",
-        "date of the newest source the rules were written from, shown in every card",
-    )
-    recent_predose_labs_days: Whole = setting(
-        7,
-        "CDS_RECENT_PREDOSE_LABS_DAYS",
-        "`thrombocytopenia-tdxd`, `tdm1-safety`: platelets and liver tests this recent count "
-        "as taken before this dose (labels: before each dose; section 9.2)",
-    )
-    recent_pregnancy_test_days: Whole = setting(
-        7,
-        "CDS_RECENT_PREGNANCY_TEST_DAYS",
-        "`embryo-fetal`: a pregnancy test this recent counts before a first dose (9.2)",
-    )
-    reproductive_age_min: Whole = setting(
-        18,
-        "CDS_REPRODUCTIVE_AGE_MIN",
-        "`embryo-fetal`: youngest age counted as reproductive potential for a female patient "
-        "(unverified: no label gives an age; unknown age or sex counts as possible)",
-    )
-    reproductive_age_max: Whole = setting(
-        55,
-        "CDS_REPRODUCTIVE_AGE_MAX",
-        "`embryo-fetal`: oldest age counted as reproductive potential for a female patient "
-        "(unverified: no label gives an age)",
-    )
+    ] = setting(frozenset(), "CDS_DISABLED_RULES")
+    """rule ids switched off at this site (e.g. rules tagged [?] in the spec)"""
+    knowledge_base_date: str = setting("2026-04-06", "CDS_KNOWLEDGE_BASE_DATE")
+    """date of the newest source the rules were written from, shown in every card"""
+    recent_predose_labs_days: Whole = setting(7, "CDS_RECENT_PREDOSE_LABS_DAYS")
+    """`thrombocytopenia-tdxd`, `tdm1-safety`: platelets and liver tests this recent count as
+    taken before this dose (labels: before each dose; section 9.2)"""
+    recent_pregnancy_test_days: Whole = setting(7, "CDS_RECENT_PREGNANCY_TEST_DAYS")
+    """`embryo-fetal`: a pregnancy test this recent counts before a first dose (9.2)"""
+    reproductive_age_min: Whole = setting(18, "CDS_REPRODUCTIVE_AGE_MIN")
+    """`embryo-fetal`: youngest age counted as reproductive potential for a female patient
+    (unverified: no label gives an age; unknown age or sex counts as possible)"""
+    reproductive_age_max: Whole = setting(55, "CDS_REPRODUCTIVE_AGE_MAX")
+    """`embryo-fetal`: oldest age counted as reproductive potential for a female patient
+    (unverified: no label gives an age)"""
 
 
 class Settings(SettingsGroup):
     """The service's settings; ``clinical``, ``auth`` and ``stores`` are groups of their own."""
 
     profile: Annotated[Profile, BeforeValidator(_one_of(Profile))] = setting(
-        Profile.PRODUCTION,
-        "CDS_PROFILE",
-        "`development` (what `make run` uses) relaxes: Flask's server on loopback, CORS open "
-        "to the CDS Hooks sandbox and localhost:3000, no authentication unless issuers are "
-        "configured, and says so at start-up",
+        Profile.PRODUCTION, "CDS_PROFILE"
     )
-    port: Whole = setting(8080, "PORT", "port to serve on")
-    host: str = setting("127.0.0.1", "CDS_HOST", "development server address (loopback only)")
-    public_base_url: str | None = setting(
-        None,
-        "CDS_PUBLIC_BASE_URL",
-        "base URL callers use (e.g. `https://cds.example.org`); every token's `aud` is "
-        "checked against it, never against the Host header. Required in production while "
-        "authentication is on; in development it defaults to `http://localhost:{PORT}` "
-        "(`http://{CDS_HOST}:{PORT}` for a non-loopback host)",
-    )
-    max_body_bytes: Whole = setting(
-        5 * 1024 * 1024, "CDS_MAX_BODY_BYTES", "larger request bodies get 413"
-    )
-    fhir_request_timeout_s: Positive = setting(
-        3.0, "CDS_FHIR_TIMEOUT_S", "timeout of one request to the EHR's FHIR server"
-    )
-    fhir_deadline_s: Positive = setting(
-        4.0,
-        "CDS_FHIR_DEADLINE_S",
-        "deadline for all FHIR fetches of one hook call; past it, 412",
-    )
-    fhir_max_pages: Whole = setting(
-        20, "CDS_FHIR_MAX_PAGES", "most `next` pages followed per prefetch key"
-    )
-    fhir_pool_size: Whole = setting(
-        8, "CDS_FHIR_POOL_SIZE", "pooled connections to the FHIR server"
-    )
-    fhir_max_page_bytes: Whole = setting(
-        4 * 1024 * 1024,
-        "CDS_FHIR_MAX_PAGE_BYTES",
-        "largest FHIR answer read for one page, counted after decompression; larger: the "
-        "key is unreadable (412 when required)",
-    )
-    fhir_max_call_bytes: Whole = setting(
-        16 * 1024 * 1024,
-        "CDS_FHIR_MAX_CALL_BYTES",
-        "largest total of FHIR answers read for one resolution stage of a hook call (the "
-        "discovery prefetch, the rest of the record, the referenced Medications), after "
-        "decompression: a call reads at most three times this",
-    )
-    fhir_max_medication_reads: Whole = setting(
-        20,
-        "CDS_FHIR_MAX_MEDICATION_READS",
-        "most `Medication` resources read from `fhirServer` in one in-scope hook call for "
-        "`medicationReference` targets its data lacks (same deadline and byte caps as the "
-        "other fetches; only that base is read); references past the count, on another "
-        "host, or whose read fails are data issues",
-    )
+    """`development` (what `make run` uses) relaxes: Flask's server on loopback, CORS open to
+    the CDS Hooks sandbox and localhost:3000, no authentication unless issuers are configured,
+    and says so at start-up"""
+    port: Whole = setting(8080, "PORT")
+    """port to serve on"""
+    host: str = setting("127.0.0.1", "CDS_HOST")
+    """development server address (loopback only)"""
+    public_base_url: str | None = setting(None, "CDS_PUBLIC_BASE_URL")
+    """base URL callers use (e.g. `https://cds.example.org`); every token's `aud` is checked
+    against it, never against the Host header. Required in production while authentication is
+    on; in development it defaults to `http://localhost:{PORT}` (`http://{CDS_HOST}:{PORT}` for
+    a non-loopback host)"""
+    max_body_bytes: Whole = setting(5 * 1024 * 1024, "CDS_MAX_BODY_BYTES")
+    """larger request bodies get 413"""
+    fhir_request_timeout_s: Positive = setting(3.0, "CDS_FHIR_TIMEOUT_S")
+    """timeout of one request to the EHR's FHIR server"""
+    fhir_deadline_s: Positive = setting(4.0, "CDS_FHIR_DEADLINE_S")
+    """deadline for all FHIR fetches of one hook call; past it, 412"""
+    fhir_max_pages: Whole = setting(20, "CDS_FHIR_MAX_PAGES")
+    """most `next` pages followed per prefetch key"""
+    fhir_pool_size: Whole = setting(8, "CDS_FHIR_POOL_SIZE")
+    """pooled connections to the FHIR server"""
+    fhir_max_page_bytes: Whole = setting(4 * 1024 * 1024, "CDS_FHIR_MAX_PAGE_BYTES")
+    """largest FHIR answer read for one page, counted after decompression; larger: the key is
+    unreadable (412 when required)"""
+    fhir_max_call_bytes: Whole = setting(16 * 1024 * 1024, "CDS_FHIR_MAX_CALL_BYTES")
+    """largest total of FHIR answers read for one resolution stage of a hook call (the discovery
+    prefetch, the rest of the record, the referenced Medications), after decompression: a call
+    reads at most three times this"""
+    fhir_max_medication_reads: Whole = setting(20, "CDS_FHIR_MAX_MEDICATION_READS")
+    """most `Medication` resources read from `fhirServer` in one in-scope hook call for
+    `medicationReference` targets its data lacks (same deadline and byte caps as the other
+    fetches; only that base is read); references past the count, on another host, or whose read
+    fails are data issues"""
     fhir_servers: Annotated[
         tuple[str, ...], NoDecode, BeforeValidator(_fhir_servers), Accepts("comma-separated URLs")
-    ] = setting(
-        (),
-        "CDS_FHIR_SERVERS",
-        "comma-separated `fhirServer` bases allowed when authentication is off, and for "
-        "the sandbox issuer; empty with authentication off: any base (a warning at "
-        "start-up). Trusted issuers list theirs in `CDS_AUTH_ISSUERS` (`fhir_servers`)",
-    )
-    feedback_max_items: Whole = setting(
-        100, "CDS_FEEDBACK_MAX_ITEMS", "most items in one feedback request; more: 400"
-    )
-    feedback_max_text_chars: Whole = setting(
-        2000,
-        "CDS_FEEDBACK_MAX_TEXT_CHARS",
-        "longest string anywhere in a feedback request (ids, codes, comments); longer: 400",
-    )
-    metrics_token: str | None = setting(
-        None,
-        "CDS_METRICS_TOKEN",
-        "bearer token that opens `/metrics`; unset: `/metrics` answers only direct loopback "
-        "callers",
-    )
+    ] = setting((), "CDS_FHIR_SERVERS")
+    """comma-separated `fhirServer` bases allowed when authentication is off, and for the
+    sandbox issuer; empty with authentication off: any base (a warning at start-up). Trusted
+    issuers list theirs in `CDS_AUTH_ISSUERS` (`fhir_servers`)"""
+    feedback_max_items: Whole = setting(100, "CDS_FEEDBACK_MAX_ITEMS")
+    """most items in one feedback request; more: 400"""
+    feedback_max_text_chars: Whole = setting(2000, "CDS_FEEDBACK_MAX_TEXT_CHARS")
+    """longest string anywhere in a feedback request (ids, codes, comments); longer: 400"""
+    metrics_token: str | None = setting(None, "CDS_METRICS_TOKEN")
+    """bearer token that opens `/metrics`; unset: `/metrics` answers only direct loopback
+    callers"""
     feedback_database_url: str = setting(
-        "sqlite:///var/feedback.sqlite3",
-        "CDS_FEEDBACK_DATABASE_URL",
-        "feedback store: `sqlite:///relative`, `sqlite:////absolute` or `postgresql://...`",
+        "sqlite:///var/feedback.sqlite3", "CDS_FEEDBACK_DATABASE_URL"
     )
-    cors_origins: Items = setting(
-        (),
-        "CDS_CORS_ORIGINS",
-        "comma-separated origins allowed by CORS, `*` for any",
-        development=DEVELOPMENT_ORIGINS,
-    )
-    card_topic_system: str = setting(
-        "urn:her2-nsclc-cds:rule-id",
-        "CDS_CARD_TOPIC_SYSTEM",
-        "code system of `source.topic`, whose code is the rule id",
-    )
-    log_level: Annotated[str, AfterValidator(str.upper)] = setting(
-        "INFO", "CDS_LOG_LEVEL", "log level"
-    )
-    order_catalog: str | None = setting(
-        None,
-        "CDS_ORDER_CATALOG",
-        "path of the site order catalog (`.yaml`, `.yml` or `.json`): the site's orderable "
-        "codings for each suggestable order; validated at start-up, an invalid file stops "
-        "the service naming the bad entry; the codings of its `medication:` entries also "
-        'identify those drugs in the record and the draft orders (see "Site order catalog")',
-    )
+    """feedback store: `sqlite:///relative`, `sqlite:////absolute` or `postgresql://...`"""
+    cors_origins: Items = setting((), "CDS_CORS_ORIGINS", development=DEVELOPMENT_ORIGINS)
+    """comma-separated origins allowed by CORS, `*` for any"""
+    card_topic_system: str = setting("urn:her2-nsclc-cds:rule-id", "CDS_CARD_TOPIC_SYSTEM")
+    """code system of `source.topic`, whose code is the rule id"""
+    log_level: Annotated[str, AfterValidator(str.upper)] = setting("INFO", "CDS_LOG_LEVEL")
+    """log level"""
+    order_catalog: str | None = setting(None, "CDS_ORDER_CATALOG")
+    """path of the site order catalog (`.yaml`, `.yml` or `.json`): the site's orderable codings
+    for each suggestable order; validated at start-up, an invalid file stops the service naming
+    the bad entry; the codings of its `medication:` entries also identify those drugs in the
+    record and the draft orders (see "Site order catalog")"""
     ehr_profile: Annotated[EhrProfile, BeforeValidator(_one_of(EhrProfile))] = setting(
-        EhrProfile.STANDARD,
-        "CDS_EHR_PROFILE",
-        "what the EHR does with suggestions: `standard` (create, update, delete; several "
-        "actions per suggestion; `at-most-one`) or `single-action` (Epic: one action per "
-        "suggestion, `selectionBehavior: any`, a dose change as a delete and a create)",
+        EhrProfile.STANDARD, "CDS_EHR_PROFILE"
     )
+    """what the EHR does with suggestions: `standard` (create, update, delete; several actions
+    per suggestion; `at-most-one`) or `single-action` (Epic: one action per suggestion,
+    `selectionBehavior: any`, a dose change as a delete and a create)"""
     clinical: ClinicalSettings = Field(default_factory=ClinicalSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     stores: StoreSettings = Field(default_factory=StoreSettings)
@@ -725,17 +558,11 @@ class Settings(SettingsGroup):
 class GunicornSettings(SettingsGroup):
     """Read by ``gunicorn.conf.py`` (the production entry), not by the service."""
 
-    web_concurrency: Whole = setting(
-        4,
-        "WEB_CONCURRENCY",
-        "gunicorn worker processes (about 2 per core); each serves `GUNICORN_THREADS` calls "
-        "at once",
-    )
-    gunicorn_threads: Whole = setting(
-        4,
-        "GUNICORN_THREADS",
-        "threads per gunicorn worker; more when calls wait on the FHIR server",
-    )
+    web_concurrency: Whole = setting(4, "WEB_CONCURRENCY")
+    """gunicorn worker processes (about 2 per core); each serves `GUNICORN_THREADS` calls at
+    once"""
+    gunicorn_threads: Whole = setting(4, "GUNICORN_THREADS")
+    """threads per gunicorn worker; more when calls wait on the FHIR server"""
 
 
 SETTINGS_GROUPS: tuple[type[SettingsGroup], ...] = (

@@ -18,9 +18,8 @@ def settings_table() -> str:
     lines = ["| variable | value | default | meaning |", "|---|---|---|---|"]
     for group in SETTINGS_GROUPS:
         for variable, info in group.declared():
-            lines.append(
-                f"| `{variable}` | {_accepts(info)} | {_default(info)} | {info.description} |"
-            )
+            meaning = " ".join((info.description or "").split())  # the docstring, one line
+            lines.append(f"| `{variable}` | {_accepts(info)} | {_default(info)} | {meaning} |")
     return "\n".join(lines)
 
 

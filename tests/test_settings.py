@@ -182,6 +182,8 @@ def test_readme_configuration_table_is_the_one_generated_from_the_declaration() 
 def test_the_table_has_one_row_per_declared_variable() -> None:
     rows = [line for line in settings_table().splitlines() if line.startswith("| `")]
     assert [row.split("`")[1] for row in rows] == list(declared_variables())
+    undescribed = [name for name, info in declared_variables().items() if not info.description]
+    assert undescribed == []
     assert "| `CDS_FHIR_TIMEOUT_S` | number > 0 | `3.0` | timeout of one request" in "\n".join(rows)
     cors = next(row for row in rows if row.startswith("| `CDS_CORS_ORIGINS`"))
     assert "none (production); development: `https://sandbox.cds-hooks.org," in cors

@@ -18,12 +18,14 @@ import os
 # directory is prepared here, when gunicorn reads this file: with preload_app the app, and
 # prometheus_client with it, is imported before gunicorn's on_starting hook runs.
 from cds_service.gunicorn_hooks import child_exit, prepare_multiprocess_dir  # noqa: F401
+from cds_service.settings import GunicornSettings
 
 prepare_multiprocess_dir()
 
+_declared = GunicornSettings.read(os.environ)  # README, Configuration
 bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+workers = _declared.web_concurrency
+threads = _declared.gunicorn_threads
 worker_class = "gthread"
 timeout = 30  # a worker whose main loop is stuck this long is killed and replaced
 graceful_timeout = 20  # on SIGTERM, calls in flight get this long to finish

@@ -1,8 +1,15 @@
-"""Configuration: environment variables into one frozen settings object.
+"""Configuration: each setting declared once, with its variable, type, default and meaning.
 
-Nothing else in the project reads the environment. ``Settings.from_env`` is
-called once by the entry points and the result is passed to ``create_app``.
-Every variable is documented in the README's Configuration section.
+The declaration is the classes below (pydantic-settings): every field names the
+environment variable it is read from. ``Settings.from_env`` is called once by the entry
+points and the result, frozen, is passed to ``create_app``; nothing else in the project
+reads the environment (``gunicorn.conf.py`` reads ``GunicornSettings``). The README's
+Configuration table is generated from the declaration (``python -m cds_service settings
+table``), and ``python -m cds_service explain --set NAME=VALUE`` takes its values through it.
+
+A value the environment gives is text: it is parsed and checked here, and a bad one stops
+start-up with a ConfigurationError naming the variable. Settings made in code (tests,
+tools) take their values as typed.
 """
 
 from __future__ import annotations
@@ -11,12 +18,22 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from cds_service.errors import ConfigurationError
 
@@ -65,6 +82,164 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 DEFAULT_ALGORITHMS = ("ES384", "RS384")
 """The two CDS Hooks 2.0 recommends (cds-hooks_2.0@205)."""
 
+SANDBOX_REFUSED = (
+    "CDS_AUTH_TRUST_SANDBOX=true is refused in the production profile: the CDS Hooks "
+    "sandbox signs with a private key published in its public repository, so trusting it "
+    "lets anyone sign a token. Use it only with CDS_PROFILE=development; in production, "
+    "name your EHR's issuer in CDS_AUTH_ISSUERS."
+)
+
+
+# --- How text from the environment becomes a value ---------------------------------------
+# Each parser takes a string (from the environment) and passes anything else (a value made
+# in code) through to pydantic's type check. Messages leave out the variable's name, which
+# ``_refusal`` puts in front, unless they begin with it.
+
+
+def _whole(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError(f"must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _count(value: object) -> object:
+    """A whole number, at least 1 (0 from the environment counts as 1)."""
+    number = _whole(value)
+    return max(1, number) if isinstance(value, str) and isinstance(number, int) else number
+
+
+def _positive(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"must be a number, got {value!r}") from None
+    if number <= 0:
+        raise ValueError("must be positive")
+    return number
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def _flag(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _one_of(kind: type[StrEnum]) -> Callable[[object], object]:
+    def parse(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return kind(value.lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in kind)
+            raise ValueError(f"must be one of {allowed}, got {value!r}") from None
+
+    return parse
+
+
+def _items(value: object) -> object:
+    """Comma-separated, blanks dropped."""
+    if not isinstance(value, str):
+        return value
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _algorithms(value: object) -> object:
+    names = _items(value)
+    if not isinstance(value, str) or not isinstance(names, tuple):
+        return value
+    refused = [name for name in names if name not in ASYMMETRIC_ALGORITHMS]
+    if refused:
+        raise ValueError(
+            f"CDS_AUTH_ALGORITHMS may name only asymmetric algorithms "
+            f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}); never none or HMAC, got {refused}"
+        )
+    return names or DEFAULT_ALGORITHMS
+
+
+def _fhir_servers(value: object) -> object:
+    bases = _items(value)
+    if isinstance(value, str) and isinstance(bases, tuple):
+        return _fhir_bases(bases, "CDS_FHIR_SERVERS")
+    return value
+
+
+def _issuers_json(value: object) -> object:
+    return _issuers(value) if isinstance(value, str) else value
+
+
+def _smart_issuers(value: object) -> object:
+    bases = _items(value)
+    if isinstance(value, str) and isinstance(bases, tuple):
+        return _fhir_bases(bases, "CDS_SMART_ISSUERS")
+    return value
+
+
+def _launch_url(value: object) -> object:
+    if isinstance(value, str) and value.strip().lower() != "off":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
+            raise ValueError(
+                "CDS_SMART_LAUNCH_URL must be an absolute http(s) URL without fragment (or off), "
+                f"got {value!r}"
+            )
+    return value
+
+
+_CSP_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:([0-9]{1,5}|\*))?")
+
+
+def _csp_origins(where: str) -> Callable[[object], object]:
+    """Origins for a Content-Security-Policy source list: ``scheme://host[:port]``, a leading
+    ``*.`` label allowed; no path, quote, space or ``;`` (nothing that could change the
+    policy)."""
+
+    def parse(value: object) -> object:
+        origins = _items(value)
+        if not isinstance(value, str) or not isinstance(origins, tuple):
+            return value
+        for origin in origins:
+            if not _CSP_ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{where}: {origin!r} must be an origin such as https://ehr.example.org"
+                )
+        return origins
+
+    return parse
+
+
+_connect_src = _csp_origins("CDS_SMART_CONNECT_SRC")
+_frame_ancestors = _csp_origins("CDS_SMART_FRAME_ANCESTORS")
+
+
+@dataclass(frozen=True, slots=True)
+class Accepts:
+    """What a variable accepts, in words: the README table's value column."""
+
+    text: str
+
+
+Whole = Annotated[int, BeforeValidator(_whole), Accepts("whole number")]
+Count = Annotated[int, BeforeValidator(_count), Accepts("whole number (0: 1)")]
+Positive = Annotated[float, BeforeValidator(_positive), Accepts("number > 0")]
+Flag = Annotated[bool, BeforeValidator(_flag), Accepts("`true` / `false`")]
+Items = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_items), Accepts("comma-separated")]
+
 
 @dataclass(frozen=True, slots=True)
 class IssuerSettings:
@@ -94,170 +269,347 @@ class IssuerSettings:
         return ((self.jwks_url,) if self.jwks_url else ()) + self.jku
 
 
-@dataclass(frozen=True, slots=True)
-class AuthSettings:
+# --- The declaration ----------------------------------------------------------------------
+
+
+def setting(
+    default: Any, variable: str, *, shown_default: str | None = None, development: Any = None
+) -> Any:
+    """One setting: the environment ``variable`` it is read from and its ``default``; the
+    docstring under it says what it means (the README table's text). ``shown_default``: the
+    table's default column, where the value alone would not say it; ``development``: the
+    default in the development profile."""
+    extra: dict[str, Any] = {}
+    if shown_default is not None:
+        extra["shown_default"] = shown_default
+    if development is not None:
+        extra["development_default"] = development
+    return Field(default, validation_alias=variable, json_schema_extra=extra or None)
+
+
+class SettingsGroup(BaseSettings):
+    """A group of settings: frozen; made from keyword arguments (defaults for the rest) or by
+    ``read`` from an environment. Never from ``os.environ`` behind the caller's back."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        validate_by_name=True,
+        validate_by_alias=True,
+        case_sensitive=True,
+        use_attribute_docstrings=True,
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+    @classmethod
+    def declared(cls) -> Iterator[tuple[str, FieldInfo]]:
+        """(variable, field) of each setting of this group, in declaration order."""
+        for info in cls.model_fields.values():
+            if isinstance(info.validation_alias, str):
+                yield info.validation_alias, info
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str], *, development: bool = False, **given: Any) -> Self:
+        """This group from ``environ`` (unset or blank: the default; ``development``: the
+        development profile's defaults); ``given``: values of fields no variable sets."""
+        found = _EnvironmentSource(cls, environ)()
+        values = {name: value for name, value in found.items() if name in dict(cls.declared())}
+        if development:
+            for variable, info in cls.declared():
+                extra = info.json_schema_extra
+                if isinstance(extra, dict) and "development_default" in extra:
+                    values.setdefault(variable, extra["development_default"])
+        try:
+            return cls(**values, **given)
+        except ValidationError as error:
+            raise _refusal(error) from None
+
+
+class _EnvironmentSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (the process's environment
+    or a test's): names matched exactly, values stripped, blank values unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._given = {name: value.strip() for name, value in environ.items() if value.strip()}
+        super().__init__(settings_cls, case_sensitive=True)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._given
+
+
+def _refusal(error: ValidationError) -> ConfigurationError:
+    """One message naming each bad variable."""
+    messages = []
+    for problem in error.errors(include_url=False):
+        name = ".".join(str(part) for part in problem["loc"][:1])
+        cause = problem.get("ctx", {}).get("error")
+        message = str(cause) if cause is not None else problem["msg"]
+        messages.append(message if message.startswith(name) else f"{name} {message}")
+    return ConfigurationError("; ".join(messages))
+
+
+class AuthSettings(SettingsGroup):
     """JWT authentication of CDS clients (cds-hooks.md, Security)."""
 
-    disabled: bool = False
-    """Set only by CDS_AUTH_DISABLED=true: serve without authentication."""
-    issuers: tuple[IssuerSettings, ...] = ()
-    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
-    leeway_s: int = 10
-    """Clock skew allowed on exp, iat and nbf (the sandbox rounds iat: 5 s or more)."""
-    replay_store_url: str | None = None
-    """Where seen ``jti`` are kept; None: the feedback database."""
-    jwks_cache_s: int = 3600
-    """How long a fetched JWK Set is used before it is fetched again."""
-    jwks_min_refresh_s: int = 30
-    """Least time between two fetches of one JWK Set prompted by an unknown kid."""
-    max_token_lifetime_s: int = 300
-    """Largest ``exp - iat`` accepted; seen ``jti`` are kept at most this long (plus leeway)."""
+    issuers: Annotated[
+        tuple[IssuerSettings, ...], NoDecode, BeforeValidator(_issuers_json), Accepts("JSON")
+    ] = setting((), "CDS_AUTH_ISSUERS")
+    """trusted JWT issuers, a JSON array (see Security)"""
+    # ``Settings.from_env`` adds the sandbox to ``issuers`` when this is set.
+    trust_sandbox: Flag = setting(False, "CDS_AUTH_TRUST_SANDBOX")
+    """trust the CDS Hooks sandbox (`https://sandbox.cds-hooks.org`) with its pinned key set;
+    development profile only (its private key is published): production refuses to start with it"""
+    disabled: Flag = setting(False, "CDS_AUTH_DISABLED")
+    """`true` serves without authentication; production refuses to start without an issuer
+    otherwise"""
+    algorithms: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_algorithms), Accepts("comma-separated")
+    ] = setting(DEFAULT_ALGORITHMS, "CDS_AUTH_ALGORITHMS")
+    """accepted JWT algorithms, asymmetric only (ES256/384/512, RS256/384/512, PS256/384/512,
+    EdDSA)"""
+    leeway_s: Whole = setting(10, "CDS_AUTH_LEEWAY_S")
+    """clock skew allowed on `exp`, `iat`, `nbf` (the sandbox rounds `iat`: 5 s or more)"""
+    max_token_lifetime_s: Whole = setting(300, "CDS_AUTH_MAX_TOKEN_LIFETIME_S")
+    """longest `exp - iat` accepted (plus the leeway); seen `jti` are kept at most this long"""
+    jwks_cache_s: Whole = setting(3600, "CDS_AUTH_JWKS_CACHE_S")
+    """how long a fetched key set is used before it is fetched again"""
+    jwks_min_refresh_s: Whole = setting(30, "CDS_AUTH_JWKS_MIN_REFRESH_S")
+    """least time between fetches of one key set prompted by an unknown `kid`"""
+    replay_store_url: str | None = setting(
+        None, "CDS_REPLAY_STORE_URL", shown_default="the feedback database"
+    )
+    """store of seen `jti`: `sqlite:///...`, `postgresql://...` or `redis://host:port/db`"""
 
 
-@dataclass(frozen=True, slots=True)
-class ClinicalSettings:
-    """Thresholds, windows and switches of the clinical logic (clinical-rules.md)."""
-
-    regimen_window_days: int = 28
-    """Drugs started within this many days of a regimen's first drug join it (section 5)."""
-    new_line_gap_days: int = 120
-    """A gap with no anticancer therapy longer than this starts a new line (section 5)."""
-    kinase_domain_first: int = 720
-    kinase_domain_last: int = 987
-    """ERBB2 kinase-domain residues for `tkd-activating` [?] (section 4)."""
-    measurement_lookback_days: int = 180
-    """Measurements older than this are read only as the latest value and pre-dose baselines."""
-    recent_chest_ct_days: int = 90
-    """`ild-baseline-imaging`: a chest CT within this many days counts as baseline."""
-    recent_ild_episode_days: int = 90
-    """`ild-history-before-tdxd`: an episode that began within this many days is critical [E]."""
-    recent_anc_days: int = 7
-    """`neutropenia-tdxd`: only an ANC within this many days before the order is used."""
-    recent_lvef_days: int = 90
-    """`cardiac-lvef`: an LVEF within this many days before the first dose counts."""
-    recent_liver_panel_days: int = 30
-    """`hepatic-tki`: a liver panel within this many days before the first dose counts."""
-    lvef_min_percent: float = 50.0
-    """`cardiac-lvef`: an LVEF below this is a warning (trials excluded LVEF < 50 %) [L]."""
-    lvef_interrupt_percent: float = 40.0
-    """`cardiac-lvef`: on T-DXd, an LVEF below this means interrupt (label's LVEF table) [L]."""
-    lvef_drop_points: float = 20.0
-    """`cardiac-lvef`: on T-DXd, an absolute LVEF drop above this from baseline: interrupt [L]."""
-    transaminase_uln_multiple: float = 3.0
-    """`hepatic-tki` and modifiers: ALT or AST above this many x ULN (above grade 1)."""
-    bilirubin_uln_multiple: float = 1.5
-    """`hepatic-tki` and modifiers: total bilirubin above this many x ULN (above grade 1)."""
-    hys_bilirubin_uln_multiple: float = 2.0
-    """`hepatic-tki`: ALT/AST above that multiple with bilirubin above this: critical [?]."""
-    anc_min_10e9_per_l: float = 1.0
-    """`neutropenia-tdxd`: hold T-DXd while the latest ANC is below this (10^9/L) [L]."""
-    dose_tolerance_fraction: float = 0.05
-    """`dose-tdxd` and dose comparisons: an ordered dose within this fraction matches a level."""
-    order_intent: OrderIntent = OrderIntent.PROPOSAL
-    """``intent`` of the MedicationRequests and ServiceRequests that suggestions create."""
-    disabled_rules: frozenset[str] = frozenset()
-    """Rule ids switched off at this site (e.g. rules tagged [?] in the spec)."""
-    knowledge_base_date: str = "2026-04-06"
-    """Date of the newest source the rules were written from; shown in every card."""
-    recent_predose_labs_days: int = 7
-    """`thrombocytopenia-tdxd`, `tdm1-safety`: platelets and liver tests count as "before this
-    dose" when this recent (labels: before each dose) (clinical-rules.md 9.2)."""
-    recent_pregnancy_test_days: int = 7
-    """`embryo-fetal`: a pregnancy test this recent counts before a first dose (9.2)."""
-    reproductive_age_min: int = 18
-    reproductive_age_max: int = 55
-    """`embryo-fetal`: ages counted as reproductive potential for a female patient [?] (9.2);
-    unknown age or sex counts as possible reproductive potential."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreSettings:
+class StoreSettings(SettingsGroup):
     """How the stores (feedback database, replay store) connect; see README, Operations."""
 
-    connect_timeout_s: float = 3.0
-    """Opening one connection (PostgreSQL, Redis). psycopg waits at least 2 s."""
-    statement_timeout_s: float = 3.0
-    """One store operation: PostgreSQL's statement_timeout, a client-side watchdog that
-    cuts a connection whose server stops answering, SQLite's busy wait, Redis's socket
-    timeout."""
-    keepalive_s: float = 30.0
-    """TCP keepalive idle time of store connections (then 3 probes, keepalive_s / 3 apart)."""
-    pool_size: int = 4
-    """Connections kept per process and database (as many again may be opened at peaks)."""
-    auto_migrate: bool = True
-    """Bring the schema to the current revision at a process's first use of a database.
-    Off: only ``python -m cds_service migrate`` does (a deploy step)."""
-    issued_cards_queue: int = 1000
-    """Hook responses waiting to have their cards remembered; past it they are dropped."""
+    connect_timeout_s: Positive = setting(3.0, "CDS_STORE_CONNECT_TIMEOUT_S")
+    """opening one connection to a store (PostgreSQL: at least 2 s; Redis)"""
+    statement_timeout_s: Positive = setting(3.0, "CDS_STORE_STATEMENT_TIMEOUT_S")
+    """one store operation: PostgreSQL `statement_timeout` plus a watchdog that cuts a
+    connection whose server stops answering; SQLite busy wait; Redis socket timeout (see
+    Operations)"""
+    keepalive_s: Positive = setting(30.0, "CDS_STORE_KEEPALIVE_S")
+    """TCP keepalive idle time of store connections (then 3 probes a third of it apart)"""
+    pool_size: Count = setting(4, "CDS_STORE_POOL_SIZE")
+    """connections kept per process and store database (as many again at peaks)"""
+    auto_migrate: Flag = setting(True, "CDS_STORE_AUTO_MIGRATE")
+    """each process brings the stores' schemas to the current revision at first use; `false`:
+    only `python -m cds_service migrate` does (see Operations)"""
+    issued_cards_queue: Count = setting(1000, "CDS_ISSUED_CARDS_QUEUE")
+    """hook responses whose cards wait to be remembered (background writer); past it they are
+    dropped, logged and counted"""
 
 
-@dataclass(frozen=True, slots=True)
-class SmartSettings:
+class ClinicalSettings(SettingsGroup):
+    """Thresholds, windows and switches of the clinical logic (clinical-rules.md)."""
+
+    regimen_window_days: Whole = setting(28, "CDS_REGIMEN_WINDOW_DAYS")
+    """drugs started within this many days of a regimen's first drug join it (section 5)"""
+    new_line_gap_days: Whole = setting(120, "CDS_NEW_LINE_GAP_DAYS")
+    """a gap without anticancer therapy longer than this starts a new line (section 5)"""
+    kinase_domain_first: Whole = setting(720, "CDS_KINASE_DOMAIN_FIRST")
+    """first ERBB2 kinase-domain residue for `tkd-activating` (unverified approximation, section
+    4)"""
+    kinase_domain_last: Whole = setting(987, "CDS_KINASE_DOMAIN_LAST")
+    """last ERBB2 kinase-domain residue for `tkd-activating` (unverified approximation, section
+    4)"""
+    measurement_lookback_days: Whole = setting(180, "CDS_MEASUREMENT_LOOKBACK_DAYS")
+    """older measurements are read only as the latest value and the baseline before each drug
+    course"""
+    recent_chest_ct_days: Whole = setting(90, "CDS_RECENT_CHEST_CT_DAYS")
+    """`ild-baseline-imaging`: a chest CT this recent counts as baseline imaging"""
+    recent_ild_episode_days: Whole = setting(90, "CDS_RECENT_ILD_EPISODE_DAYS")
+    """`ild-history-before-tdxd`: an ILD/pneumonitis episode that began this recently (or is
+    unresolved) makes a first T-DXd order critical (expert opinion)"""
+    recent_anc_days: Whole = setting(7, "CDS_RECENT_ANC_DAYS")
+    """`neutropenia-tdxd`: only an ANC this recent is used before a T-DXd dose; none: a CBC is
+    asked for"""
+    recent_lvef_days: Whole = setting(90, "CDS_RECENT_LVEF_DAYS")
+    """`cardiac-lvef`: an LVEF this recent counts before a first dose"""
+    recent_liver_panel_days: Whole = setting(30, "CDS_RECENT_LIVER_PANEL_DAYS")
+    """`hepatic-tki`: a liver panel this recent counts before a first dose"""
+    lvef_min_percent: Positive = setting(50.0, "CDS_LVEF_MIN_PERCENT")
+    """`cardiac-lvef`: an LVEF below this is a warning (trials excluded LVEF < 50 %)"""
+    lvef_interrupt_percent: Positive = setting(40.0, "CDS_LVEF_INTERRUPT_PERCENT")
+    """`cardiac-lvef`: on T-DXd, an LVEF below this means interrupt (label's table)"""
+    lvef_drop_points: Positive = setting(20.0, "CDS_LVEF_DROP_POINTS")
+    """`cardiac-lvef`: on T-DXd, an absolute drop above this from baseline means interrupt
+    (label's table)"""
+    transaminase_uln_multiple: Positive = setting(3.0, "CDS_TRANSAMINASE_ULN_MULTIPLE")
+    """`hepatic-tki` and modifiers: ALT or AST above this many times the upper limit of normal
+    (above grade 1)"""
+    bilirubin_uln_multiple: Positive = setting(1.5, "CDS_BILIRUBIN_ULN_MULTIPLE")
+    """`hepatic-tki` and modifiers: total bilirubin above this many times the upper limit of
+    normal (above grade 1)"""
+    hys_bilirubin_uln_multiple: Positive = setting(2.0, "CDS_HYS_BILIRUBIN_ULN_MULTIPLE")
+    """with ALT/AST above their multiple, bilirubin above this many times the upper limit of
+    normal makes `hepatic-tki` critical (unverified)"""
+    anc_min_10e9_per_l: Positive = setting(1.0, "CDS_ANC_MIN_10E9_PER_L")
+    """`neutropenia-tdxd`: hold T-DXd while the latest ANC is below this (10^9/L)"""
+    dose_tolerance_fraction: Positive = setting(0.05, "CDS_DOSE_TOLERANCE_FRACTION")
+    """`dose-tdxd` and dose comparisons: an ordered dose within this fraction matches a label
+    dose level"""
+    order_intent: Annotated[OrderIntent, BeforeValidator(_one_of(OrderIntent))] = setting(
+        OrderIntent.PROPOSAL, "CDS_ORDER_INTENT"
+    )
+    """`intent` of the MedicationRequests and ServiceRequests that suggestions create"""
+    disabled_rules: Annotated[
+        frozenset[str], NoDecode, BeforeValidator(_items), Accepts("comma-separated")
+    ] = setting(frozenset(), "CDS_DISABLED_RULES")
+    """rule ids switched off at this site (e.g. rules tagged [?] in the spec)"""
+    knowledge_base_date: str = setting("2026-04-06", "CDS_KNOWLEDGE_BASE_DATE")
+    """date of the newest source the rules were written from, shown in every card"""
+    recent_predose_labs_days: Whole = setting(7, "CDS_RECENT_PREDOSE_LABS_DAYS")
+    """`thrombocytopenia-tdxd`, `tdm1-safety`: platelets and liver tests this recent count as
+    taken before this dose (labels: before each dose; section 9.2)"""
+    recent_pregnancy_test_days: Whole = setting(7, "CDS_RECENT_PREGNANCY_TEST_DAYS")
+    """`embryo-fetal`: a pregnancy test this recent counts before a first dose (9.2)"""
+    reproductive_age_min: Whole = setting(18, "CDS_REPRODUCTIVE_AGE_MIN")
+    """`embryo-fetal`: youngest age counted as reproductive potential for a female patient
+    (unverified: no label gives an age; unknown age or sex counts as possible)"""
+    reproductive_age_max: Whole = setting(55, "CDS_REPRODUCTIVE_AGE_MAX")
+    """`embryo-fetal`: oldest age counted as reproductive potential for a female patient
+    (unverified: no label gives an age)"""
+
+
+class SmartSettings(SettingsGroup):
     """The SMART app (``cds_service.smart``): where it may be launched from, its launch URL,
     and what its Content-Security-Policy lets it reach and be framed by."""
 
-    issuers: tuple[str, ...] = ()
-    """FHIR bases (the SMART ``iss``) the app may be launched from: the patient-model
-    endpoint checks tokens only against these, and the app may connect to their origins."""
-    launch_url: str | None = None
-    """The ``smart`` link on cards; None: ``{CDS_PUBLIC_BASE_URL}/smart/launch.html``, or in
-    the development profile this service's loopback address (see ``smart.launch_url``)."""
+    issuers: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_smart_issuers), Accepts("comma-separated URLs")
+    ] = setting((), "CDS_SMART_ISSUERS")
+    """FHIR bases (the SMART `iss`) the app may be launched from: the patient-model endpoint
+    checks tokens only against these, and the app may connect to their origins"""
+    launch_url: Annotated[str | None, BeforeValidator(_launch_url)] = setting(
+        None,
+        "CDS_SMART_LAUNCH_URL",
+        shown_default="`CDS_PUBLIC_BASE_URL` + `/smart/launch.html`",
+    )
+    """the `smart` link on sequencing, ILD and cardiac cards (an absolute http(s) URL), or `off`
+    for no link; unset: the public base URL's `/smart/launch.html`, in development this
+    service's loopback address, in production without a public base URL no link"""
     links_disabled: bool = False
-    """``CDS_SMART_LAUNCH_URL=off``: cards carry no ``smart`` link."""
-    connect_src: tuple[str, ...] = ()
-    """Origins the app may fetch from besides its own and the issuers' (e.g. an
-    authorization server on another host)."""
-    frame_ancestors: tuple[str, ...] = ()
-    """Origins that may show the app in a frame besides this service (EHRs embed it)."""
-    token_cache_s: int = 60
-    """How long a SMART access token checked against its FHIR server is trusted without
-    asking again (kept under a hash of the token, in memory; 0: ask every time)."""
+    """``CDS_SMART_LAUNCH_URL=off``: cards carry no ``smart`` link (no variable of its own)."""
+    connect_src: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_connect_src), Accepts("comma-separated origins")
+    ] = setting((), "CDS_SMART_CONNECT_SRC")
+    """origins the app may fetch from besides its own and the issuers' (e.g. an authorization
+    server on another host)"""
+    frame_ancestors: Annotated[
+        tuple[str, ...],
+        NoDecode,
+        BeforeValidator(_frame_ancestors),
+        Accepts("comma-separated origins"),
+    ] = setting((), "CDS_SMART_FRAME_ANCESTORS")
+    """origins that may show the app in a frame besides this service (EHRs embed it)"""
+    token_cache_s: Whole = setting(60, "CDS_SMART_TOKEN_CACHE_S")
+    """how long a SMART access token checked against its FHIR server is trusted without asking
+    again (in memory, under a hash of the token; `0`: ask every time)"""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _off(cls, values: Any) -> Any:
+        """``CDS_SMART_LAUNCH_URL=off`` (any case) switches the links off."""
+        if not isinstance(values, dict):
+            return values
+        for key in ("CDS_SMART_LAUNCH_URL", "launch_url"):
+            value = values.get(key)
+            if isinstance(value, str) and value.strip().lower() == "off":
+                return {**values, key: None, "links_disabled": True}
+        return values
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    profile: Profile = Profile.PRODUCTION
-    host: str = "127.0.0.1"
-    port: int = 8080
-    public_base_url: str | None = None
-    """Base URL callers use (behind a proxy); None: derived from the request."""
-    max_body_bytes: int = 5 * 1024 * 1024
-    fhir_request_timeout_s: float = 3.0
-    """Timeout of one request to the EHR's FHIR server."""
-    fhir_deadline_s: float = 4.0
-    """Deadline for all FHIR fetches of one hook call."""
-    fhir_max_pages: int = 20
-    """Most `next` pages followed for one prefetch key."""
-    fhir_pool_size: int = 8
-    fhir_max_page_bytes: int = 4 * 1024 * 1024
-    """Largest FHIR answer read for one page, after decompression; larger: the key fails."""
-    fhir_max_call_bytes: int = 16 * 1024 * 1024
-    """Largest total of FHIR answers read for one resolution stage of a hook call (discovery
-    prefetch, the rest of the record, the referenced Medications), after decompression."""
-    fhir_max_medication_reads: int = 20
-    """Most ``Medication`` resources read from ``fhirServer`` for the ``medicationReference``
-    targets a hook call's data lacks (``cds_service.medication_refs``); more: data issues."""
-    fhir_servers: tuple[str, ...] = ()
-    """``fhirServer`` bases allowed when authentication is off (and for the sandbox issuer);
-    empty with authentication off: any base (a warning at start-up)."""
-    feedback_max_items: int = 100
-    """Most feedback items in one feedback request."""
-    feedback_max_text_chars: int = 2000
-    """Longest string anywhere in a feedback request (ids, codes, comments)."""
-    metrics_token: str | None = None
-    """Bearer token that opens ``/metrics``; None: ``/metrics`` answers loopback callers only."""
-    feedback_database_url: str = "sqlite:///var/feedback.sqlite3"
-    cors_origins: tuple[str, ...] = ()
-    card_topic_system: str = "urn:her2-nsclc-cds:rule-id"
-    log_level: str = "INFO"
-    order_catalog: str | None = None
-    """Path of the site order catalog (YAML or JSON), read and validated at start-up by
-    ``create_app`` (``cds_service.catalog``); None: suggestions carry text and known codes."""
-    ehr_profile: EhrProfile = EhrProfile.STANDARD
-    clinical: ClinicalSettings = field(default_factory=ClinicalSettings)
-    auth: AuthSettings = field(default_factory=AuthSettings)
-    stores: StoreSettings = field(default_factory=StoreSettings)
-    smart: SmartSettings = field(default_factory=SmartSettings)
+class Settings(SettingsGroup):
+    """The service's settings; ``clinical``, ``auth`` and ``stores`` are groups of their own."""
+
+    profile: Annotated[Profile, BeforeValidator(_one_of(Profile))] = setting(
+        Profile.PRODUCTION, "CDS_PROFILE"
+    )
+    """`development` (what `make run` uses) relaxes: Flask's server on loopback, CORS open to
+    the CDS Hooks sandbox and localhost:3000, no authentication unless issuers are configured,
+    and says so at start-up"""
+    port: Whole = setting(8080, "PORT")
+    """port to serve on"""
+    host: str = setting("127.0.0.1", "CDS_HOST")
+    """development server address (loopback only)"""
+    public_base_url: str | None = setting(None, "CDS_PUBLIC_BASE_URL")
+    """base URL callers use (e.g. `https://cds.example.org`); every token's `aud` is checked
+    against it, never against the Host header. Required in production while authentication is
+    on; in development it defaults to `http://localhost:{PORT}` (`http://{CDS_HOST}:{PORT}` for
+    a non-loopback host)"""
+    max_body_bytes: Whole = setting(5 * 1024 * 1024, "CDS_MAX_BODY_BYTES")
+    """larger request bodies get 413"""
+    fhir_request_timeout_s: Positive = setting(3.0, "CDS_FHIR_TIMEOUT_S")
+    """timeout of one request to the EHR's FHIR server"""
+    fhir_deadline_s: Positive = setting(4.0, "CDS_FHIR_DEADLINE_S")
+    """deadline for all FHIR fetches of one hook call; past it, 412"""
+    fhir_max_pages: Whole = setting(20, "CDS_FHIR_MAX_PAGES")
+    """most `next` pages followed per prefetch key"""
+    fhir_pool_size: Whole = setting(8, "CDS_FHIR_POOL_SIZE")
+    """pooled connections to the FHIR server"""
+    fhir_max_page_bytes: Whole = setting(4 * 1024 * 1024, "CDS_FHIR_MAX_PAGE_BYTES")
+    """largest FHIR answer read for one page, counted after decompression; larger: the key is
+    unreadable (412 when required)"""
+    fhir_max_call_bytes: Whole = setting(16 * 1024 * 1024, "CDS_FHIR_MAX_CALL_BYTES")
+    """largest total of FHIR answers read for one resolution stage of a hook call (the discovery
+    prefetch, the rest of the record, the referenced Medications), after decompression: a call
+    reads at most three times this"""
+    fhir_max_medication_reads: Whole = setting(20, "CDS_FHIR_MAX_MEDICATION_READS")
+    """most `Medication` resources read from `fhirServer` in one in-scope hook call for
+    `medicationReference` targets its data lacks (same deadline and byte caps as the other
+    fetches; only that base is read); references past the count, on another host, or whose read
+    fails are data issues"""
+    fhir_servers: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_fhir_servers), Accepts("comma-separated URLs")
+    ] = setting((), "CDS_FHIR_SERVERS")
+    """comma-separated `fhirServer` bases allowed when authentication is off, and for the
+    sandbox issuer; empty with authentication off: any base (a warning at start-up). Trusted
+    issuers list theirs in `CDS_AUTH_ISSUERS` (`fhir_servers`)"""
+    feedback_max_items: Whole = setting(100, "CDS_FEEDBACK_MAX_ITEMS")
+    """most items in one feedback request; more: 400"""
+    feedback_max_text_chars: Whole = setting(2000, "CDS_FEEDBACK_MAX_TEXT_CHARS")
+    """longest string anywhere in a feedback request (ids, codes, comments); longer: 400"""
+    metrics_token: str | None = setting(None, "CDS_METRICS_TOKEN")
+    """bearer token that opens `/metrics`; unset: `/metrics` answers only direct loopback
+    callers"""
+    feedback_database_url: str = setting(
+        "sqlite:///var/feedback.sqlite3", "CDS_FEEDBACK_DATABASE_URL"
+    )
+    """feedback store: `sqlite:///relative`, `sqlite:////absolute` or `postgresql://...`"""
+    cors_origins: Items = setting((), "CDS_CORS_ORIGINS", development=DEVELOPMENT_ORIGINS)
+    """comma-separated origins allowed by CORS, `*` for any"""
+    card_topic_system: str = setting("urn:her2-nsclc-cds:rule-id", "CDS_CARD_TOPIC_SYSTEM")
+    """code system of `source.topic`, whose code is the rule id"""
+    log_level: Annotated[str, AfterValidator(str.upper)] = setting("INFO", "CDS_LOG_LEVEL")
+    """log level"""
+    order_catalog: str | None = setting(None, "CDS_ORDER_CATALOG")
+    """path of the site order catalog (`.yaml`, `.yml` or `.json`): the site's orderable codings
+    for each suggestable order; validated at start-up, an invalid file stops the service naming
+    the bad entry; the codings of its `medication:` entries also identify those drugs in the
+    record and the draft orders (see "Site order catalog")"""
+    ehr_profile: Annotated[EhrProfile, BeforeValidator(_one_of(EhrProfile))] = setting(
+        EhrProfile.STANDARD, "CDS_EHR_PROFILE"
+    )
+    """what the EHR does with suggestions: `standard` (create, update, delete; several actions
+    per suggestion; `at-most-one`) or `single-action` (Epic: one action per suggestion,
+    `selectionBehavior: any`, a dose change as a delete and a create)"""
+    clinical: ClinicalSettings = Field(default_factory=ClinicalSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    stores: StoreSettings = Field(default_factory=StoreSettings)
+    smart: SmartSettings = Field(default_factory=SmartSettings)
 
     @property
     def is_development(self) -> bool:
@@ -284,253 +636,99 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``CDS_*`` variables (and ``PORT``); raise ConfigurationError on bad values."""
-        env = _Env(os.environ if environ is None else environ)
-        profile = env.enum("CDS_PROFILE", Profile, Profile.PRODUCTION)
-        default_origins = DEVELOPMENT_ORIGINS if profile is Profile.DEVELOPMENT else ()
-        defaults, clinical_defaults = cls(), ClinicalSettings()
-        clinical = ClinicalSettings(
-            regimen_window_days=env.integer(
-                "CDS_REGIMEN_WINDOW_DAYS", clinical_defaults.regimen_window_days
-            ),
-            new_line_gap_days=env.integer(
-                "CDS_NEW_LINE_GAP_DAYS", clinical_defaults.new_line_gap_days
-            ),
-            kinase_domain_first=env.integer(
-                "CDS_KINASE_DOMAIN_FIRST", clinical_defaults.kinase_domain_first
-            ),
-            kinase_domain_last=env.integer(
-                "CDS_KINASE_DOMAIN_LAST", clinical_defaults.kinase_domain_last
-            ),
-            measurement_lookback_days=env.integer(
-                "CDS_MEASUREMENT_LOOKBACK_DAYS", clinical_defaults.measurement_lookback_days
-            ),
-            recent_chest_ct_days=env.integer(
-                "CDS_RECENT_CHEST_CT_DAYS", clinical_defaults.recent_chest_ct_days
-            ),
-            recent_ild_episode_days=env.integer(
-                "CDS_RECENT_ILD_EPISODE_DAYS", clinical_defaults.recent_ild_episode_days
-            ),
-            recent_anc_days=env.integer("CDS_RECENT_ANC_DAYS", clinical_defaults.recent_anc_days),
-            recent_lvef_days=env.integer(
-                "CDS_RECENT_LVEF_DAYS", clinical_defaults.recent_lvef_days
-            ),
-            recent_liver_panel_days=env.integer(
-                "CDS_RECENT_LIVER_PANEL_DAYS", clinical_defaults.recent_liver_panel_days
-            ),
-            lvef_min_percent=env.number("CDS_LVEF_MIN_PERCENT", clinical_defaults.lvef_min_percent),
-            lvef_interrupt_percent=env.number(
-                "CDS_LVEF_INTERRUPT_PERCENT", clinical_defaults.lvef_interrupt_percent
-            ),
-            lvef_drop_points=env.number("CDS_LVEF_DROP_POINTS", clinical_defaults.lvef_drop_points),
-            transaminase_uln_multiple=env.number(
-                "CDS_TRANSAMINASE_ULN_MULTIPLE", clinical_defaults.transaminase_uln_multiple
-            ),
-            bilirubin_uln_multiple=env.number(
-                "CDS_BILIRUBIN_ULN_MULTIPLE", clinical_defaults.bilirubin_uln_multiple
-            ),
-            hys_bilirubin_uln_multiple=env.number(
-                "CDS_HYS_BILIRUBIN_ULN_MULTIPLE", clinical_defaults.hys_bilirubin_uln_multiple
-            ),
-            anc_min_10e9_per_l=env.number(
-                "CDS_ANC_MIN_10E9_PER_L", clinical_defaults.anc_min_10e9_per_l
-            ),
-            dose_tolerance_fraction=env.number(
-                "CDS_DOSE_TOLERANCE_FRACTION", clinical_defaults.dose_tolerance_fraction
-            ),
-            order_intent=env.enum("CDS_ORDER_INTENT", OrderIntent, clinical_defaults.order_intent),
-            disabled_rules=frozenset(env.items("CDS_DISABLED_RULES")),
-            knowledge_base_date=env.text(
-                "CDS_KNOWLEDGE_BASE_DATE", clinical_defaults.knowledge_base_date
-            ),
-            recent_predose_labs_days=env.integer(
-                "CDS_RECENT_PREDOSE_LABS_DAYS", clinical_defaults.recent_predose_labs_days
-            ),
-            recent_pregnancy_test_days=env.integer(
-                "CDS_RECENT_PREGNANCY_TEST_DAYS", clinical_defaults.recent_pregnancy_test_days
-            ),
-            reproductive_age_min=env.integer(
-                "CDS_REPRODUCTIVE_AGE_MIN", clinical_defaults.reproductive_age_min
-            ),
-            reproductive_age_max=env.integer(
-                "CDS_REPRODUCTIVE_AGE_MAX", clinical_defaults.reproductive_age_max
-            ),
-        )
-        return cls(
-            profile=profile,
-            host=env.text("CDS_HOST", defaults.host),
-            port=env.integer("PORT", defaults.port),
-            public_base_url=env.optional("CDS_PUBLIC_BASE_URL"),
-            max_body_bytes=env.integer("CDS_MAX_BODY_BYTES", defaults.max_body_bytes),
-            fhir_request_timeout_s=env.number(
-                "CDS_FHIR_TIMEOUT_S", defaults.fhir_request_timeout_s
-            ),
-            fhir_deadline_s=env.number("CDS_FHIR_DEADLINE_S", defaults.fhir_deadline_s),
-            fhir_max_pages=env.integer("CDS_FHIR_MAX_PAGES", defaults.fhir_max_pages),
-            fhir_pool_size=env.integer("CDS_FHIR_POOL_SIZE", defaults.fhir_pool_size),
-            fhir_max_page_bytes=env.integer(
-                "CDS_FHIR_MAX_PAGE_BYTES", defaults.fhir_max_page_bytes
-            ),
-            fhir_max_call_bytes=env.integer(
-                "CDS_FHIR_MAX_CALL_BYTES", defaults.fhir_max_call_bytes
-            ),
-            fhir_max_medication_reads=env.integer(
-                "CDS_FHIR_MAX_MEDICATION_READS", defaults.fhir_max_medication_reads
-            ),
-            fhir_servers=_fhir_bases(env.items("CDS_FHIR_SERVERS"), "CDS_FHIR_SERVERS"),
-            feedback_max_items=env.integer("CDS_FEEDBACK_MAX_ITEMS", defaults.feedback_max_items),
-            feedback_max_text_chars=env.integer(
-                "CDS_FEEDBACK_MAX_TEXT_CHARS", defaults.feedback_max_text_chars
-            ),
-            metrics_token=env.optional("CDS_METRICS_TOKEN"),
-            feedback_database_url=env.text(
-                "CDS_FEEDBACK_DATABASE_URL", defaults.feedback_database_url
-            ),
-            cors_origins=env.items("CDS_CORS_ORIGINS") or default_origins,
-            card_topic_system=env.text("CDS_CARD_TOPIC_SYSTEM", defaults.card_topic_system),
-            log_level=env.text("CDS_LOG_LEVEL", defaults.log_level).upper(),
-            order_catalog=env.optional("CDS_ORDER_CATALOG"),
-            ehr_profile=env.enum("CDS_EHR_PROFILE", EhrProfile, defaults.ehr_profile),
-            clinical=clinical,
-            auth=_auth_settings(env, profile),
-            stores=_store_settings(env),
-            smart=_smart_settings(env),
-        )
+        """Every group from ``environ`` (default: this process's environment); raise
+        ConfigurationError naming the variable on a bad value."""
+        env = os.environ if environ is None else environ
+        clinical, auth = ClinicalSettings.read(env), AuthSettings.read(env)
+        groups: dict[str, Any] = {
+            "clinical": clinical,
+            "auth": auth,
+            "stores": StoreSettings.read(env),
+            "smart": SmartSettings.read(env),
+        }
+        settings = cls.read(env, **groups)
+        if settings.is_development:
+            settings = cls.read(env, development=True, **groups)
+        if settings.auth.trust_sandbox:
+            settings = _trusting_the_sandbox(settings)
+        return settings
 
 
-def _store_settings(env: _Env) -> StoreSettings:
-    defaults = StoreSettings()
-    return StoreSettings(
-        connect_timeout_s=env.number("CDS_STORE_CONNECT_TIMEOUT_S", defaults.connect_timeout_s),
-        statement_timeout_s=env.number(
-            "CDS_STORE_STATEMENT_TIMEOUT_S", defaults.statement_timeout_s
-        ),
-        keepalive_s=env.number("CDS_STORE_KEEPALIVE_S", defaults.keepalive_s),
-        pool_size=max(1, env.integer("CDS_STORE_POOL_SIZE", defaults.pool_size)),
-        auto_migrate=env.boolean("CDS_STORE_AUTO_MIGRATE", default=defaults.auto_migrate),
-        issued_cards_queue=max(
-            1, env.integer("CDS_ISSUED_CARDS_QUEUE", defaults.issued_cards_queue)
-        ),
-    )
+class GunicornSettings(SettingsGroup):
+    """Read by ``gunicorn.conf.py`` (the production entry), not by the service."""
+
+    web_concurrency: Whole = setting(4, "WEB_CONCURRENCY")
+    """gunicorn worker processes (about 2 per core); each serves `GUNICORN_THREADS` calls at
+    once"""
+    gunicorn_threads: Whole = setting(4, "GUNICORN_THREADS")
+    """threads per gunicorn worker; more when calls wait on the FHIR server"""
 
 
-def _smart_settings(env: _Env) -> SmartSettings:
-    defaults = SmartSettings()
-    launch_url = env.optional("CDS_SMART_LAUNCH_URL")
-    links_disabled = launch_url is not None and launch_url.lower() == "off"
-    if launch_url is not None and not links_disabled:
-        _check_launch_url(launch_url)
-    return SmartSettings(
-        issuers=_fhir_bases(env.items("CDS_SMART_ISSUERS"), "CDS_SMART_ISSUERS"),
-        launch_url=None if links_disabled else launch_url,
-        links_disabled=links_disabled,
-        connect_src=_csp_origins(env.items("CDS_SMART_CONNECT_SRC"), "CDS_SMART_CONNECT_SRC"),
-        frame_ancestors=_csp_origins(
-            env.items("CDS_SMART_FRAME_ANCESTORS"), "CDS_SMART_FRAME_ANCESTORS"
-        ),
-        token_cache_s=env.integer("CDS_SMART_TOKEN_CACHE_S", defaults.token_cache_s),
-    )
-
-
-def _check_launch_url(url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment:
-        raise ConfigurationError(
-            f"CDS_SMART_LAUNCH_URL must be an absolute http(s) URL without fragment (or off), "
-            f"got {url!r}"
-        )
-
-
-_CSP_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:([0-9]{1,5}|\*))?")
-
-
-def _csp_origins(origins: tuple[str, ...], where: str) -> tuple[str, ...]:
-    """Origins for a Content-Security-Policy source list: ``scheme://host[:port]``, a
-    leading ``*.`` label allowed; no path, quote, space or ``;`` (nothing that could
-    change the policy)."""
-    for origin in origins:
-        if not _CSP_ORIGIN.fullmatch(origin):
-            raise ConfigurationError(
-                f"{where}: {origin!r} must be an origin such as https://ehr.example.org"
-            )
-    return origins
-
-
-SANDBOX_REFUSED = (
-    "CDS_AUTH_TRUST_SANDBOX=true is refused in the production profile: the CDS Hooks "
-    "sandbox signs with a private key published in its public repository, so trusting it "
-    "lets anyone sign a token. Use it only with CDS_PROFILE=development; in production, "
-    "name your EHR's issuer in CDS_AUTH_ISSUERS."
+SETTINGS_GROUPS: tuple[type[SettingsGroup], ...] = (
+    Settings,
+    AuthSettings,
+    StoreSettings,
+    ClinicalSettings,
+    SmartSettings,
+    GunicornSettings,
 )
+"""Every group, in the order of the README table."""
 
 
-def _auth_settings(env: _Env, profile: Profile) -> AuthSettings:
-    issuers = _issuers(env.optional("CDS_AUTH_ISSUERS"))
-    if env.boolean("CDS_AUTH_TRUST_SANDBOX", default=False):
-        if profile is not Profile.DEVELOPMENT:
-            raise ConfigurationError(SANDBOX_REFUSED)
-        if any(issuer.iss == SANDBOX_ISSUER for issuer in issuers):
-            raise ConfigurationError(
-                "CDS_AUTH_TRUST_SANDBOX and CDS_AUTH_ISSUERS both name the sandbox issuer"
-            )
-        sandbox = IssuerSettings(
-            iss=SANDBOX_ISSUER,
-            jwks_file=str(SANDBOX_JWKS_FILE),
-            jku=(SANDBOX_JKU,),
-            fhir_servers=_fhir_bases(env.items("CDS_FHIR_SERVERS"), "CDS_FHIR_SERVERS"),
-        )
-        issuers = (*issuers, sandbox)
-    algorithms = env.items("CDS_AUTH_ALGORITHMS") or DEFAULT_ALGORITHMS
-    refused = [name for name in algorithms if name not in ASYMMETRIC_ALGORITHMS]
-    if refused:
+def declared_variables() -> dict[str, FieldInfo]:
+    """Every environment variable the declaration reads, with its field."""
+    return {name: info for group in SETTINGS_GROUPS for name, info in group.declared()}
+
+
+def _trusting_the_sandbox(settings: Settings) -> Settings:
+    if not settings.is_development:
+        raise ConfigurationError(SANDBOX_REFUSED)
+    if any(issuer.iss == SANDBOX_ISSUER for issuer in settings.auth.issuers):
         raise ConfigurationError(
-            f"CDS_AUTH_ALGORITHMS may name only asymmetric algorithms "
-            f"({', '.join(sorted(ASYMMETRIC_ALGORITHMS))}); never none or HMAC, got {refused}"
+            "CDS_AUTH_TRUST_SANDBOX and CDS_AUTH_ISSUERS both name the sandbox issuer"
         )
-    return AuthSettings(
-        disabled=env.boolean("CDS_AUTH_DISABLED", default=False),
-        issuers=issuers,
-        algorithms=algorithms,
-        leeway_s=env.integer("CDS_AUTH_LEEWAY_S", 10),
-        replay_store_url=env.optional("CDS_REPLAY_STORE_URL"),
-        jwks_cache_s=env.integer("CDS_AUTH_JWKS_CACHE_S", 3600),
-        jwks_min_refresh_s=env.integer("CDS_AUTH_JWKS_MIN_REFRESH_S", 30),
-        max_token_lifetime_s=env.integer("CDS_AUTH_MAX_TOKEN_LIFETIME_S", 300),
+    sandbox = IssuerSettings(
+        iss=SANDBOX_ISSUER,
+        jwks_file=str(SANDBOX_JWKS_FILE),
+        jku=(SANDBOX_JKU,),
+        fhir_servers=settings.fhir_servers,
     )
+    auth = settings.auth.model_copy(update={"issuers": (*settings.auth.issuers, sandbox)})
+    return settings.model_copy(update={"auth": auth})
 
+
+# --- CDS_AUTH_ISSUERS and FHIR bases ------------------------------------------------------
 
 _ISSUER_FIELDS = {"iss", "jwks", "jwks_file", "jwks_url", "jku", "tenants", "fhir_servers"}
 
 
-def _issuers(raw: str | None) -> tuple[IssuerSettings, ...]:
+def _issuers(raw: str) -> tuple[IssuerSettings, ...]:
     """CDS_AUTH_ISSUERS: a JSON array of ``{"iss", one of "jwks" | "jwks_file" | "jwks_url",
     optional "jku": [urls], optional "tenants": [ids], optional "fhir_servers": [bases]}``."""
-    if raw is None:
-        return ()
     name = "CDS_AUTH_ISSUERS"
     try:
         entries = json.loads(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a JSON array of issuer objects") from None
+        raise ValueError(f"{name} must be a JSON array of issuer objects") from None
     if not isinstance(entries, list):
-        raise ConfigurationError(f"{name} must be a JSON array of issuer objects")
+        raise ValueError(f"{name} must be a JSON array of issuer objects")
     issuers: list[IssuerSettings] = []
     for index, entry in enumerate(entries):
         where = f"{name}[{index}]"
         if not isinstance(entry, dict):
-            raise ConfigurationError(f"{where} must be an object")
+            raise ValueError(f"{where} must be an object")
         unknown = sorted(set(entry) - _ISSUER_FIELDS)
         if unknown:
-            raise ConfigurationError(f"{where} has unknown fields {unknown}")
+            raise ValueError(f"{where} has unknown fields {unknown}")
         iss = entry.get("iss")
         if not isinstance(iss, str) or not iss:
-            raise ConfigurationError(f"{where}.iss must be a non-empty string")
+            raise ValueError(f"{where}.iss must be a non-empty string")
         sources = [key for key in ("jwks", "jwks_file", "jwks_url") if key in entry]
         if len(sources) != 1:
-            raise ConfigurationError(f"{where} needs exactly one of jwks, jwks_file, jwks_url")
+            raise ValueError(f"{where} needs exactly one of jwks, jwks_file, jwks_url")
         jwks = entry.get("jwks")
         if jwks is not None and not isinstance(jwks, dict):
-            raise ConfigurationError(f"{where}.jwks must be a JWK Set object")
+            raise ValueError(f"{where}.jwks must be a JWK Set object")
         jwks_file = _optional_text(entry, "jwks_file", where)
         jwks_url = _optional_text(entry, "jwks_url", where)
         jku = _text_list(entry, "jku", where)
@@ -552,21 +750,21 @@ def _issuers(raw: str | None) -> tuple[IssuerSettings, ...]:
         )
     names = [issuer.iss for issuer in issuers]
     if len(set(names)) != len(names):
-        raise ConfigurationError(f"{name} names an issuer twice")
+        raise ValueError(f"{name} names an issuer twice")
     return tuple(issuers)
 
 
 def _optional_text(entry: Mapping[str, Any], key: str, where: str) -> str | None:
     value = entry.get(key)
     if value is not None and (not isinstance(value, str) or not value):
-        raise ConfigurationError(f"{where}.{key} must be a non-empty string")
+        raise ValueError(f"{where}.{key} must be a non-empty string")
     return value
 
 
 def _text_list(entry: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigurationError(f"{where}.{key} must be an array of non-empty strings")
+        raise ValueError(f"{where}.{key} must be an array of non-empty strings")
     return tuple(value)
 
 
@@ -577,7 +775,7 @@ def _check_key_url(url: str, where: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return
-    raise ConfigurationError(f"{where}: key set URL {url!r} must be https:// (http:// on loopback)")
+    raise ValueError(f"{where}: key set URL {url!r} must be https:// (http:// on loopback)")
 
 
 def _fhir_bases(bases: tuple[str, ...], where: str) -> tuple[str, ...]:
@@ -587,7 +785,7 @@ def _fhir_bases(bases: tuple[str, ...], where: str) -> tuple[str, ...]:
             parts = urlsplit(base)
             parts.port  # noqa: B018 - raises ValueError for a bad port
         except ValueError:
-            raise ConfigurationError(f"{where}: {base!r} is not a URL") from None
+            raise ValueError(f"{where}: {base!r} is not a URL") from None
         if (
             parts.scheme not in ("http", "https")
             or not parts.hostname
@@ -595,9 +793,7 @@ def _fhir_bases(bases: tuple[str, ...], where: str) -> tuple[str, ...]:
             or parts.fragment
             or parts.username is not None
         ):
-            raise ConfigurationError(
-                f"{where}: {base!r} must be an http(s) base URL without query or user"
-            )
+            raise ValueError(f"{where}: {base!r} must be an http(s) base URL without query or user")
     return bases
 
 
@@ -608,68 +804,3 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-_E = TypeVar("_E", bound=StrEnum)
-
-
-class _Env:
-    """Typed reads of environment variables, with errors that name the variable."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def optional(self, name: str) -> str | None:
-        value = self._environ.get(name, "").strip()
-        return value or None
-
-    def text(self, name: str, default: str) -> str:
-        return self.optional(name) or default
-
-    def items(self, name: str) -> tuple[str, ...]:
-        raw = self.optional(name) or ""
-        return tuple(item.strip() for item in raw.split(",") if item.strip())
-
-    def boolean(self, name: str, *, default: bool) -> bool:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        if raw.lower() in {"true", "1", "yes", "on"}:
-            return True
-        if raw.lower() in {"false", "0", "no", "off"}:
-            return False
-        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
-
-    def integer(self, name: str, default: int) -> int:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < 0:
-            raise ConfigurationError(f"{name} must not be negative")
-        return value
-
-    def number(self, name: str, default: float) -> float:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigurationError(f"{name} must be positive")
-        return value
-
-    def enum(self, name: str, kind: type[_E], default: _E) -> _E:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        try:
-            return kind(raw.lower())
-        except ValueError:
-            allowed = ", ".join(member.value for member in kind)
-            raise ConfigurationError(f"{name} must be one of {allowed}, got {raw!r}") from None

@@ -106,7 +106,17 @@ def explain(
     """The patient model as JSON. ``options`` and ``patient_id`` as for ``build_patient``
     (the SMART app's endpoint passes the site's options and the launch's patient)."""
     given = read_input(document)
-    model: PatientModel = build_patient(
+    return explained(given, patient_model(given, as_of, options, patient_id=patient_id))
+
+
+def patient_model(
+    given: MappingInput,
+    as_of: date,
+    options: MappingOptions | None,
+    *,
+    patient_id: str | None = None,
+) -> PatientModel:
+    return build_patient(
         given.resources,
         as_of=as_of,
         draft_orders=given.draft_orders,
@@ -115,6 +125,10 @@ def explain(
         unavailable_data=given.unavailable_data,
         patient_id=patient_id,
     )
+
+
+def explained(given: MappingInput, model: PatientModel) -> dict[str, Any]:
+    """What the mapping received and read, as JSON."""
     received = _received(given.resources)
     patient = to_json(model)
     issues = patient.pop("data_issues")

@@ -145,9 +145,6 @@ class Her2Status:
         """True when any ERBB2 mutation result exists, positive, negative or VUS."""
         return bool(self.mutations or self.negative_results)
 
-    def of_class(self, variant_class: VariantClass) -> tuple[Her2Mutation, ...]:
-        return tuple(m for m in self.mutations if m.variant_class is variant_class)
-
     @property
     def latest_ihc(self) -> Her2Ihc | None:
         return _latest(self.ihc)

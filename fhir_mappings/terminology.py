@@ -73,7 +73,6 @@ LOINC_SEARCH = (
     " search tool on 2026-11-29"
 )
 R4CORE = "FHIR R4 4.0.1 core (npm hl7.fhir.r4.examples@4.0.1) examples and definitions"
-PROJECT = "project's own text fallback (no code in clinical-rules.md)"
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -288,16 +287,6 @@ def match(concept: object, code_set: CodeSet) -> MatchedBy | None:
     return None
 
 
-def match_any(concepts: Iterable[object], code_set: CodeSet) -> MatchedBy | None:
-    found: MatchedBy | None = None
-    for concept in concepts:
-        result = match(concept, code_set)
-        if result is MatchedBy.CODE:
-            return result
-        found = found or result
-    return found
-
-
 def _loinc(code: str, display: str, *, verified: bool = True) -> Code:
     return Code(LOINC, code, display, verified)
 
@@ -399,7 +388,6 @@ GENETICS_GENE_EXTENSION = CORE_SD + "observation-geneticsGene"
 GENETICS_DNA_REGION_EXTENSION = CORE_SD + "observation-geneticsDNARegionName"
 GENETICS_AMINO_ACID_CHANGE_EXTENSION = CORE_SD + "observation-geneticsAminoAcidChange"
 GENETICS_VARIANT_EXTENSION = CORE_SD + "observation-geneticsVariant"
-GENETICS_INTERPRETATION_EXTENSION = CORE_SD + "observation-geneticsInterpretation"
 GENETICS_COPY_NUMBER_EXTENSION = CORE_SD + "observation-geneticsCopyNumberEvent"
 """The FHIR R4 core genetics extensions (R4CORE: StructureDefinition-observation-genetics*)."""
 VARIANT_ASSESSMENT = CodeSet(
@@ -1137,11 +1125,6 @@ SUPPORTIVE_DRUG_NAMES: tuple[str, ...] = (
 """Recognised supportive drugs (clinical-rules.md 9.3): a text naming one of them and an
 anticancer drug is ambiguous and identifies neither. Generic and common US brand names,
 the project's list (names, not codes)."""
-
-DRUG_CODE_SYSTEM_HINTS = ("rxnorm", "ndc", "medispan", "gpi", "multum", "fdb", "medi-span")
-"""Words in a coding system URI that mark a drug code system; a site's own system (any
-other system on a medication concept, e.g. an EHR's ``urn:oid:...`` order catalog) is a
-drug code system too: a medication concept with any coding is identified by code only."""
 
 
 @lru_cache(maxsize=1)

@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -1079,16 +1079,15 @@ def test_the_maximum_lifetime_is_a_setting() -> None:
 def test_production_refuses_to_start_without_a_public_base_url(
     tmp_path: Path, ec_signer: Signer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = replace(
-        production_settings(
-            tmp_path, IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps(jwks(ec_signer)))
-        ),
-        public_base_url=None,
-    )
+    settings = production_settings(
+        tmp_path, IssuerSettings(iss=EC_ISSUER, jwks_json=json.dumps(jwks(ec_signer)))
+    ).model_copy(update={"public_base_url": None})
     with pytest.raises(ConfigurationError, match="CDS_PUBLIC_BASE_URL"):
         create_app(settings)
     assert any(r.levelname == "CRITICAL" for r in caplog.records)
-    open_without_auth = replace(settings, auth=replace(settings.auth, disabled=True))
+    open_without_auth = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"disabled": True})}
+    )
     close(create_app(open_without_auth))  # nothing to check aud against: starts
 
 

@@ -125,7 +125,9 @@ def test_first_line_card_shape() -> None:
 
 
 def test_order_intent_comes_from_settings() -> None:
-    settings = replace(SETTINGS, clinical=ClinicalSettings(order_intent=OrderIntent.ORDER))
+    settings = SETTINGS.model_copy(
+        update={"clinical": ClinicalSettings(order_intent=OrderIntent.ORDER)}
+    )
     card = card_for(
         render(untreated_exon20(), Hook.PATIENT_VIEW, settings=settings), "seq-first-line-tkd"
     )

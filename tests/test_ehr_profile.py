@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,9 @@ DOSE_CHANGE = TESTS / "vignettes" / "v09_tdxd_ordered_at_6_4_mg_per_kg.json"
 
 
 def profile_app(settings: Settings, profile: EhrProfile) -> Iterator[Flask]:
-    app = create_app(replace(settings, ehr_profile=profile), today=lambda: FIXED_TODAY)
+    app = create_app(
+        settings.model_copy(update={"ehr_profile": profile}), today=lambda: FIXED_TODAY
+    )
     yield app
     parts = app.extensions["cds_service"]
     parts.resolver.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +110,7 @@ def test_without_a_catalog_the_order_is_not_identified_and_the_card_says_so(
 def test_with_a_catalog_entry_for_the_code_the_order_gets_the_zongertinib_checks(
     settings: Settings, catalog: Path
 ) -> None:
-    for app in started(replace(settings, order_catalog=str(catalog))):
+    for app in started(settings.model_copy(update={"order_catalog": str(catalog)})):
         body = call(app, zongertinib_180mg_request())
         fired = topics(body)
         assert RULE not in fired
@@ -125,7 +124,7 @@ def test_with_a_catalog_entry_for_the_code_the_order_gets_the_zongertinib_checks
 def test_the_catalog_drug_codes_are_built_once_at_start_up(
     settings: Settings, catalog: Path
 ) -> None:
-    for app in started(replace(settings, order_catalog=str(catalog))):
+    for app in started(settings.model_copy(update={"order_catalog": str(catalog)})):
         parts = app.extensions["cds_service"]
         options = parts.mapping_options
         assert options.site_drug_codes is parts.catalog.drug_codes

@@ -8,8 +8,8 @@ record supports and the ``her2-nsclc-cds.data-quality`` extension naming the key
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -19,9 +19,11 @@ from cds_service.app import create_app
 from cds_service.selfcheck import check_response
 from cds_service.settings import Settings
 from demo.fhir_server import RecordedRequest, Reply, ScriptedFhirServer
+from fhir_mappings import parse
 from tests.conftest import FIXED_TODAY
 
 DEADLINE_S = 1.0
+ROOMY_DEADLINE_S = 30.0
 MARGIN_S = 1.5
 PATIENT_ID = "p-faulty"
 SEARCH_PATHS = {
@@ -67,14 +69,27 @@ def healthy_routes() -> dict[str, Reply | Callable[[RecordedRequest], Reply]]:
     return routes
 
 
-@pytest.fixture
-def app(settings: Settings) -> Iterator[Flask]:
-    tight = replace(settings, fhir_deadline_s=DEADLINE_S, fhir_request_timeout_s=DEADLINE_S)
-    application = create_app(tight, today=lambda: FIXED_TODAY)
+def app_with_deadline(settings: Settings, deadline_s: float) -> Iterator[Flask]:
+    timed = settings.model_copy(
+        update={"fhir_deadline_s": deadline_s, "fhir_request_timeout_s": deadline_s}
+    )
+    application = create_app(timed, today=lambda: FIXED_TODAY)
     yield application
     parts = application.extensions["cds_service"]
     parts.resolver.close()
     parts.store.close()
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    yield from app_with_deadline(settings, DEADLINE_S)
+
+
+@pytest.fixture
+def roomy_app(settings: Settings) -> Iterator[Flask]:
+    """A deadline a loaded 2-core machine meets for 20,000 resources (well under a second
+    on an idle one; seconds when seven engineers share two cores)."""
+    yield from app_with_deadline(settings, ROOMY_DEADLINE_S)
 
 
 def call(app: Flask, server: ScriptedFhirServer) -> tuple[int, dict[str, Any], float]:
@@ -143,9 +158,20 @@ def test_a_failing_optional_search_still_gives_the_cards_it_can(app: Flask, faul
     assert elapsed < DEADLINE_S + MARGIN_S
 
 
-def test_a_huge_bundle_is_read_within_the_deadline(app: Flask) -> None:
+def test_a_huge_bundle_is_read_within_the_deadline(
+    roomy_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """20,000 unrelated vital-sign Observations in one page: mapped, not validated one by
-    one."""
+    one. Shown by counting validations, not by the clock (speed is ``make bench``'s): the
+    deadline is one a loaded 2-core machine meets."""
+    validated: Counter[str] = Counter()
+    model_class = parse._model_class
+
+    def counting(resource_type: str) -> Callable[[dict[str, Any]], object]:
+        validated[resource_type] += 1
+        return model_class(resource_type)
+
+    monkeypatch.setattr(parse, "_model_class", counting)
     noise = [
         {
             "resourceType": "Observation",
@@ -165,7 +191,8 @@ def test_a_huge_bundle_is_read_within_the_deadline(app: Flask) -> None:
 
     with ScriptedFhirServer(healthy_routes()) as server:
         server.routes[SEARCH_PATHS["observations"]] = vital_signs_only
-        status, body, elapsed = call(app, server)
+        status, body, elapsed = call(roomy_app, server)
     assert status == 200, body
     assert [card["source"]["topic"]["code"] for card in body["cards"]] == ["test-broad-ngs"]
-    assert elapsed < DEADLINE_S + MARGIN_S
+    assert validated["Observation"] < 100, validated
+    assert elapsed < ROOMY_DEADLINE_S + MARGIN_S

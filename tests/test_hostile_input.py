@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -204,7 +203,7 @@ auth_schema = schemathesis.openapi.from_path(OPENAPI, config=AUTH_CONFIG)
 def app_with_auth(settings: Settings) -> Iterator[Flask]:
     """Authentication on, trusting one issuer whose keys no test holds: every token fails."""
     issuer = IssuerSettings(iss="https://ehr.example.org", jwks_file=str(SANDBOX_JWKS_FILE))
-    application = create_app(replace(settings, auth=AuthSettings(issuers=(issuer,))))
+    application = create_app(settings.model_copy(update={"auth": AuthSettings(issuers=(issuer,))}))
     yield application
     parts = application.extensions["cds_service"]
     parts.resolver.close()

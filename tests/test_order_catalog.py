@@ -8,7 +8,6 @@ code), and suggestions that carry the site's codings, or text without an entry.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +180,9 @@ def test_the_service_refuses_to_start_with_an_invalid_catalog(
 ) -> None:
     path = write(tmp_path, {"orders": {"service:ct-chest": entry()}})
     with pytest.raises(ConfigurationError, match=r"orders\['service:ct-chest'\]"):
-        create_app(replace(settings, order_catalog=str(path)), today=lambda: FIXED_TODAY)
+        create_app(
+            settings.model_copy(update={"order_catalog": str(path)}), today=lambda: FIXED_TODAY
+        )
 
 
 def test_the_variable_is_read_from_the_environment() -> None:
@@ -221,7 +222,7 @@ def answer(settings: Settings, vignette: str) -> dict[str, Any]:
 def test_suggestions_carry_the_site_codings_first_and_keep_their_text(settings: Settings) -> None:
     vignette = "v01_exon20_untreated_72kg_patient_view.json"  # suggests zongertinib
     plain = answer(settings, vignette)
-    coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
+    coded = answer(settings.model_copy(update={"order_catalog": str(EXAMPLE)}), vignette)
     drugs_plain = [r for r in created(plain) if r["resourceType"] == "MedicationRequest"]
     drugs_coded = [r for r in created(coded) if r["resourceType"] == "MedicationRequest"]
     assert drugs_plain
@@ -244,7 +245,7 @@ def test_suggestions_carry_the_site_codings_first_and_keep_their_text(settings: 
 
 def test_a_service_request_carries_the_site_coding(settings: Settings) -> None:
     vignette = "v01_exon20_untreated_72kg_patient_view.json"
-    coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
+    coded = answer(settings.model_copy(update={"order_catalog": str(EXAMPLE)}), vignette)
     plain = answer(settings, vignette)
     services_plain = [r for r in created(plain) if r["resourceType"] == "ServiceRequest"]
     services_coded = [
@@ -263,7 +264,7 @@ def test_without_an_entry_a_suggestion_stays_text(settings: Settings, tmp_path: 
     """A catalog that maps only a CBC changes nothing in a T-DXd suggestion."""
     path = write(tmp_path, {"orders": {"service:cbc": entry("CBC-1")}})
     vignette = "v02_exon20_after_platinum_order_select_tdxd.json"
-    assert answer(replace(settings, order_catalog=str(path)), vignette) == answer(
+    assert answer(settings.model_copy(update={"order_catalog": str(path)}), vignette) == answer(
         settings, vignette
     )
 
@@ -273,7 +274,7 @@ def test_a_platinum_doublet_is_suggested_only_as_the_sites_order_set(settings: S
     the platinum doublet; it becomes a suggestion only through the catalog's order set."""
     vignette = "v01_exon20_untreated_72kg_patient_view.json"
     plain = answer(settings, vignette)
-    coded = answer(replace(settings, order_catalog=str(EXAMPLE)), vignette)
+    coded = answer(settings.model_copy(update={"order_catalog": str(EXAMPLE)}), vignette)
     drugs = [
         r["medicationCodeableConcept"]["text"].lower()
         for body in (plain, coded)
@@ -390,4 +391,6 @@ def test_the_service_refuses_to_start_with_a_conflicting_drug_code(
 ) -> None:
     path = write(tmp_path, {"orders": {"medication:sevabertinib": entry("1658084", RXNORM)}})
     with pytest.raises(ConfigurationError, match=r"orders\['medication:sevabertinib'\]"):
-        create_app(replace(settings, order_catalog=str(path)), today=lambda: FIXED_TODAY)
+        create_app(
+            settings.model_copy(update={"order_catalog": str(path)}), today=lambda: FIXED_TODAY
+        )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -31,10 +30,11 @@ sekmet_fhir_server = sekmet_fhir_server_fixture()
 
 
 def production(settings: Settings, *issuers: str, **smart: Any) -> Settings:
-    chosen = replace(
-        settings, profile=Profile.PRODUCTION, smart=SmartSettings(issuers=issuers, **smart)
+    chosen = settings.model_copy(
+        update={"profile": Profile.PRODUCTION, "smart": SmartSettings(issuers=issuers, **smart)}
     )
-    return replace(chosen, auth=replace(chosen.auth, disabled=True))  # no CDS client JWTs
+    auth = chosen.auth.model_copy(update={"disabled": True})  # no CDS client JWTs
+    return chosen.model_copy(update={"auth": auth})
 
 
 @pytest.fixture

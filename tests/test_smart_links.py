@@ -7,7 +7,6 @@ whatever the caller likes)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +57,8 @@ LINK = {
 
 def production(settings: Settings, **changes: Any) -> Settings:
     smart = SmartSettings(**changes.pop("smart", {}))
-    chosen = replace(settings, profile=Profile.PRODUCTION, smart=smart, **changes)
-    return replace(chosen, auth=replace(chosen.auth, disabled=True))
+    chosen = settings.model_copy(update={"profile": Profile.PRODUCTION, "smart": smart, **changes})
+    return chosen.model_copy(update={"auth": chosen.auth.model_copy(update={"disabled": True})})
 
 
 def test_exactly_the_sequencing_ild_and_cardiac_rules_link_the_app(settings: Settings) -> None:
@@ -100,7 +99,10 @@ def test_the_launch_url_in_production(
 
 
 def test_development_links_this_services_loopback_address(settings: Settings) -> None:
-    assert launch_url(replace(settings, port=8123)) == "http://localhost:8123/smart/launch.html"
+    assert (
+        launch_url(settings.model_copy(update={"port": 8123}))
+        == "http://localhost:8123/smart/launch.html"
+    )
 
 
 def test_the_setting_reads_off_as_no_link() -> None:

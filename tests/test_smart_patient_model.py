@@ -7,7 +7,6 @@ and the site's mapping settings (here the new-line gap) apply to it as to the ca
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +50,10 @@ def test_the_sites_mapping_settings_apply(settings: Settings) -> None:
     """A new-line gap of one day splits the record's therapy into more lines."""
     lines = []
     for gap in (settings.clinical.new_line_gap_days, 1):
-        clinical = replace(settings.clinical, new_line_gap_days=gap)
-        app = create_app(replace(settings, clinical=clinical), today=lambda: FIXED_TODAY)
+        clinical = settings.clinical.model_copy(update={"new_line_gap_days": gap})
+        app = create_app(
+            settings.model_copy(update={"clinical": clinical}), today=lambda: FIXED_TODAY
+        )
         try:
             response = app.test_client().post(PATIENT_MODEL, json=journey_bundle())
             lines.append(len(response.get_json()["patient"]["lines"]))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -204,8 +203,10 @@ def production_app(settings: Settings) -> Iterator[Flask]:
         connect_src=("https://authorization.example.org",),
         frame_ancestors=("https://ehr.example.org", "https://*.ehr.example.org"),
     )
-    production = replace(settings, profile=Profile.PRODUCTION, smart=smart)
-    production = replace(production, auth=replace(production.auth, disabled=True))
+    production = settings.model_copy(update={"profile": Profile.PRODUCTION, "smart": smart})
+    production = production.model_copy(
+        update={"auth": production.auth.model_copy(update={"disabled": True})}
+    )
     application = create_app(production, today=lambda: FIXED_TODAY)
     yield application
     parts = application.extensions["cds_service"]

@@ -20,7 +20,6 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -71,9 +70,22 @@ def target_of(url: str) -> tuple[str, int]:
     return parts.hostname or "127.0.0.1", parts.port or 5432
 
 
+def with_feedback_tables(url: str) -> str:
+    """``url``'s schema brought to the current revision directly, with generous timeouts:
+    on a loaded 2-core machine that can take more than the 1 s statement timeout under test,
+    and what the tests show is an outage, not a migration."""
+    schema = open_feedback_store(url, StoreSettings(connect_timeout_s=10, statement_timeout_s=30))
+    try:
+        schema.migrate()
+    finally:
+        schema.close()
+    return url
+
+
 @pytest.fixture
 def postgres_behind_proxy() -> Iterator[tuple[str, TcpProxy]]:
     with isolated_postgres_url() as url:
+        with_feedback_tables(url)
         proxy = TcpProxy(target_of(url))
         try:
             yield through(url, proxy.port), proxy
@@ -98,7 +110,7 @@ def test_a_frozen_postgres_costs_at_most_the_timeouts_and_is_used_again_once_bac
     postgres_behind_proxy: tuple[str, TcpProxy], caplog: pytest.LogCaptureFixture
 ) -> None:
     url, proxy = postgres_behind_proxy
-    store = open_feedback_store(url, replace(TIMEOUTS, issued_cards_queue=10))
+    store = open_feedback_store(url, TIMEOUTS.model_copy(update={"issued_cards_queue": 10}))
     try:
         assert store.record(SERVICE, [feedback_item("card-before")]) == 1
         proxy.freeze()
@@ -112,11 +124,13 @@ def test_a_frozen_postgres_costs_at_most_the_timeouts_and_is_used_again_once_bac
         assert store.ping() is False
         assert elapsed < BOUND_S, elapsed
 
-        # Remembering cards never waits: queued, and past the queue's bound dropped and counted.
+        # Remembering cards never waits: queued, and past the queue's bound dropped and
+        # counted. The drops prove it: a call that waited for room (or wrote itself) would
+        # drop nothing. The time bound is loose: 20 waits on the database would take 20 s.
         started = time.monotonic()
         for n in range(20):
             store.remember_cards(SERVICE, [(f"card-{n}", "rule")])
-        assert time.monotonic() - started < 1.0  # one wait on the database would be 1 s
+        assert time.monotonic() - started < 10 * TIMEOUTS.statement_timeout_s
         assert store.issued_cards_dropped >= 20 - 10 - 1  # 10 queued, 1 being written
         assert "issued cards not recorded" in caplog.text
 
@@ -161,7 +175,7 @@ def test_the_app_boots_without_its_database_and_hook_calls_do_not_wait_on_it(
     """Feedback gets a 503 OperationOutcome; the hook answers at once, its cards dropped."""
     url, proxy = postgres_behind_proxy
     proxy.freeze()
-    stores = replace(TIMEOUTS, statement_timeout_s=3.0)  # a wait on it would show
+    stores = TIMEOUTS.model_copy(update={"statement_timeout_s": 5.0})  # a wait on it would show
     settings = Settings(
         profile=Profile.DEVELOPMENT,
         feedback_database_url=url,
@@ -176,14 +190,15 @@ def test_the_app_boots_without_its_database_and_hook_calls_do_not_wait_on_it(
             started = time.monotonic()
             hook = client.post(f"/cds-services/{SERVICE}", json=spec_example("patient-view"))
             assert hook.status_code == 200
-            assert time.monotonic() - started < 1.5  # never the 3 s of a wait on the database
+            # never the 5 s of a wait on the database (a loaded machine: seconds, not five)
+            assert time.monotonic() - started < stores.statement_timeout_s - 1.5
 
         started = time.monotonic()
         feedback = client.post(
             f"/cds-services/{SERVICE}/feedback",
             json={"feedback": [feedback_item("card-x").model_dump(mode="json")]},
         )
-        # Waits for the queued cards (at most 3 s), then its own write (at most 2 + 3 s).
+        # Waits for the queued cards (at most 5 s), then its own write (at most 2 + 5 s).
         assert time.monotonic() - started < 2 * stores.statement_timeout_s + 2.0 + 1.5
         assert feedback.status_code == 503
         outcome = feedback.get_json()
@@ -250,6 +265,7 @@ def test_gunicorn_workers_boot_with_every_store_down_and_serve_once_they_are_bac
     public = "https://cds.example.org"
     redis_port, postgres_port = free_port(), free_port()
     with isolated_postgres_url() as url:
+        with_feedback_tables(url)
         env = clean_environment(
             CDS_PROFILE="production",
             CDS_PUBLIC_BASE_URL=public,

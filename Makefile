@@ -4,8 +4,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8080
+# The SMART app (smart_app/, JavaScript): npm ci when the lock file changes, then esbuild
+# into cds_service/static/smart/ (served at /smart/; built here, never committed).
+SMART_APP := smart_app
+SMART_MODULES := $(SMART_APP)/node_modules/.ci-stamp
+SMART_BUILT := cds_service/static/smart/.build-stamp
+SMART_SOURCES := $(SMART_APP)/build.mjs $(SMART_APP)/launch.html $(SMART_APP)/index.html \
+	$(SMART_APP)/favicon.svg $(wildcard $(SMART_APP)/src/*)
 
-.PHONY: run test lint typecheck check serve-production clean demo bench
+.PHONY: run test lint typecheck check serve-production clean demo bench smart-app
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,12 +20,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(SMART_MODULES): $(SMART_APP)/package.json $(SMART_APP)/package-lock.json
+	cd $(SMART_APP) && npm ci --no-audit --no-fund
+	touch $(SMART_MODULES)
+
+$(SMART_BUILT): $(SMART_MODULES) $(SMART_SOURCES)
+	cd $(SMART_APP) && node build.mjs
+	touch $(SMART_BUILT)
+
+## Build the SMART app into cds_service/static/smart/ (needs node >= 20 and npm).
+smart-app: $(SMART_BUILT)
+
 ## Serve locally in the development profile on 127.0.0.1:$(PORT).
-run: $(STAMP)
+run: $(STAMP) $(SMART_BUILT)
 	CDS_PROFILE=development PORT=$(PORT) $(PY) -m cds_service serve
 
 ## Lint, type-check and run the whole test suite.
-test: $(STAMP)
+test: $(STAMP) $(SMART_BUILT)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -26,7 +44,7 @@ test: $(STAMP)
 
 ## A local EHR environment until Ctrl-C: SEKMET FHIR server with synthetic patients, the
 ## service under gunicorn, curl commands and CDS Hooks sandbox links (all on 127.0.0.1).
-demo: $(STAMP)
+demo: $(STAMP) $(SMART_BUILT)
 	$(PY) -m demo
 
 ## The benchmark: the service against a bare Flask floor, one table (a few minutes).
@@ -41,4 +59,5 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var $(SMART_APP)/node_modules \
+		cds_service/static/smart

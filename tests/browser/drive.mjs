@@ -2,10 +2,11 @@
 // open each page, wait for the app to draw (or fail), and report what a clinician would
 // see, as JSON on stdout, for tests/browser/test_smart_app.py to check.
 //
-// Input: one JSON argument {chromium, pages: [{name, url, screenshot, authorize?}]}.
+// Input: one JSON argument {chromium, pages: [{name, url, screenshot?, screenshotTop?}]}.
 // Per page: console errors, CSP violations (the securitypolicyviolation event and
 // Chromium's console report), the lane tables' text, the number of marks in the SVG, a
-// tooltip's text after hovering a mark, and whether the arrow keys move between rows.
+// tooltip's text after hovering a mark, whether the arrow keys move between rows, and the
+// Content-Security-Policy headers of the documents loaded.
 
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -89,6 +90,13 @@ async function visit(browser, target) {
   page.on("framenavigated", (frame) => {
     if (frame === page.mainFrame()) visited.push(new URL(frame.url()).origin + new URL(frame.url()).pathname);
   });
+  const policies = new Set();
+  page.on("response", (response) => {
+    if (response.request().resourceType() === "document") {
+      const policy = response.headers()["content-security-policy"];
+      if (policy) policies.add(policy);
+    }
+  });
   const result = { name: target.name };
   try {
     await page.goto(target.url, { timeout: TIMEOUT_MS });
@@ -113,6 +121,7 @@ async function visit(browser, target) {
     result.tooltip = await tooltipOf(page);
     await page.mouse.move(0, 0);
     if (target.screenshot) await page.screenshot({ path: target.screenshot, fullPage: true });
+    if (target.screenshotTop) await page.screenshot({ path: target.screenshotTop });
     result.cspEvents = await page.evaluate(() => window.__csp);
   } catch (error) {
     result.error = String(error.message ?? error);
@@ -121,6 +130,7 @@ async function visit(browser, target) {
   result.consoleErrors = consoleErrors;
   result.cspConsole = csp;
   result.visited = visited;
+  result.policies = [...policies];
   await context.close();
   return result;
 }

@@ -120,8 +120,16 @@ async function visit(browser, target) {
     result.keyboard = await keyboardMoves(page);
     result.tooltip = await tooltipOf(page);
     await page.mouse.move(0, 0);
+    await page.evaluate(() => {
+      document.activeElement?.blur();
+      window.scrollTo(0, 0);
+    });
     if (target.screenshot) await page.screenshot({ path: target.screenshot, fullPage: true });
-    if (target.screenshotTop) await page.screenshot({ path: target.screenshotTop });
+    if (target.screenshotTop) {
+      // The header and the whole timeline, as a clinician sees it first.
+      const bottom = await page.evaluate(() => document.getElementById("timeline").getBoundingClientRect().bottom);
+      await page.screenshot({ path: target.screenshotTop, fullPage: true, clip: { x: 0, y: 0, width: 1280, height: Math.ceil(bottom) + 16 } });
+    }
     result.cspEvents = await page.evaluate(() => window.__csp);
   } catch (error) {
     result.error = String(error.message ?? error);

@@ -44,8 +44,10 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from demo.__main__ import smart_app_url, smart_environment
 from demo.fhir_server import FhirServer, demo_fhir_server, die_with_parent, free_port, load
 from demo.fhir_server import stop_process as stop
+from demo.hooks import HOOKS, hook_request
 from demo.patients import DemoPatient, demo_patients
 from demo.service import REPOSITORY, SERVICE_APP, RunningApp, running_app, service_environment
 from fhir_mappings.explain import explain
@@ -141,18 +143,21 @@ def stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
     (out / "fhir").mkdir()
     today = date.today()
     patients = {p.patient_id: p for p in demo_patients(today=today)}
+    port = free_port()
     with ExitStack() as stack:
         fhir = stack.enter_context(
             demo_fhir_server(out / "fhir", access_token=secrets.token_urlsafe(16))
         )
         load(fhir, [r for p in patients.values() for r in p.resources])
+        demo_settings = smart_environment(f"http://127.0.0.1:{port}", fhir)
         service = stack.enter_context(
             running_app(
                 SERVICE_APP,
-                environment=_app_environment(out, CDS_SMART_ISSUERS=fhir.base_url),
+                environment=_app_environment(out, **demo_settings),
                 workers=1,
                 threads=4,
                 log_path=out / "service.log",
+                port=port,
             )
         )
         yield Stack(today, patients, fhir, service)
@@ -271,8 +276,34 @@ def check_patient(page: dict[str, Any], expected: Expected, stack: Stack) -> Non
 
 
 def standalone_url(stack: Stack, patient_id: str) -> str:
-    query = urlencode({"fhirServiceUrl": stack.fhir.base_url, "patientId": patient_id})
-    return f"{stack.service.url}/smart/launch.html?{query}"
+    """The link ``make demo`` prints for the patient."""
+    return smart_app_url(stack.service.url, stack.fhir, patient_id)
+
+
+def test_the_demo_cards_carry_the_smart_link(stack: Stack) -> None:
+    """The demo's service is configured with its own launch page: an ILD card links to it."""
+    patient = stack.patients["demo-v05-grade1-ild-resolved-late"]
+    body = hook_request(
+        patient,
+        "patient-view",
+        fhir_server=stack.fhir.base_url,
+        access_token=stack.fhir.access_token,
+    )
+    answer = requests.post(
+        f"{stack.service.url}/cds-services/{HOOKS['patient-view']}", json=body, timeout=60
+    )
+    assert answer.status_code == 200, answer.text[:500]
+    links = [
+        link
+        for card in answer.json()["cards"]
+        for link in card.get("links", [])
+        if link.get("type") == "smart"
+    ]
+    assert links
+    assert {link["url"] for link in links} == {f"{stack.service.url}/smart/launch.html"}
+    launch_page = requests.get(links[0]["url"], timeout=10)
+    assert launch_page.status_code == 200
+    assert "launch.js" in launch_page.text
 
 
 def test_the_app_shows_each_patients_journey(chromium: str, stack: Stack) -> None:

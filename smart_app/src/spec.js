@@ -253,12 +253,20 @@ function ildLane(l, domain) {
           ],
         },
       },
-      {
-        data: { values },
-        mark: { type: "text", align: "left", dx: 4, dy: -16, fontSize: 12, fontWeight: "bold", color: TEXT },
-        encoding: { x: { field: "t", type: "temporal" }, y, text: { field: "grade" } },
-      },
     );
+    // The grade above the bar's start; for an episode near the right edge, ending there.
+    const nearEnd = domain[1] - (domain[1] - domain[0]) * 0.15;
+    for (const [align, subset] of [
+      ["left", values.filter((v) => v.t < nearEnd)],
+      ["right", values.filter((v) => v.t >= nearEnd)],
+    ]) {
+      if (!subset.length) continue;
+      layers.push({
+        data: { values: subset },
+        mark: { type: "text", align, dx: align === "left" ? 4 : -4, dy: -16, fontSize: 12, fontWeight: "bold", color: TEXT },
+        encoding: { x: { field: align === "left" ? "t" : "t2", type: "temporal" }, y, text: { field: "grade" } },
+      });
+    }
   } else {
     layers.push(emptyLayer(domain, "No ILD / pneumonitis episode recorded"));
   }
@@ -360,7 +368,8 @@ function lane(title, description, layers, domain, count, height) {
   // One x definition (scale, axis) on every layer that places marks in time.
   const xDef = x(domain, title === "ANC (neutrophils)");
   for (const layer of layers) {
-    if (layer.encoding?.x?.field === "t") layer.encoding.x = xDef;
+    const field = layer.encoding?.x?.field;
+    if (field === "t" || field === "t2") layer.encoding.x = { ...xDef, field };
   }
   return {
     title: { text: title, subtitle: description, anchor: "start", fontSize: 14, subtitleFontSize: 11 },

@@ -160,6 +160,8 @@ def stack(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
                 port=port,
             )
         )
+        page = requests.get(f"{service.url}/smart/launch.html", timeout=30)
+        assert page.status_code == 200, f"the service does not serve the app: {page.text[:300]}"
         yield Stack(today, patients, fhir, service)
 
 

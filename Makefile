@@ -12,7 +12,7 @@ SMART_BUILT := cds_service/static/smart/.build-stamp
 SMART_SOURCES := $(SMART_APP)/build.mjs $(SMART_APP)/launch.html $(SMART_APP)/index.html \
 	$(SMART_APP)/favicon.svg $(wildcard $(SMART_APP)/src/*)
 
-.PHONY: run test lint typecheck check serve-production clean demo bench smart-app
+.PHONY: run test lint typecheck check serve-production clean demo bench
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,13 +30,17 @@ $(SMART_BUILT): $(SMART_MODULES) $(SMART_SOURCES)
 
 ## Build the SMART app into cds_service/static/smart/ (needs node >= 20 and npm).
 smart-app: $(SMART_BUILT)
+.PHONY: smart-app
+
+# The service serves the app: make run, make test and make demo build it first.
+run test demo: $(SMART_BUILT)
 
 ## Serve locally in the development profile on 127.0.0.1:$(PORT).
-run: $(STAMP) $(SMART_BUILT)
+run: $(STAMP)
 	CDS_PROFILE=development PORT=$(PORT) $(PY) -m cds_service serve
 
 ## Lint, type-check and run the whole test suite.
-test: $(STAMP) $(SMART_BUILT)
+test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -44,7 +48,7 @@ test: $(STAMP) $(SMART_BUILT)
 
 ## A local EHR environment until Ctrl-C: SEKMET FHIR server with synthetic patients, the
 ## service under gunicorn, curl commands and CDS Hooks sandbox links (all on 127.0.0.1).
-demo: $(STAMP) $(SMART_BUILT)
+demo: $(STAMP)
 	$(PY) -m demo
 
 ## The benchmark: the service against a bare Flask floor, one table (a few minutes).

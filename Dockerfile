@@ -1,4 +1,13 @@
 # Production image: gunicorn with several workers, non-root, with a health check.
+
+# The SMART app (smart_app/): npm ci from its lock file, built into cds_service/static/smart.
+FROM node:20-slim AS smart-app
+WORKDIR /build
+COPY smart_app/package.json smart_app/package-lock.json ./smart_app/
+RUN cd smart_app && npm ci --no-audit --no-fund
+COPY smart_app ./smart_app
+RUN cd smart_app && node build.mjs
+
 FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -11,6 +20,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
+COPY --from=smart-app /build/cds_service/static/smart ./cds_service/static/smart
 COPY fhir_mappings ./fhir_mappings
 COPY gunicorn.conf.py ./
 RUN pip install . \

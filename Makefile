@@ -4,6 +4,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8080
+# The SMART app (smart_app/, JavaScript): npm ci when the lock file changes, then esbuild
+# into cds_service/static/smart/ (served at /smart/; built here, never committed).
+SMART_APP := smart_app
+SMART_MODULES := $(SMART_APP)/node_modules/.ci-stamp
+SMART_BUILT := cds_service/static/smart/.build-stamp
+SMART_SOURCES := $(SMART_APP)/build.mjs $(SMART_APP)/launch.html $(SMART_APP)/index.html \
+	$(SMART_APP)/favicon.svg $(wildcard $(SMART_APP)/src/*)
 
 .PHONY: run test lint typecheck check serve-production clean demo bench deadcode
 
@@ -12,6 +19,21 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(SMART_MODULES): $(SMART_APP)/package.json $(SMART_APP)/package-lock.json
+	cd $(SMART_APP) && npm ci --no-audit --no-fund
+	touch $(SMART_MODULES)
+
+$(SMART_BUILT): $(SMART_MODULES) $(SMART_SOURCES)
+	cd $(SMART_APP) && node build.mjs
+	touch $(SMART_BUILT)
+
+## Build the SMART app into cds_service/static/smart/ (needs node >= 20 and npm).
+smart-app: $(SMART_BUILT)
+.PHONY: smart-app
+
+# The service serves the app: make run, make test and make demo build it first.
+run test demo: $(SMART_BUILT)
 
 ## Serve locally in the development profile on 127.0.0.1:$(PORT).
 run: $(STAMP)
@@ -57,4 +79,5 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache var $(SMART_APP)/node_modules \
+		cds_service/static/smart

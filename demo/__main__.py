@@ -19,8 +19,10 @@ order-sign (the request bodies are written to ``var/demo/requests/``: no prefetc
 ``fhirServer`` and a token SEKMET accepts, so the service fetches the record itself) and
 CDS Hooks sandbox URLs, one per hook, each with ``hook`` and ``screen`` (patient-view,
 Rx View for order-select, Rx Sign for order-sign) so that the sandbox opens that screen
-rather than the one it remembers. Ctrl-C stops everything and removes the temporary
-directory.
+rather than the one it remembers, and a link that opens the SMART app (the HER2 journey
+timeline, ``smart_app/``) standalone for the patient on the demo FHIR server. The cards
+carry a ``smart`` link to the same app (``CDS_SMART_LAUNCH_URL``). Ctrl-C stops
+everything and removes the temporary directory.
 """
 
 from __future__ import annotations
@@ -106,6 +108,22 @@ def sandbox_url(
     return f"{sandbox}?{query}"
 
 
+def smart_app_url(service_url: str, fhir: FhirServer, patient_id: str) -> str:
+    """The SMART app launched standalone for the patient on the demo's open FHIR server
+    (the sandbox proxy adds SEKMET's token), so no authorization server is involved."""
+    query = urlencode({"fhirServiceUrl": fhir.base_url, "patientId": patient_id})
+    return f"{service_url}/smart/launch.html?{query}"
+
+
+def smart_environment(service_url: str, fhir: FhirServer) -> dict[str, str]:
+    """The cards' ``smart`` link (this service's launch page) and the FHIR server the app
+    may be launched on (the Content-Security-Policy lets the app reach it)."""
+    return {
+        "CDS_SMART_LAUNCH_URL": f"{service_url}/smart/launch.html",
+        "CDS_SMART_ISSUERS": fhir.base_url,
+    }
+
+
 def guide(
     patients: tuple[DemoPatient, ...], service: RunningApp, fhir: FhirServer, out: Path
 ) -> str:
@@ -137,6 +155,7 @@ def guide(
             lines.append(
                 f"   sandbox {hook}: {sandbox_url(service, fhir, patient.patient_id, hook)}"
             )
+        lines.append(f"   SMART app: {smart_app_url(service.url, fhir, patient.patient_id)}")
         lines.append("")
     lines.append(
         "A browser may ask permission before the hosted sandbox (a public page) reaches a "
@@ -184,14 +203,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             count = load(fhir, [r for p in patients for r in p.resources])
             print(f"Loaded {count} resources of {len(patients)} patients into SEKMET.")
+            environment = service_environment(
+                feedback_database_url=_feedback_url(OUT),
+                cors_origins=cors_origins(os.environ),
+                order_catalog=os.environ.get("CDS_ORDER_CATALOG") or str(EXAMPLE_CATALOG),
+            )
+            environment.update(smart_environment(f"http://127.0.0.1:{args.port}", fhir))
             service = stack.enter_context(
                 running_app(
                     SERVICE_APP,
-                    environment=service_environment(
-                        feedback_database_url=_feedback_url(OUT),
-                        cors_origins=cors_origins(os.environ),
-                        order_catalog=os.environ.get("CDS_ORDER_CATALOG") or str(EXAMPLE_CATALOG),
-                    ),
+                    environment=environment,
                     workers=args.workers,
                     threads=4,
                     log_path=OUT / "service.log",

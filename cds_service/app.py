@@ -381,6 +381,10 @@ def _authenticate() -> None:
         return
     if request.endpoint in OPEN_ENDPOINTS:
         return
+    if request.endpoint is None and request.path.startswith(smart.PREFIX):
+        # No route under /smart/ (an encoded slash): the app's files are open, so this is
+        # their 404, not a 401 (nor werkzeug's redirect to the merged slashes).
+        raise errors.NotFound("No such file of the SMART app")
     try:
         caller = parts.authenticator.authenticate(
             request.headers.get("Authorization"), parts.settings.audience_base_url + request.path

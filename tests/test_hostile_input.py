@@ -232,7 +232,7 @@ def test_without_a_valid_token_the_answer_is_a_documented_401(
         # one) may get the SMART check's own documented 401; never the CDS client's.
         assert response.status_code != 401 or "WWW-Authenticate" in response.headers
     elif case.operation.path.startswith("/smart/"):
-        assert response.status_code != 401
+        assert response.status_code != 401, (case.path_parameters, case.method)
     else:
         assert response.status_code == 401
     case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
@@ -483,3 +483,13 @@ def test_a_refused_connection_to_the_fhir_server_is_412(offline: Flask) -> None:
     response = offline.test_client().post(PATIENT_VIEW, json=request)
     assert response.status_code == 412
     assert_client_answer(response)
+
+
+@pytest.mark.parametrize("path", ["/smart/%2F", "/smart/%2F%2Fetc/passwd", "/smart/%2Flaunch.html"])
+def test_an_unrouted_path_under_the_smart_app_is_its_404(app_with_auth: Flask, path: str) -> None:
+    """A path under /smart/ that matches no route (an encoded slash) is the app's 404, as its
+    files are open: not the CDS client's 401 (found by the generated calls above)."""
+    response = app_with_auth.test_client().get(path)
+    assert response.status_code == 404
+    assert response.get_json()["resourceType"] == "OperationOutcome"
+    assert "WWW-Authenticate" not in response.headers

@@ -65,7 +65,8 @@ OPEN_ENDPOINTS = frozenset({"smart.app_file", "smart.app_index", "smart.patient_
 """Not behind the CDS clients' JWT (a browser app has none): the files are public, and
 the patient model has its own check (SMART access token, production profile)."""
 
-smart = Blueprint("smart", __name__, url_prefix="/smart")
+PREFIX = "/smart/"
+smart = Blueprint("smart", __name__, url_prefix=PREFIX.rstrip("/"))
 
 
 class SmartParts:

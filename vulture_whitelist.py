@@ -42,3 +42,16 @@ ZERO
 
 # The named source of a code list, cited by the list's docstring (fhir_mappings.terminology).
 NYHA_SNOMED_SOURCE, BRAND_SOURCE, CYP3A_SOURCE
+
+# pydantic's JSON-schema generator hooks, overridden (cds_service.openapi).
+_.nullable_schema, _.default_schema, _.field_title_should_be_set
+
+# A pydantic model validator (cds_service.settings.SmartSettings: CDS_SMART_LAUNCH_URL=off).
+_._off
+
+# Flask: a URL converter's pattern, a blueprint's after-request hook and route
+# (cds_service.smart.views).
+_.regex, _headers, app_index
+
+# Wire fields sent on output (cds_service.wire: DataIssueEntry, ResponseExtension).
+resourceType, data_quality

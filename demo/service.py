@@ -29,8 +29,6 @@ class RunningApp:
     process: subprocess.Popen[bytes]
     started: float
     """``time.perf_counter()`` just before the process was started."""
-    first_answer_s: float
-    """Seconds from process start to the first answered request (the cold start)."""
     log_path: Path
 
 
@@ -122,8 +120,8 @@ def running_app(
         log_path=log_path,
     )
     try:
-        answered = wait_for_first_answer(process, url + probe, log_path)
-        yield RunningApp(url, process, started, answered - started, log_path)
+        wait_for_first_answer(process, url + probe, log_path)
+        yield RunningApp(url, process, started, log_path)
     finally:
         stop_process(process, timeout_s=20.0)
 

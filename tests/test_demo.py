@@ -328,7 +328,7 @@ def test_sandbox_links_carry_the_hook_and_its_screen() -> None:
     from demo.__main__ import sandbox_url
     from demo.service import RunningApp
 
-    service = RunningApp("http://127.0.0.1:8080", None, 0.0, 0.0, Path("log"))  # type: ignore[arg-type]
+    service = RunningApp("http://127.0.0.1:8080", None, 0.0, Path("log"))  # type: ignore[arg-type]
     fhir = FhirServer("http://127.0.0.1:8090/fhir", "token")
     screens = {"patient-view": "patient-view", "order-select": "rx-view", "order-sign": "rx-sign"}
     for hook, screen in screens.items():

@@ -248,10 +248,6 @@ class Finding:
     orders_as_sent: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     """The draft orders that a ``ChangeDose`` of the card changes, as sent, by reference."""
 
-    @property
-    def configurable(self) -> bool:
-        return Confidence.UNVERIFIED in self.confidence or bool(self.uncertainties)
-
 
 def with_card_data(f: Finding, patient: PatientModel) -> Finding:
     """What the card of ``f`` shows beyond the rule's conclusion, taken from the patient

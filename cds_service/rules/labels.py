@@ -25,8 +25,6 @@ TDXD_NSCLC_DOSE_LEVELS_MG_PER_KG: Final = (5.4, 4.4, 3.2)
 TDXD_CYCLE_WEEKS: Final = 3
 TDXD_ILD_GRADE1_SAME_DOSE_DAYS: Final = 28
 """Grade 1 ILD resolved within this many days of onset: same dose; later: one level down [L]."""
-TDXD_OTHER_TUMOUR_DOSE_MG_PER_KG: Final = 6.4
-"""The gastric cancer dose (and DESTINY-Lung01's); not the NSCLC dose [L]."""
 
 # T-DXd LVEF table (label section 2.3, as reproduced on the Enhertu HCP site,
 # https://www.enhertuhcp.com/en/manage-potential-risks/lvef) [L]. The "less than 40 %" and
@@ -37,8 +35,6 @@ TDXD_LVEF_DROP_BAND_POINTS: Final = (10.0, 20.0)
 """The table's "10 % to 20 %" absolute decrease from baseline (inclusive)."""
 LVEF_REPEAT_DAYS: Final = 21
 """"Repeat LVEF assessment within 3 weeks" [L]."""
-TDXD_LVEF_RECOVERY_POINTS: Final = 10.0
-"""40-45 % with a 10-20 point drop: resume only if LVEF recovers to within 10 % of baseline."""
 
 # T-DXd neutropenia (label section 2.3, as reproduced on the Enhertu HCP site,
 # https://www.enhertuhcp.com/en/breast/manage-potential-risks/neutropenia) [L]: grade 3
@@ -75,9 +71,8 @@ ZONGERTINIB_LVEF_INTERRUPT_BAND_PERCENT: Final = (40.0, 50.0)
 ZONGERTINIB_LVEF_INTERRUPT_DROP_POINTS: Final = (10.0, 19.0)
 """[?] LVEF 40-50 % with a 10-19 point drop from baseline: interrupt. Read only in secondary
 summaries of the label, not in the label's table itself: cards say "unverified"."""
-ZONGERTINIB_APPROVAL_AFTER_PRIOR_THERAPY: Final = date(2025, 8, 8)
 ZONGERTINIB_APPROVAL_FIRST_LINE: Final = date(2026, 2, 26)
-"""Accelerated approvals (after prior therapy; first line), HER2 TKD-activating mutations [L]."""
+"""Accelerated approval in the first line, HER2 TKD-activating mutations [L]."""
 ZONGERTINIB_FIRST_LINE_TEST: Final = "an FDA-authorized test"
 """The first-line approval's own words for the test [L]: "whose tumors have HER2 (ERBB2)
 tyrosine kinase domain (TKD) activating mutations, as detected by an FDA-authorized test"
@@ -295,9 +290,6 @@ NCCN_AS_REPORTED: Final = Citation(
 )
 NCCN_TESTING: Final = Citation(
     "NCCN NSCLC guideline (2026) as reported in expert commentary: biomarker testing",
-)
-ESMO_ONCOGENE_2023: Final = Citation(
-    "ESMO oncogene-addicted metastatic NSCLC guideline (2023)",
 )
 EXPERT_COMMENTARY: Final = Citation("Expert commentary (2026), no prospective data")
 NOT_HER2_AGENTS: Final = Citation(

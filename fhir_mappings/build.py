@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from fhir_mappings import (
@@ -275,9 +276,21 @@ agree exactly; other text keeps the case-insensitive pattern."""
 
 
 def _text_may_matter(text: str) -> bool:
+    if len(text) <= _CACHED_GATE_CHARS:
+        return _cached_text_may_matter(text)
+    return _text_gate(text)
+
+
+def _text_gate(text: str) -> bool:
     if text.isascii():
         return _OBSERVATION_TEXT_GATE_LOWER.search(text.lower()) is not None
     return _OBSERVATION_TEXT_GATE.search(text) is not None
+
+
+_CACHED_GATE_CHARS = 256
+_cached_text_may_matter = lru_cache(maxsize=8192)(_text_gate)
+"""Codes' texts and displays repeat across a record and across calls: each short one is
+tested once per process (the answer depends on the text only)."""
 
 
 @dataclass(frozen=True, slots=True)

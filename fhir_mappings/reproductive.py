@@ -26,6 +26,7 @@ Decisions (the safer reading where the record is silent):
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 from fhir_mappings.model import (
     CoMedication,
@@ -137,11 +138,24 @@ def reproductive_kind(
     text = _status_text(raw, code_text)
     if not text:
         return None
+    if len(text) <= _CACHED_STATUS_CHARS:
+        return _cached_status_kind(text)
+    return _status_kind(text)
+
+
+def _status_kind(text: str) -> ReproductiveStatusKind | None:
+    """The documented state ``text`` names (it depends on the text only)."""
     words = normalise_text(text)  # once, for the three sets
     for kind, code_set in _STATUS_SETS:
         if code_set.match_words(words) and mentions(text, code_set.texts):
             return kind
     return None
+
+
+_CACHED_STATUS_CHARS = 256
+_cached_status_kind = lru_cache(maxsize=8192)(_status_kind)
+"""Short texts (a code's text and displays: a record repeats the same few hundred) are
+decided once per process; the answer depends on the text only."""
 
 
 def read_reproductive_status(

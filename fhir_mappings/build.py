@@ -153,15 +153,15 @@ class _Version2:
 
 def _read_version2(
     raw: JsonObject,
+    resource_type: str,
     index: ResourceIndex,
     check: _Validator,
     out: _Version2,
-    as_of: date,
     *,
+    as_of: date,
     site: SiteDrugCodes,
 ) -> None:
     """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications, NYHA."""
-    resource_type = string(raw, "resourceType")
     if resource_type == "Observation" and nyha.is_nyha(raw):
         if (resource := check(raw)) is not None and (stated := nyha.read_nyha(resource)):
             out.nyha.append(stated)
@@ -425,6 +425,7 @@ def _select_measurements(
 
 def _read_one(
     raw: JsonObject,
+    resource_type: str,
     index: ResourceIndex,
     check: _Validator,
     out: _Collected,
@@ -434,7 +435,6 @@ def _read_one(
     links: _Links,
     site: SiteDrugCodes,
 ) -> None:
-    resource_type = string(raw, "resourceType")
     if resource_type == "Observation":
         _read_observation(raw, index, check, out, domain, links=links)
     elif resource_type == "Condition":
@@ -530,8 +530,12 @@ def build_patient(
     links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
-            _read_one(raw, index, check, out, domain=domain, as_of=as_of, links=links, site=site)
-            _read_version2(raw, index, check, out.version2, as_of, site=site)
+            # ``_flatten`` kept only resources whose resourceType is a non-blank string.
+            kind: str = raw["resourceType"]
+            _read_one(
+                raw, kind, index, check, out, domain=domain, as_of=as_of, links=links, site=site
+            )
+            _read_version2(raw, kind, index, check, out.version2, as_of=as_of, site=site)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days

@@ -87,10 +87,38 @@ def is_pregnancy_test(raw: JsonObject, code_text: str | None = None) -> bool:
     """Cheap pre-filter on a raw Observation (code, then the code's text).
     ``code_text``: ``concept_text`` of its code, when the caller has it already."""
     concept = raw.get("code")
-    if any(code in PREGNANCY_TEST_CODES for _, code in codings(concept)):
+    if _coded_pregnancy_test(concept):
         return True
     text = concept_text(concept) if code_text is None else code_text
-    return bool(text) and PREGNANCY_TEST.match_text(text)
+    if len(text) <= _CACHED_STATUS_CHARS:
+        return bool(text) and _named_pregnancy_test(text)
+    return PREGNANCY_TEST.match_text(text)
+
+
+def _coded_pregnancy_test(concept: object) -> bool:
+    """``codings(concept)`` holds a pregnancy-test code: the usual shape (an object with a
+    list of codings) tested inline, as it runs on every Observation; any other through
+    ``codings``."""
+    items = concept.get("coding") if type(concept) is dict else None
+    if type(items) is not list or not any(type(c) is dict for c in items):
+        return any(code in PREGNANCY_TEST_CODES for _, code in codings(concept))
+    for c in items:
+        if type(c) is dict:
+            code, system = c.get("code"), c.get("system")
+            if (
+                type(code) is str
+                and code in PREGNANCY_TEST_CODES
+                and type(system) is str
+                and system.strip()
+            ):
+                return True
+    return False
+
+
+@lru_cache(maxsize=8192)
+def _named_pregnancy_test(text: str) -> bool:
+    """``PREGNANCY_TEST.match_text``, once per text and process (codes' texts repeat)."""
+    return PREGNANCY_TEST.match_text(text)
 
 
 def _result(data: JsonObject) -> PregnancyResult:

@@ -99,7 +99,11 @@ def _coded_pregnancy_test(concept: object) -> bool:
     """``codings(concept)`` holds a pregnancy-test code: the usual shape (an object with a
     list of codings) tested inline, as it runs on every Observation; any other through
     ``codings``."""
-    items = concept.get("coding") if type(concept) is dict else None
+    if type(concept) is not dict:
+        return any(code in PREGNANCY_TEST_CODES for _, code in codings(concept))
+    items = concept.get("coding")
+    if items is None and "code" not in concept:
+        return False  # a concept of text only (``codings`` finds nothing in it)
     if type(items) is not list or not any(type(c) is dict for c in items):
         return any(code in PREGNANCY_TEST_CODES for _, code in codings(concept))
     for c in items:

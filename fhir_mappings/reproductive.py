@@ -157,7 +157,7 @@ _STATUS_SETS: tuple[tuple[ReproductiveStatusKind, CodeSet], ...] = (
 
 def _status_text(raw: JsonObject, code_text: str | None = None) -> str:
     parts = [concept_text(raw.get("code")) if code_text is None else code_text]
-    if string(raw, "resourceType") == "Observation":
+    if raw.get("resourceType") == "Observation":
         parts += [string(raw, "valueString") or "", concept_text(raw.get("valueCodeableConcept"))]
     return " ; ".join(p for p in parts if p)
 

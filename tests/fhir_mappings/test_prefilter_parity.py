@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import build, reproductive
+from fhir_mappings import build, reproductive, terminology
 from fhir_mappings.terminology import PREGNANCY_TEST, codings, concept_text
 from tests.fhir_mappings.test_quick_check import FIXTURES, _mutants
 
@@ -51,8 +51,11 @@ def test_the_inline_pregnancy_code_test_agrees_with_codings(seed: int) -> None:
 
 def test_the_cached_text_decisions_agree_with_the_uncached_ones() -> None:
     texts = {"", " ", "hCG", "HCG qualitative", "Pregnancy test, urine", "no hysterectomy"}
+    texts |= {"clarithromycin 500 mg", "rifampin and itraconazole", "osimertinib; ketoconazole"}
+    texts |= set(terminology.CYP3A_MODULATORS)
     for resource in FIXTURES:
-        for concept in (resource.get("code"), resource.get("valueCodeableConcept")):
+        concepts = ("code", "valueCodeableConcept", "medicationCodeableConcept")
+        for concept in (resource.get(key) for key in concepts):
             texts.add(concept_text(concept))
         if isinstance(resource.get("valueString"), str):
             texts.add(resource["valueString"])
@@ -60,3 +63,6 @@ def test_the_cached_text_decisions_agree_with_the_uncached_ones() -> None:
         assert build._cached_text_may_matter(text) is build._text_gate(text), text
         assert reproductive._cached_status_kind(text) is reproductive._status_kind(text), text
         assert reproductive._named_pregnancy_test(text) is PREGNANCY_TEST.match_text(text), text
+        cyp3a = terminology._cyp3a_of_text(text) if text else None
+        assert terminology.cyp3a_modulator({"text": text}) == cyp3a, text
+    assert any(terminology._cyp3a_of_text(text) for text in texts)

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from fhir_mappings import (
@@ -152,15 +153,15 @@ class _Version2:
 
 def _read_version2(
     raw: JsonObject,
+    resource_type: str,
     index: ResourceIndex,
     check: _Validator,
     out: _Version2,
-    as_of: date,
     *,
+    as_of: date,
     site: SiteDrugCodes,
 ) -> None:
     """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications, NYHA."""
-    resource_type = string(raw, "resourceType")
     if resource_type == "Observation" and nyha.is_nyha(raw):
         if (resource := check(raw)) is not None and (stated := nyha.read_nyha(resource)):
             out.nyha.append(stated)
@@ -275,9 +276,21 @@ agree exactly; other text keeps the case-insensitive pattern."""
 
 
 def _text_may_matter(text: str) -> bool:
+    if len(text) <= _CACHED_GATE_CHARS:
+        return _cached_text_may_matter(text)
+    return _text_gate(text)
+
+
+def _text_gate(text: str) -> bool:
     if text.isascii():
         return _OBSERVATION_TEXT_GATE_LOWER.search(text.lower()) is not None
     return _OBSERVATION_TEXT_GATE.search(text) is not None
+
+
+_CACHED_GATE_CHARS = 256
+_cached_text_may_matter = lru_cache(maxsize=8192)(_text_gate)
+"""Codes' texts and displays repeat across a record and across calls: each short one is
+tested once per process (the answer depends on the text only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +425,7 @@ def _select_measurements(
 
 def _read_one(
     raw: JsonObject,
+    resource_type: str,
     index: ResourceIndex,
     check: _Validator,
     out: _Collected,
@@ -421,7 +435,6 @@ def _read_one(
     links: _Links,
     site: SiteDrugCodes,
 ) -> None:
-    resource_type = string(raw, "resourceType")
     if resource_type == "Observation":
         _read_observation(raw, index, check, out, domain, links=links)
     elif resource_type == "Condition":
@@ -517,8 +530,12 @@ def build_patient(
     links = _links(flat, index)
     for raw, _ in flat:
         if not _entered_in_error(raw):
-            _read_one(raw, index, check, out, domain=domain, as_of=as_of, links=links, site=site)
-            _read_version2(raw, index, check, out.version2, as_of, site=site)
+            # ``_flatten`` kept only resources whose resourceType is a non-blank string.
+            kind: str = raw["resourceType"]
+            _read_one(
+                raw, kind, index, check, out, domain=domain, as_of=as_of, links=links, site=site
+            )
+            _read_version2(raw, kind, index, check, out.version2, as_of=as_of, site=site)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days

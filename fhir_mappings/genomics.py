@@ -168,7 +168,7 @@ def is_genomic(raw: JsonObject) -> bool:
     if any(c in GENOMIC_CODES for _, c in codings(code)):
         return True
     text = concept_text(code) + " " + (string(raw, "conclusion") or "")
-    if string(raw, "resourceType") == "Observation":
+    if raw.get("resourceType") == "Observation":
         text += " " + (string(raw, "valueString") or "")
     return bool(_GENE_WORDS.search(text))
 

@@ -54,7 +54,7 @@ def imaging_kind(raw: JsonObject) -> ImagingKind | None:
     words = normalise_text(imaging_text(raw))
     if any(has_phrase(words, p) for p in CHEST_CT_PHRASES) and not has_phrase(words, "pet"):
         return ImagingKind.CHEST_CT
-    if string(raw, "resourceType") == "ImagingStudy" and _is_ct_study(raw, words):
+    if raw.get("resourceType") == "ImagingStudy" and _is_ct_study(raw, words):
         return ImagingKind.CHEST_CT
     if any(has_phrase(words, p) for p in ECHO_PHRASES):
         return ImagingKind.ECHOCARDIOGRAM

@@ -45,7 +45,7 @@ def split_by_patient(
 
 
 def about_another_patient(raw: JsonObject, patient_id: str) -> bool:
-    if string(raw, "resourceType") == "Patient":
+    if raw.get("resourceType") == "Patient":
         own = string(raw, "id")
         return own is not None and own != patient_id
     plain = _own_reference(patient_id)

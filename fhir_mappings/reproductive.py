@@ -26,6 +26,7 @@ Decisions (the safer reading where the record is silent):
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 
 from fhir_mappings.model import (
     CoMedication,
@@ -86,10 +87,42 @@ def is_pregnancy_test(raw: JsonObject, code_text: str | None = None) -> bool:
     """Cheap pre-filter on a raw Observation (code, then the code's text).
     ``code_text``: ``concept_text`` of its code, when the caller has it already."""
     concept = raw.get("code")
-    if any(code in PREGNANCY_TEST_CODES for _, code in codings(concept)):
+    if _coded_pregnancy_test(concept):
         return True
     text = concept_text(concept) if code_text is None else code_text
-    return bool(text) and PREGNANCY_TEST.match_text(text)
+    if len(text) <= _CACHED_STATUS_CHARS:
+        return bool(text) and _named_pregnancy_test(text)
+    return PREGNANCY_TEST.match_text(text)
+
+
+def _coded_pregnancy_test(concept: object) -> bool:
+    """``codings(concept)`` holds a pregnancy-test code: the usual shape (an object with a
+    list of codings) tested inline, as it runs on every Observation; any other through
+    ``codings``."""
+    if type(concept) is not dict:
+        return any(code in PREGNANCY_TEST_CODES for _, code in codings(concept))
+    items = concept.get("coding")
+    if items is None and "code" not in concept:
+        return False  # a concept of text only (``codings`` finds nothing in it)
+    if type(items) is not list or not any(type(c) is dict for c in items):
+        return any(code in PREGNANCY_TEST_CODES for _, code in codings(concept))
+    for c in items:
+        if type(c) is dict:
+            code, system = c.get("code"), c.get("system")
+            if (
+                type(code) is str
+                and code in PREGNANCY_TEST_CODES
+                and type(system) is str
+                and system.strip()
+            ):
+                return True
+    return False
+
+
+@lru_cache(maxsize=8192)
+def _named_pregnancy_test(text: str) -> bool:
+    """``PREGNANCY_TEST.match_text``, once per text and process (codes' texts repeat)."""
+    return PREGNANCY_TEST.match_text(text)
 
 
 def _result(data: JsonObject) -> PregnancyResult:
@@ -124,7 +157,7 @@ _STATUS_SETS: tuple[tuple[ReproductiveStatusKind, CodeSet], ...] = (
 
 def _status_text(raw: JsonObject, code_text: str | None = None) -> str:
     parts = [concept_text(raw.get("code")) if code_text is None else code_text]
-    if string(raw, "resourceType") == "Observation":
+    if raw.get("resourceType") == "Observation":
         parts += [string(raw, "valueString") or "", concept_text(raw.get("valueCodeableConcept"))]
     return " ; ".join(p for p in parts if p)
 
@@ -137,11 +170,24 @@ def reproductive_kind(
     text = _status_text(raw, code_text)
     if not text:
         return None
+    if len(text) <= _CACHED_STATUS_CHARS:
+        return _cached_status_kind(text)
+    return _status_kind(text)
+
+
+def _status_kind(text: str) -> ReproductiveStatusKind | None:
+    """The documented state ``text`` names (it depends on the text only)."""
     words = normalise_text(text)  # once, for the three sets
     for kind, code_set in _STATUS_SETS:
         if code_set.match_words(words) and mentions(text, code_set.texts):
             return kind
     return None
+
+
+_CACHED_STATUS_CHARS = 256
+_cached_status_kind = lru_cache(maxsize=8192)(_status_kind)
+"""Short texts (a code's text and displays: a record repeats the same few hundred) are
+decided once per process; the answer depends on the text only."""
 
 
 def read_reproductive_status(

@@ -1349,6 +1349,13 @@ def cyp3a_modulator(concept: object) -> tuple[str, Cyp3aModulator] | None:
     text = concept_text(concept)
     if not text:
         return None
+    if len(text) <= _CACHED_TEXT_CHARS:
+        return _cached_cyp3a_of_text(text)
+    return _cyp3a_of_text(text)
+
+
+def _cyp3a_of_text(text: str) -> tuple[str, Cyp3aModulator] | None:
+    """``cyp3a_modulator`` of a concept whose text is ``text`` (it depends on the text only)."""
     normalised = _words(text)
     found: list[str] = []
     for name, generic in _cyp3a_index():
@@ -1359,3 +1366,8 @@ def cyp3a_modulator(concept: object) -> tuple[str, Cyp3aModulator] | None:
     if len(found) != 1 or drugs_named(text):
         return None
     return found[0], CYP3A_MODULATORS[found[0]][0]
+
+
+_cached_cyp3a_of_text = lru_cache(maxsize=4096)(_cyp3a_of_text)
+"""Medication texts repeat across a record and across calls: each short one is read once
+per process."""

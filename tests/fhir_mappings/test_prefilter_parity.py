@@ -1,0 +1,68 @@
+"""The mapping's fast pre-filters answer as the general readers they stand for: on every
+resource of the repository's JSON fixtures and on seeded mutations of them (the same
+mutations as the validation fast path's contract, ``test_quick_check``)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from fhir_mappings import build, reproductive, terminology
+from fhir_mappings.terminology import PREGNANCY_TEST, codings, concept_text
+from tests.fhir_mappings.test_quick_check import FIXTURES, _mutants
+
+_ODD_CONCEPTS: tuple[Any, ...] = (
+    None, "2106-3", 5, [], {}, {"text": "hCG"}, {"code": "2106-3"},
+    {"system": "http://loinc.org", "code": "2106-3"},
+    {"system": " ", "code": "2106-3"}, {"coding": None},
+    {"coding": {"system": "http://loinc.org", "code": "2106-3"}},
+    {"coding": [], "system": "http://loinc.org", "code": "2106-3"},
+    {"coding": [None, 1], "system": "http://loinc.org", "code": "2106-3"},
+    {"coding": [{"system": "http://loinc.org", "code": ["2106-3"]}]},
+    {"coding": [{"code": "2106-3"}]}, {"coding": [{"system": " ", "code": "2106-3"}]},
+    {"coding": [{"system": "", "code": "2106-3"}, {"system": "x", "code": "2106-3"}]},
+    [{"coding": [{"system": "http://loinc.org", "code": "2106-3"}]}],
+)  # fmt: skip
+
+
+def _by_codings(concept: object) -> bool:
+    return any(code in reproductive.PREGNANCY_TEST_CODES for _, code in codings(concept))
+
+
+def _concepts(seed: int) -> list[Any]:
+    rng = random.Random(seed)
+    found: list[Any] = list(_ODD_CONCEPTS)
+    for resource in FIXTURES:
+        if "code" in resource:
+            found.append(resource["code"])
+            found.extend(m.get("code") for m in _mutants({"code": resource["code"]}, rng))
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_inline_pregnancy_code_test_agrees_with_codings(seed: int) -> None:
+    concepts = _concepts(seed)
+    assert any(_by_codings(c) for c in concepts)  # the codes occur, coded tests are compared
+    for concept in concepts:
+        assert reproductive._coded_pregnancy_test(concept) is _by_codings(concept), concept
+
+
+def test_the_cached_text_decisions_agree_with_the_uncached_ones() -> None:
+    texts = {"", " ", "hCG", "HCG qualitative", "Pregnancy test, urine", "no hysterectomy"}
+    texts |= {"clarithromycin 500 mg", "rifampin and itraconazole", "osimertinib; ketoconazole"}
+    texts |= set(terminology.CYP3A_MODULATORS)
+    for resource in FIXTURES:
+        concepts = ("code", "valueCodeableConcept", "medicationCodeableConcept")
+        for concept in (resource.get(key) for key in concepts):
+            texts.add(concept_text(concept))
+        if isinstance(resource.get("valueString"), str):
+            texts.add(resource["valueString"])
+    for text in sorted(texts):
+        assert build._cached_text_may_matter(text) is build._text_gate(text), text
+        assert reproductive._cached_status_kind(text) is reproductive._status_kind(text), text
+        assert reproductive._named_pregnancy_test(text) is PREGNANCY_TEST.match_text(text), text
+        cyp3a = terminology._cyp3a_of_text(text) if text else None
+        assert terminology.cyp3a_modulator({"text": text}) == cyp3a, text
+    assert any(terminology._cyp3a_of_text(text) for text in texts)

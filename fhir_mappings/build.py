@@ -14,7 +14,7 @@ their codes/type only and are not validated themselves.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from functools import lru_cache
@@ -423,73 +423,99 @@ def _select_measurements(
     return [m for m in read.values() if m is not None]
 
 
-def _read_one(
-    raw: JsonObject,
-    resource_type: str,
-    index: ResourceIndex,
-    check: _Validator,
-    out: _Collected,
-    *,
-    domain: KinaseDomain,
-    as_of: date,
-    links: _Links,
-    site: SiteDrugCodes,
-) -> None:
-    if resource_type == "Observation":
-        _read_observation(raw, index, check, out, domain, links=links)
-    elif resource_type == "Condition":
-        if conditions.is_relevant_condition(raw) and (resource := check(raw)) is not None:
-            evidence = conditions.read_cancer_condition(resource)
-            if evidence is not None:
-                out.cancer.append(evidence)
-            episode = conditions.read_ild_condition(resource, index, site)
-            if episode is not None:
-                out.ild.append(episode)
-            out.comorbidities.extend(conditions.read_comorbidities(resource))
-    elif resource_type in medications.MEDICATION_TYPES:
-        if medications.recognised_drug(raw, index, site):
-            if (resource := check(raw)) is not None:
-                event = medications.read_event(resource, index, as_of, site=site)
-                if isinstance(event, DataIssue):
-                    out.issues.append(event)
-                elif event is not None:
-                    out.events.append(event)
-        elif (named := medications.unidentified_named_drug(raw, index)) is not None:
-            out.issues.append(
-                issue(raw, f"medication code not recognised; its text names {named.value}")
-            )
-        elif medications.marked_for_another_cancer(raw, index):
-            out.issues.append(
-                issue(raw, "cancer-related medication for another condition: not counted")
-            )
-        elif medications.marked_cancer_related(raw, index) and (resource := check(raw)):
-            event = medications.read_event(resource, index, as_of, other_anticancer=True)
-            if isinstance(event, DataIssue):
-                out.issues.append(event)
-            elif event is not None:
-                out.events.append(event)
-    elif resource_type == "DiagnosticReport":
-        if genomics.is_genomic(raw) and (resource := check(raw)) is not None:
-            out.reports.append(resource)
-        if imaging.imaging_kind(raw) and (resource := check(raw)) is not None:
-            _add(out.imaging, imaging.read_imaging(resource))
-    elif resource_type == "Procedure":
-        if conditions.is_relevant_procedure(raw) and (resource := check(raw)) is not None:
-            radiation, brain = conditions.read_procedure(resource, index)
-            _add(out.comorbidities, radiation)
-            if brain:
-                out.brain_treatment.append(resource.reference)
-        if imaging.imaging_kind(raw) and (resource := check(raw)) is not None:
-            _add(out.imaging, imaging.read_imaging(resource))
-    elif resource_type == "ImagingStudy":
-        if imaging.imaging_kind(raw) and (resource := check(raw)) is not None:
-            _add(out.imaging, imaging.read_imaging(resource))
-    elif (
-        resource_type == "AdverseEvent"
-        and conditions.is_relevant_adverse_event(raw)
-        and (resource := check(raw)) is not None
-    ):
-        _add(out.ild_events, conditions.read_ild_adverse_event(resource, index, site))
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """What every reader of one build needs: the record's index, the validator, where the
+    facts go, and the call's settings."""
+
+    index: ResourceIndex
+    check: _Validator
+    out: _Collected
+    domain: KinaseDomain
+    as_of: date
+    links: _Links
+    site: SiteDrugCodes
+
+
+def _read_one(raw: JsonObject, resource_type: str, r: _Reading) -> None:
+    reader = _READERS.get(resource_type)
+    if reader is not None:
+        reader(raw, r)
+
+
+def _read_observation_of(raw: JsonObject, r: _Reading) -> None:
+    _read_observation(raw, r.index, r.check, r.out, r.domain, links=r.links)
+
+
+def _read_condition(raw: JsonObject, r: _Reading) -> None:
+    if not conditions.is_relevant_condition(raw) or (resource := r.check(raw)) is None:
+        return
+    _add(r.out.cancer, conditions.read_cancer_condition(resource))
+    _add(r.out.ild, conditions.read_ild_condition(resource, r.index, r.site))
+    r.out.comorbidities.extend(conditions.read_comorbidities(resource))
+
+
+def _read_medication(raw: JsonObject, r: _Reading) -> None:
+    """A course of a recognised drug; else why a medication is not counted, or a course of
+    another anticancer drug the record marks as cancer-related."""
+    if medications.recognised_drug(raw, r.index, r.site):
+        if (resource := r.check(raw)) is not None:
+            _add_event(r.out, medications.read_event(resource, r.index, r.as_of, site=r.site))
+    elif (named := medications.unidentified_named_drug(raw, r.index)) is not None:
+        r.out.issues.append(
+            issue(raw, f"medication code not recognised; its text names {named.value}")
+        )
+    elif medications.marked_for_another_cancer(raw, r.index):
+        r.out.issues.append(
+            issue(raw, "cancer-related medication for another condition: not counted")
+        )
+    elif medications.marked_cancer_related(raw, r.index) and (resource := r.check(raw)):
+        event = medications.read_event(resource, r.index, r.as_of, other_anticancer=True)
+        _add_event(r.out, event)
+
+
+def _add_event(out: _Collected, event: MedicationEvent | DataIssue | None) -> None:
+    if isinstance(event, DataIssue):
+        out.issues.append(event)
+    elif event is not None:
+        out.events.append(event)
+
+
+def _read_report(raw: JsonObject, r: _Reading) -> None:
+    if genomics.is_genomic(raw) and (resource := r.check(raw)) is not None:
+        r.out.reports.append(resource)
+    _read_imaging(raw, r)
+
+
+def _read_procedure(raw: JsonObject, r: _Reading) -> None:
+    if conditions.is_relevant_procedure(raw) and (resource := r.check(raw)) is not None:
+        radiation, brain = conditions.read_procedure(resource, r.index)
+        _add(r.out.comorbidities, radiation)
+        if brain:
+            r.out.brain_treatment.append(resource.reference)
+    _read_imaging(raw, r)
+
+
+def _read_imaging(raw: JsonObject, r: _Reading) -> None:
+    if imaging.imaging_kind(raw) and (resource := r.check(raw)) is not None:
+        _add(r.out.imaging, imaging.read_imaging(resource))
+
+
+def _read_adverse_event(raw: JsonObject, r: _Reading) -> None:
+    if conditions.is_relevant_adverse_event(raw) and (resource := r.check(raw)) is not None:
+        _add(r.out.ild_events, conditions.read_ild_adverse_event(resource, r.index, r.site))
+
+
+_READERS: dict[str, Callable[[JsonObject, _Reading], None]] = {
+    "Observation": _read_observation_of,
+    "Condition": _read_condition,
+    **dict.fromkeys(medications.MEDICATION_TYPES, _read_medication),
+    "DiagnosticReport": _read_report,
+    "Procedure": _read_procedure,
+    "ImagingStudy": _read_imaging,
+    "AdverseEvent": _read_adverse_event,
+}
+"""The reader of each resource type the model is built from; other types are only indexed."""
 
 
 def _add(target: list[Any], item: object) -> None:
@@ -527,14 +553,12 @@ def build_patient(
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
     memo = validated if validated is not None else ValidationMemo()
     check = _Validator(issues, memo)
-    links = _links(flat, index)
+    reading = _Reading(index, check, out, domain, as_of, _links(flat, index), site)
     for raw, _ in flat:
         if not _entered_in_error(raw):
             # ``_flatten`` kept only resources whose resourceType is a non-blank string.
             kind: str = raw["resourceType"]
-            _read_one(
-                raw, kind, index, check, out, domain=domain, as_of=as_of, links=links, site=site
-            )
+            _read_one(raw, kind, reading)
             _read_version2(raw, kind, index, check, out.version2, as_of=as_of, site=site)
 
     exposures, stop_progressions = medications.build_exposures(

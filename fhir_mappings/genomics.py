@@ -323,12 +323,6 @@ def _gene_of(text: str) -> str | None:
     return "both" if erbb2 and egfr else None
 
 
-def _gene_of_concept(concept: object) -> str | None:
-    if any(ERBB2_GENE.match_coding(s, c) for s, c in codings(concept)):
-        return "ERBB2"
-    return _gene_of(_value_concept_text(concept))
-
-
 # --- implications ------------------------------------------------------------------------
 
 
@@ -761,10 +755,6 @@ def _hgvs_in_value(data: JsonObject) -> tuple[str | None, str | None]:
         if parse_dna_change(candidate) is not None:
             return None, candidate.strip()
     return None, None
-
-
-def _value_of(component: JsonObject | None) -> object:
-    return component.get("valueCodeableConcept") if component is not None else None
 
 
 def _component_value(component: JsonObject | None) -> str | None:

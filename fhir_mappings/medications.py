@@ -733,11 +733,3 @@ def _draft_order(
 def _code_systems(concept: object) -> tuple[str, ...]:
     """The coding systems of a medication concept, each once, as sent."""
     return tuple(dict.fromkeys(system for system, _ in codings(concept)))
-
-
-_REFERENCE = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
-
-
-def is_resource_reference(reference: str) -> bool:
-    """Whether a draft order's reference is a usable ``Type/id`` (for update/delete)."""
-    return bool(_REFERENCE.match(reference))

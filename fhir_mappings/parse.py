@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -98,10 +98,6 @@ def child(obj: JsonObject | None, *path: str) -> JsonObject | None:
     return current
 
 
-def strings_in(values: Iterable[str | None]) -> list[str]:
-    return [v for v in values if v]
-
-
 # --- dates ---------------------------------------------------------------------------
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
@@ -136,11 +132,6 @@ def choice_date(obj: JsonObject, prefix: str) -> date | None:
         if found is not None:
             return found
     return period_start(as_object(obj.get(prefix + "Period")))
-
-
-def parse_iso_date(text: str) -> date:
-    """A command-line date (YYYY-MM-DD)."""
-    return date.fromisoformat(text)
 
 
 # --- resources -----------------------------------------------------------------------

@@ -49,20 +49,6 @@ KNOWN_NON_TKD_ACTIVATING = frozenset({"p.S310F", "p.S310Y", "p.V659E", "p.G660D"
 """Known activating changes outside the kinase domain (clinical-rules.md section 4)."""
 KNOWN_RESISTANCE = frozenset({"p.T798I", "p.C805S"})
 """Known resistance changes (section 4; C805S is [?])."""
-KNOWN_TKD_ACTIVATING_EXAMPLES = frozenset(
-    {
-        "p.A775_G776insYVMA",
-        "p.Y772_A775dup",
-        "p.G776delinsVC",
-        "p.G778_P780dup",
-        "p.V777L",
-        "p.L755S",
-        "p.D769Y",
-        "p.V842I",
-    }
-)
-"""Section 4's examples; they classify by position, listed here for the tests and docs."""
-
 ERBB2_EXON20 = (770, 831)
 """ERBB2 exon 20 residues [?] (approximation, not in the spec)."""
 EGFR_EXON20 = (762, 823)

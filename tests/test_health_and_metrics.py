@@ -194,35 +194,42 @@ def vignette_requests() -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted(VIGNETTES.glob("*.json"))]
 
 
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for child in value.values():
+            yield from _strings(child)
+    elif isinstance(value, list):
+        for child in value:
+            yield from _strings(child)
+
+
+def _prefetched_resources(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The resources of every prefetch value (a Bundle's entries, or the resource itself)."""
+    for value in (request.get("prefetch") or {}).values():
+        if not value:
+            continue
+        if value.get("resourceType") != "Bundle":
+            resources = [value]
+        else:
+            resources = [e.get("resource") for e in value.get("entry", [])]
+        yield from (r for r in resources if isinstance(r, dict))
+
+
 def patient_strings(request: dict[str, Any]) -> set[str]:
     """What identifies the patient or describes the findings: the patient id, and every
     string of the Patient resource and of every Observation (ids, names, birth date,
     variants, results)."""
     found = {request["context"]["patientId"], request["hookInstance"]}
-
-    def strings(value: Any) -> Iterator[str]:
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for child in value.values():
-                yield from strings(child)
-        elif isinstance(value, list):
-            for child in value:
-                yield from strings(child)
-
-    for value in (request.get("prefetch") or {}).values():
-        resources = [e.get("resource") for e in value.get("entry", [])] if value else []
-        if value and value.get("resourceType") != "Bundle":
-            resources = [value]
-        for resource in resources:
-            if not isinstance(resource, dict):
-                continue
-            if resource.get("resourceType") in {"Patient", "Observation"}:
-                found.update(s for s in strings(resource) if not s.startswith("http"))
-            if resource.get("resourceType") == "Observation":
-                # The vignettes name their Observations after what they measure ("lvef"),
-                # as the rules are named: not patient data.
-                found.discard(resource.get("id"))
+    for resource in _prefetched_resources(request):
+        if resource.get("resourceType") in {"Patient", "Observation"}:
+            found.update(s for s in _strings(resource) if not s.startswith("http"))
+        if resource.get("resourceType") == "Observation":
+            # The vignettes name their Observations after what they measure ("lvef"),
+            # as the rules are named: not patient data.
+            found.discard(resource.get("id"))
     return {s for s in found if s}
 
 

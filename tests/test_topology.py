@@ -124,96 +124,11 @@ def test_the_production_topology(tmp_path: Path) -> None:
             nginx = Nginx(nginx_path, tmp_path / "nginx", [first.port, second.port])
             assert discovery_answers(nginx.url, signer, 10)
 
-            # 1. Slow clients: nginx holds them; gunicorn alone is starved by them.
-            held = slow_connections(nginx.port)
-            try:
-                for _ in range(5):
-                    assert discovery_answers(nginx.url, signer, 3)
-            finally:
-                for connection in held:
-                    connection.close()
-            held = slow_connections(second.port)
-            try:
-                assert not discovery_answers(second.url, signer, 2)
-            finally:
-                for connection in held:
-                    connection.close()
-
-            # 2. A token used at one instance is refused at the other.
-            token = signed(signer, SERVICE)
-            body = spec_example("patient-view")
-            assert requests.post(first.url + SERVICE, json=body, headers=token, timeout=10).ok
-            replayed = requests.post(second.url + SERVICE, json=body, headers=token, timeout=10)
-            assert replayed.status_code == 401
-
-            # 3. nginx's refusals are OperationOutcomes.
-            too_large = requests.post(
-                nginx.url + FEEDBACK,
-                data=b"{" + b" " * (6 * 1024 * 1024) + b"}",
-                headers={**signed(signer, FEEDBACK), "Content-Type": "application/json"},
-                timeout=10,
-            )
-            assert_outcome(too_large, 413)
-            huge_header = {"Authorization": "Bearer " + "a" * 20_000}
-            assert_outcome(
-                requests.get(nginx.url + DISCOVERY, headers=huge_header, timeout=10), 431
-            )
-            long_line = requests.get(nginx.url + DISCOVERY + "?" + "a" * 9000, timeout=10)
-            assert_outcome(long_line, 414)
-
-            # 4. A burst of feedback through nginx; one instance killed in the middle.
-            acknowledged: set[str] = set()
-            refused: list[str] = []
-            lock = threading.Lock()
-
-            def burst(worker: int) -> None:
-                with requests.Session() as session:
-                    for n in range(30):
-                        card = f"burst-{worker}-{n}-{uuid.uuid4()}"
-                        try:
-                            answer = session.post(
-                                nginx.url + FEEDBACK,
-                                json=feedback_body(card),
-                                headers=signed(signer, FEEDBACK),
-                                timeout=15,
-                            )
-                        except requests.RequestException as error:
-                            with lock:
-                                refused.append(type(error).__name__)
-                            continue
-                        with lock:
-                            if answer.status_code == 200 and answer.json()["stored"] == 1:
-                                acknowledged.add(card)
-                            else:
-                                refused.append(str(answer.status_code))
-
-            clients = [threading.Thread(target=burst, args=(n,)) for n in range(8)]
-            for client in clients:
-                client.start()
-            while len(acknowledged) < 40 and any(client.is_alive() for client in clients):
-                time.sleep(0.01)
-            first.kill_instance()
-            acknowledged_before_kill = len(acknowledged)
-            for client in clients:
-                client.join(timeout=60)
-            assert acknowledged_before_kill >= 40
-            assert len(acknowledged) > acknowledged_before_kill + 100  # the other carried on
-            with psycopg.connect(database) as server:
-                rows = server.execute("SELECT card_uuid FROM cds_feedback").fetchall()
-            stored = {card for (card,) in rows}
-            assert acknowledged <= stored, sorted(acknowledged - stored)[:5]
-            assert len(refused) <= 16, refused  # at most the calls in flight at the kill
-
-            for _ in range(10):
-                assert discovery_answers(nginx.url, signer, 5)
-            assert discovery_answers(second.url, signer, 5)
-
-            # 5. No instance left: nginx's 502 is an OperationOutcome.
-            second.kill_instance()
-            gone = requests.get(
-                nginx.url + DISCOVERY, headers=signed(signer, DISCOVERY), timeout=10
-            )
-            assert_outcome(gone, 502)
+            slow_clients_wait_in_nginx(nginx, second, signer)
+            a_token_is_used_once(first, second, signer)
+            nginx_refusals_are_outcomes(nginx, signer)
+            feedback_survives_a_killed_instance(nginx, first, second, signer, database)
+            no_instance_left_is_a_502(nginx, second, signer)
         finally:
             if nginx is not None:
                 nginx.stop()
@@ -223,3 +138,110 @@ def test_the_production_topology(tmp_path: Path) -> None:
             redis_server.kill()
     elapsed = time.monotonic() - started
     assert elapsed < BUDGET_S, f"the topology test took {elapsed:.0f} s (budget {BUDGET_S:.0f} s)"
+
+
+def slow_clients_wait_in_nginx(nginx: Nginx, second: Gunicorn, signer: Signer) -> None:
+    """Slow clients: nginx holds them; gunicorn alone is starved by them."""
+    held = slow_connections(nginx.port)
+    try:
+        for _ in range(5):
+            assert discovery_answers(nginx.url, signer, 3)
+    finally:
+        for connection in held:
+            connection.close()
+    held = slow_connections(second.port)
+    try:
+        assert not discovery_answers(second.url, signer, 2)
+    finally:
+        for connection in held:
+            connection.close()
+
+
+def a_token_is_used_once(first: Gunicorn, second: Gunicorn, signer: Signer) -> None:
+    """A token used at one instance is refused at the other."""
+    token = signed(signer, SERVICE)
+    body = spec_example("patient-view")
+    assert requests.post(first.url + SERVICE, json=body, headers=token, timeout=10).ok
+    replayed = requests.post(second.url + SERVICE, json=body, headers=token, timeout=10)
+    assert replayed.status_code == 401
+
+
+def nginx_refusals_are_outcomes(nginx: Nginx, signer: Signer) -> None:
+    """nginx's refusals are OperationOutcomes."""
+    too_large = requests.post(
+        nginx.url + FEEDBACK,
+        data=b"{" + b" " * (6 * 1024 * 1024) + b"}",
+        headers={**signed(signer, FEEDBACK), "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert_outcome(too_large, 413)
+    huge_header = {"Authorization": "Bearer " + "a" * 20_000}
+    assert_outcome(requests.get(nginx.url + DISCOVERY, headers=huge_header, timeout=10), 431)
+    long_line = requests.get(nginx.url + DISCOVERY + "?" + "a" * 9000, timeout=10)
+    assert_outcome(long_line, 414)
+
+
+class FeedbackBurst:
+    """Feedback posted through nginx by several clients; what was acknowledged or refused."""
+
+    def __init__(self, nginx: Nginx, signer: Signer) -> None:
+        self.nginx, self.signer = nginx, signer
+        self.acknowledged: set[str] = set()
+        self.refused: list[str] = []
+        self.lock = threading.Lock()
+
+    def client(self, worker: int) -> None:
+        with requests.Session() as session:
+            for n in range(30):
+                self.post(session, f"burst-{worker}-{n}-{uuid.uuid4()}")
+
+    def post(self, session: requests.Session, card: str) -> None:
+        try:
+            answer = session.post(
+                self.nginx.url + FEEDBACK,
+                json=feedback_body(card),
+                headers=signed(self.signer, FEEDBACK),
+                timeout=15,
+            )
+        except requests.RequestException as error:
+            with self.lock:
+                self.refused.append(type(error).__name__)
+            return
+        with self.lock:
+            if answer.status_code == 200 and answer.json()["stored"] == 1:
+                self.acknowledged.add(card)
+            else:
+                self.refused.append(str(answer.status_code))
+
+
+def feedback_survives_a_killed_instance(
+    nginx: Nginx, first: Gunicorn, second: Gunicorn, signer: Signer, database: str
+) -> None:
+    """A burst of feedback through nginx; one instance killed in the middle."""
+    burst = FeedbackBurst(nginx, signer)
+    clients = [threading.Thread(target=burst.client, args=(n,)) for n in range(8)]
+    for client in clients:
+        client.start()
+    while len(burst.acknowledged) < 40 and any(client.is_alive() for client in clients):
+        time.sleep(0.01)
+    first.kill_instance()
+    acknowledged_before_kill = len(burst.acknowledged)
+    for client in clients:
+        client.join(timeout=60)
+    assert acknowledged_before_kill >= 40
+    assert len(burst.acknowledged) > acknowledged_before_kill + 100  # the other carried on
+    with psycopg.connect(database) as server:
+        rows = server.execute("SELECT card_uuid FROM cds_feedback").fetchall()
+    stored = {card for (card,) in rows}
+    assert burst.acknowledged <= stored, sorted(burst.acknowledged - stored)[:5]
+    assert len(burst.refused) <= 16, burst.refused  # at most the calls in flight at the kill
+    for _ in range(10):
+        assert discovery_answers(nginx.url, signer, 5)
+    assert discovery_answers(second.url, signer, 5)
+
+
+def no_instance_left_is_a_502(nginx: Nginx, second: Gunicorn, signer: Signer) -> None:
+    """No instance left: nginx's 502 is an OperationOutcome."""
+    second.kill_instance()
+    gone = requests.get(nginx.url + DISCOVERY, headers=signed(signer, DISCOVERY), timeout=10)
+    assert_outcome(gone, 502)

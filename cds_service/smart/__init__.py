@@ -10,5 +10,5 @@
   reading ``Patient/{id}`` with it from an allowlisted FHIR server (``CDS_SMART_ISSUERS``).
 
 The contract with the app (paths, headers, response shape) is in the README's section
-"SMART app: registration, and what the service does for it".
+"SMART app: the HER2 journey", "Registration, and what the service does for it".
 """

@@ -172,22 +172,24 @@ def _algorithms(value: object) -> object:
     return names or DEFAULT_ALGORITHMS
 
 
-def _fhir_servers(value: object) -> object:
-    bases = _items(value)
-    if isinstance(value, str) and isinstance(bases, tuple):
-        return _fhir_bases(bases, "CDS_FHIR_SERVERS")
-    return value
+def _fhir_bases_in(variable: str) -> Callable[[object], object]:
+    """A comma-separated list of FHIR bases read from ``variable``, each checked."""
+
+    def parse(value: object) -> object:
+        bases = _items(value)
+        if isinstance(value, str) and isinstance(bases, tuple):
+            return _fhir_bases(bases, variable)
+        return value
+
+    return parse
+
+
+_fhir_servers = _fhir_bases_in("CDS_FHIR_SERVERS")
+_smart_issuers = _fhir_bases_in("CDS_SMART_ISSUERS")
 
 
 def _issuers_json(value: object) -> object:
     return _issuers(value) if isinstance(value, str) else value
-
-
-def _smart_issuers(value: object) -> object:
-    bases = _items(value)
-    if isinstance(value, str) and isinstance(bases, tuple):
-        return _fhir_bases(bases, "CDS_SMART_ISSUERS")
-    return value
 
 
 def _launch_url(value: object) -> object:

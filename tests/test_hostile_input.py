@@ -450,17 +450,19 @@ def test_chunked_bodies_over_the_limit_are_413(
     else:
         call = json.dumps(spec_example("patient-view")).encode()
         body = call + b" " * (settings.max_body_bytes + 1 - len(call))
+    assert_chunked_body_is_413(live_server.url + PATIENT_VIEW, body, hook_call=True)
+
+
+def assert_chunked_body_is_413(
+    url: str, body: bytes, *, hook_call: bool, content_type: str = "application/json"
+) -> None:
+    """``body``, over the limit, posted in chunks with no Content-Length, is a 413."""
     chunks = (body[i : i + 65_536] for i in range(0, len(body), 65_536))
-    response = requests.post(
-        live_server.url + PATIENT_VIEW,
-        data=chunks,
-        headers={"Content-Type": "application/json"},
-        timeout=10,
-    )
+    response = requests.post(url, data=chunks, headers={"Content-Type": content_type}, timeout=10)
     assert "Content-Length" not in response.request.headers
     assert response.status_code == 413
     mimetype = response.headers["Content-Type"].split(";", 1)[0]
-    assert_answer(response.status_code, mimetype, response.content, hook_call=True)
+    assert_answer(response.status_code, mimetype, response.content, hook_call=hook_call)
 
 
 def test_a_body_at_the_limit_is_read(client: FlaskClient, settings: Settings) -> None:

@@ -18,14 +18,13 @@ import json
 from typing import Any
 
 import pytest
-import requests
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from cds_service.settings import Settings
 from tests.conftest import FIXED_TODAY, LiveServer
 from tests.smart_support import PATIENT_MODEL, journey_bundle, patient_id_of
-from tests.test_hostile_input import assert_answer
+from tests.test_hostile_input import assert_answer, assert_chunked_body_is_413
 
 
 def post(client: FlaskClient, body: bytes | str, query: str = "") -> TestResponse:
@@ -154,17 +153,12 @@ def test_a_body_over_the_limit_is_413_while_reading_a_chunked_one(
     """No Content-Length: the limit holds while reading, over real HTTP."""
     bundle = json.dumps(journey_bundle()).encode()
     body = bundle + b" " * (settings.max_body_bytes + 1 - len(bundle))
-    chunks = (body[i : i + 65_536] for i in range(0, len(body), 65_536))
-    response = requests.post(
+    assert_chunked_body_is_413(
         live_server.url + PATIENT_MODEL,
-        data=chunks,
-        headers={"Content-Type": "application/fhir+json"},
-        timeout=10,
+        body,
+        hook_call=False,
+        content_type="application/fhir+json",
     )
-    assert "Content-Length" not in response.request.headers
-    assert response.status_code == 413
-    mimetype = response.headers["Content-Type"].split(";", 1)[0]
-    assert_answer(response.status_code, mimetype, response.content, hook_call=False)
 
 
 def test_a_body_at_the_limit_is_read(client: FlaskClient, settings: Settings) -> None:

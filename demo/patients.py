@@ -447,10 +447,11 @@ def _exon20(record: Record, days_ago: int) -> None:
 
 
 def _after_platinum(record: Record, *, progressed: int = 45) -> None:
-    """Exon 20 insertion, carboplatin + pemetrexed + pembrolizumab, progression."""
+    """Exon 20 insertion, carboplatin + pemetrexed + pembrolizumab, progression; the
+    maintenance stops at the progression (60 days ago at the latest)."""
     record.lung_adenocarcinoma(diagnosed=300)
     _exon20(record, 285)
-    record.platinum_doublet_with_pembrolizumab(start=270, stop=60)
+    record.platinum_doublet_with_pembrolizumab(start=270, stop=max(60, progressed))
     record.progression(progressed)
 
 

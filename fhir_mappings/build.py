@@ -13,11 +13,9 @@ their codes/type only and are not validated themselves.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 from fhir_mappings import (
@@ -29,6 +27,7 @@ from fhir_mappings import (
     medications,
     nyha,
     reproductive,
+    routing,
 )
 from fhir_mappings.genomics import EgfrFinding, GenomicFacts
 from fhir_mappings.medications import MedicationEvent, ProgressionEvent
@@ -66,7 +65,7 @@ from fhir_mappings.parse import (
     string,
 )
 from fhir_mappings.patient_scope import split_by_patient
-from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes, concept_text
+from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes
 from fhir_mappings.variants import KinaseDomain
 
 
@@ -115,7 +114,7 @@ def _entered_in_error(raw: JsonObject) -> bool:
     if raw.get("status") == "entered-in-error":
         return True
     verification = raw.get("verificationStatus")
-    return verification is not None and _has_code(verification, _ENTERED_IN_ERROR)
+    return verification is not None and routing.has_code(verification, _ENTERED_IN_ERROR)
 
 
 _ENTERED_IN_ERROR = frozenset({"entered-in-error"})
@@ -161,29 +160,14 @@ def _read_version2(
     as_of: date,
     site: SiteDrugCodes,
 ) -> None:
-    """Patient, pregnancy tests, menopause / hysterectomy, CYP3A co-medications, NYHA."""
-    if resource_type == "Observation" and nyha.is_nyha(raw):
-        if (resource := check(raw)) is not None and (stated := nyha.read_nyha(resource)):
-            out.nyha.append(stated)
-        return
+    """Patient, menopause / hysterectomy, CYP3A co-medications (an Observation's checks go
+    by its route: ``_read_observation_version2``)."""
     if resource_type == "Patient":
         if out.demographics is None and (resource := check(raw)) is not None:
             out.demographics = reproductive.read_demographics(resource)
         return
-    # The code's text, read once for both pre-filters (they run on every Observation).
-    code_text = (
-        concept_text(raw.get("code"))
-        if resource_type in ("Condition", "Procedure", "Observation")
-        else ""
-    )
-    if resource_type == "Observation" and reproductive.is_pregnancy_test(raw, code_text):
-        if (resource := check(raw)) is not None and (
-            test := reproductive.read_pregnancy_test(resource)
-        ) is not None:
-            out.pregnancy_tests.append(test)
-        return
-    if resource_type in ("Condition", "Procedure", "Observation") and (
-        kind := reproductive.reproductive_kind(raw, code_text)
+    if resource_type in ("Condition", "Procedure") and (
+        kind := reproductive.reproductive_kind(raw)
     ):
         if (resource := check(raw)) is not None and (
             status := reproductive.read_reproductive_status(resource, kind)
@@ -198,6 +182,26 @@ def _read_version2(
         and (co_medication := reproductive.read_co_medication(resource, index, as_of)) is not None
     ):
         out.co_medications.append(co_medication)
+
+
+def _read_observation_version2(
+    raw: JsonObject, route: routing.ObservationRoute, check: _Validator, out: _Version2
+) -> None:
+    """NYHA, pregnancy tests, menopause / hysterectomy stated in an Observation."""
+    if route.version2 is routing.Version2.NONE or (resource := check(raw)) is None:
+        return
+    if route.version2 is routing.Version2.NYHA:
+        if stated := nyha.read_nyha(resource):
+            out.nyha.append(stated)
+    elif route.version2 is routing.Version2.PREGNANCY_TEST:
+        if (test := reproductive.read_pregnancy_test(resource)) is not None:
+            out.pregnancy_tests.append(test)
+    elif (
+        route.reproductive is not None
+        and (status := reproductive.read_reproductive_status(resource, route.reproductive))
+        is not None
+    ):
+        out.reproductive_status.append(status)
 
 
 class _Validator:
@@ -219,78 +223,6 @@ class _Validator:
             else:
                 self._done[key] = checked
         return self._done[key]
-
-
-_OBSERVATION_TEXT_GATE = re.compile(
-    r"erbb2|her-?\s?2|egfr|ejection|lvef|\balt\b|alanine|\bast\b|aspartate|bilirubin"
-    r"|neutrophil|\banc\b|weight|ecog|stage|tnm|metasta|m\s*category|disease status"
-    r"|platelet|\bplt\b",
-    re.IGNORECASE,
-)
-_OBSERVATION_CODES = frozenset(
-    {*genomics.GENOMIC_CODES, *measurements.MEASUREMENT_CODES, *lines.DISEASE_STATUS_CODES}
-)
-
-
-def _has_code(concept: object, codes: frozenset[str]) -> bool:
-    if type(concept) is not dict:
-        return False
-    items = concept.get("coding")
-    if type(items) is not list:
-        return False
-    # A code that is not a string (a list, an object: unhashable) matches nothing.
-    return any(type(c) is dict and type(c.get("code")) is str and c["code"] in codes for c in items)
-
-
-def _observation_may_matter(raw: JsonObject) -> bool:
-    """The cheapest test (it runs on every Observation, so it avoids helper calls): a
-    relevant code in the code or a component, or a relevant word in the code's text,
-    displays or ``valueString``."""
-    code = raw.get("code")
-    if _has_code(code, _OBSERVATION_CODES) or (
-        "extension" in raw and genomics.has_genetics_extension(raw)
-    ):
-        return True
-    components = raw.get("component")
-    if type(components) is list and any(
-        type(c) is dict and _has_code(c.get("code"), _OBSERVATION_CODES) for c in components
-    ):
-        return True
-    texts: list[str] = []
-    if type(code) is dict:
-        if type(code.get("text")) is str:
-            texts.append(code["text"])
-        codings = code.get("coding")
-        for coding in codings if type(codings) is list else ():
-            if type(coding) is dict and type(coding.get("display")) is str:
-                texts.append(coding["display"])
-    if type(raw.get("valueString")) is str:
-        texts.append(raw["valueString"])
-    return any(_text_may_matter(t) for t in texts)
-
-
-_OBSERVATION_TEXT_GATE_LOWER = re.compile(_OBSERVATION_TEXT_GATE.pattern)
-"""The same pattern without IGNORECASE, for lower-cased ASCII text (twice as fast: case
-folding defeats the regular expression engine's literal search). On ASCII text the two
-agree exactly; other text keeps the case-insensitive pattern."""
-
-
-def _text_may_matter(text: str) -> bool:
-    if len(text) <= _CACHED_GATE_CHARS:
-        return _cached_text_may_matter(text)
-    return _text_gate(text)
-
-
-def _text_gate(text: str) -> bool:
-    if text.isascii():
-        return _OBSERVATION_TEXT_GATE_LOWER.search(text.lower()) is not None
-    return _OBSERVATION_TEXT_GATE.search(text) is not None
-
-
-_CACHED_GATE_CHARS = 256
-_cached_text_may_matter = lru_cache(maxsize=8192)(_text_gate)
-"""Codes' texts and displays repeat across a record and across calls: each short one is
-tested once per process (the answer depends on the text only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,40 +275,35 @@ def _links(flat: Sequence[tuple[JsonObject, str | None]], index: ResourceIndex) 
     return links
 
 
-def _read_observation(
-    raw: JsonObject,
-    index: ResourceIndex,
-    check: _Validator,
-    out: _Collected,
-    domain: KinaseDomain,
-    *,
-    links: _Links,
-) -> None:
-    if not _observation_may_matter(raw):
-        return
-    if genomics.is_genomic(raw):
-        resource = check(raw)
-        if resource is not None:
-            facts = genomics.read_genomic(resource, index, domain, links.significance.get(id(raw)))
-            out.genomic.append((resource, facts))
-            out.issues.extend(facts.issues)
-    elif (kind := measurements.measurement_kind(raw)) is not None:
+def _read_observation(raw: JsonObject, r: _Reading) -> None:
+    """An Observation's main reading, then its version-2 check, as its route says."""
+    route = routing.observation_route(raw)
+    reading = route.reading
+    if reading is routing.Reading.GENOMIC:
+        if (resource := r.check(raw)) is not None:
+            significance = r.links.significance.get(id(raw))
+            facts = genomics.read_genomic(resource, r.index, r.domain, significance)
+            r.out.genomic.append((resource, facts))
+            r.out.issues.extend(facts.issues)
+    elif reading is routing.Reading.MEASUREMENT and route.measurement is not None:
+        kind, matched_by = route.measurement
         # Its own effective[x]; else the date of the report that holds it; else issued.
         when = (
             choice_date(raw, "effective")
-            or links.report_dates.get(id(raw))
+            or r.links.report_dates.get(id(raw))
             or parse_date(raw.get("issued"))
         )
-        out.pending.append(_PendingMeasurement(raw, kind[0], kind[1], when))
-    elif lines.is_disease_status(raw):
-        resource = check(raw)
+        r.out.pending.append(_PendingMeasurement(raw, kind, matched_by, when))
+    elif reading is routing.Reading.DISEASE_STATUS:
+        resource = r.check(raw)
         progression = lines.read_disease_status(resource) if resource is not None else None
         if progression is not None:
-            out.progressions.append(progression)
-    elif conditions.is_stage_observation(raw):
-        resource = check(raw)
+            r.out.progressions.append(progression)
+    elif reading is routing.Reading.STAGE:
+        resource = r.check(raw)
         if resource is not None and conditions.read_stage_observation(resource):
-            out.advanced_sources.append(resource.reference)
+            r.out.advanced_sources.append(resource.reference)
+    _read_observation_version2(raw, route, r.check, r.out.version2)
 
 
 def _select_measurements(
@@ -443,10 +370,6 @@ def _read_one(raw: JsonObject, resource_type: str, r: _Reading) -> None:
         reader(raw, r)
 
 
-def _read_observation_of(raw: JsonObject, r: _Reading) -> None:
-    _read_observation(raw, r.index, r.check, r.out, r.domain, links=r.links)
-
-
 def _read_condition(raw: JsonObject, r: _Reading) -> None:
     if not conditions.is_relevant_condition(raw) or (resource := r.check(raw)) is None:
         return
@@ -507,7 +430,7 @@ def _read_adverse_event(raw: JsonObject, r: _Reading) -> None:
 
 
 _READERS: dict[str, Callable[[JsonObject, _Reading], None]] = {
-    "Observation": _read_observation_of,
+    "Observation": _read_observation,
     "Condition": _read_condition,
     **dict.fromkeys(medications.MEDICATION_TYPES, _read_medication),
     "DiagnosticReport": _read_report,

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import build, reproductive, terminology
+from fhir_mappings import reproductive, routing, terminology
 from fhir_mappings.terminology import PREGNANCY_TEST, codings, concept_text
 from tests.fhir_mappings.test_quick_check import FIXTURES, _mutants
 
@@ -60,9 +60,41 @@ def test_the_cached_text_decisions_agree_with_the_uncached_ones() -> None:
         if isinstance(resource.get("valueString"), str):
             texts.add(resource["valueString"])
     for text in sorted(texts):
-        assert build._cached_text_may_matter(text) is build._text_gate(text), text
+        assert routing.text_gate(text) is (routing._TEXT_GATE.search(text) is not None), text
         assert reproductive._cached_status_kind(text) is reproductive._status_kind(text), text
         assert reproductive._named_pregnancy_test(text) is PREGNANCY_TEST.match_text(text), text
         cyp3a = terminology._cyp3a_of_text(text) if text else None
         assert terminology.cyp3a_modulator({"text": text}) == cyp3a, text
     assert any(terminology._cyp3a_of_text(text) for text in texts)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_an_observations_route_is_the_pre_filters_answer_on_the_whole_resource(seed: int) -> None:
+    """The route read from the pre-filters' elements (and remembered by their JSON text) is
+    the one the pre-filters give on the whole resource, on every fixture Observation and
+    mutations of it (NaN and 10**20 among the replacements)."""
+    rng = random.Random(seed)
+    stated = {
+        "resourceType": "Observation", "status": "final",
+        "code": {"text": "Reproductive status"},
+        "valueCodeableConcept": {"text": "Postmenopausal"},
+    }  # fmt: skip
+    observations = [r for r in FIXTURES if r["resourceType"] == "Observation"] + [stated]
+    seen: set[object] = set()
+    for resource in observations:
+        for candidate in (resource, *_mutants(resource, rng)):
+            expected = routing.decide(candidate)
+            assert routing.observation_route(candidate) == expected, candidate
+            assert routing.observation_route(candidate) == expected, candidate  # remembered
+            seen |= {expected.reading, expected.version2}
+    # Every reading and every version-2 check occurs: the comparison is not vacuous.
+    assert seen == {*routing.Reading, *routing.Version2}
+
+
+def test_a_genetics_extension_routes_an_observation_to_the_genomic_reading() -> None:
+    lab = {"resourceType": "Observation", "code": {"text": "Creatinine"}}
+    extension = "http://hl7.org/fhir/StructureDefinition/observation-geneticsGene"
+    tagged = {**lab, "extension": [{"url": extension, "valueString": "ERBB2"}]}
+    assert routing.observation_route(lab).reading is routing.Reading.NONE
+    assert routing.observation_route(tagged).reading is routing.Reading.GENOMIC
+    assert routing.decide(tagged).reading is routing.Reading.GENOMIC

@@ -1,0 +1,181 @@
+"""Which readers look at an Observation, decided once from the elements the pre-filters
+read, and remembered per process for the values of those elements.
+
+A record is mostly Observations nothing reads (a chemistry panel, vital signs), and each
+one used to pass through every family's pre-filter: the genomic, measurement, disease
+status and stage tests of the main reading, then the NYHA, pregnancy test and reproductive
+state tests of the version-2 checks, each taking the code's codings and texts apart again.
+``observation_route`` runs them once and returns where the Observation goes.
+
+The pre-filters read only the elements named in ``_ROUTE_ELEMENTS`` (and whether an R4
+genetics extension is present), so their answer is a function of those values: the route
+is remembered for the values' JSON text (``orjson``; an LRU of ``_CACHED_ROUTES``
+entries), so that the codes a site repeats across its records are decided once per
+process. Values orjson cannot write (integers beyond 64 bits) are decided without the
+cache. ``tests/fhir_mappings/test_prefilter_parity.py`` holds the route of every
+Observation of the repository's fixtures, and of mutations of them, to the pre-filters'
+answers on the whole resource.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+from functools import lru_cache
+
+import orjson
+
+from fhir_mappings import conditions, genomics, lines, measurements, nyha, reproductive
+from fhir_mappings.model import MatchedBy, MeasurementKind, ReproductiveStatusKind
+from fhir_mappings.parse import JsonObject
+from fhir_mappings.terminology import concept_text
+
+
+class Reading(Enum):
+    """The main reading an Observation gets (``build._read_observation``)."""
+
+    NONE = "none"
+    GENOMIC = "genomic"
+    MEASUREMENT = "measurement"
+    DISEASE_STATUS = "disease-status"
+    STAGE = "stage"
+
+
+class Version2(Enum):
+    """The version-2 check an Observation gets (``build._read_version2``)."""
+
+    NONE = "none"
+    NYHA = "nyha"
+    PREGNANCY_TEST = "pregnancy-test"
+    REPRODUCTIVE = "reproductive"
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationRoute:
+    reading: Reading
+    version2: Version2
+    measurement: tuple[MeasurementKind, MatchedBy] | None = None
+    """With ``Reading.MEASUREMENT``: the measurement and how it was recognised."""
+    reproductive: ReproductiveStatusKind | None = None
+    """With ``Version2.REPRODUCTIVE``: the documented state."""
+
+
+_ROUTE_ELEMENTS = ("code", "component", "valueString", "valueCodeableConcept", "conclusion")
+"""Every element an Observation pre-filter reads, besides the genetics extensions."""
+_CACHED_ROUTES = 4096
+
+
+def observation_route(raw: JsonObject) -> ObservationRoute:
+    """Where an Observation goes: its main reading and its version-2 check."""
+    elements = {key: raw[key] for key in _ROUTE_ELEMENTS if key in raw}
+    try:
+        key = orjson.dumps(elements)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
+        route = decide({"resourceType": "Observation", **elements})
+    else:
+        route = _cached_route(key)
+    if (
+        route.reading is not Reading.GENOMIC
+        and "extension" in raw
+        and genomics.has_genetics_extension(raw)
+    ):
+        # The gate and the genomic test both pass on a genetics extension, before anything.
+        return ObservationRoute(Reading.GENOMIC, route.version2, None, route.reproductive)
+    return route
+
+
+@lru_cache(maxsize=_CACHED_ROUTES)
+def _cached_route(key: bytes) -> ObservationRoute:
+    return decide({"resourceType": "Observation", **orjson.loads(key)})
+
+
+def decide(raw: JsonObject) -> ObservationRoute:
+    """The route of an Observation by the pre-filters themselves (no cache)."""
+    reading, measurement = _reading(raw)
+    version2, state = _version2(raw)
+    return ObservationRoute(reading, version2, measurement, state)
+
+
+def _reading(raw: JsonObject) -> tuple[Reading, tuple[MeasurementKind, MatchedBy] | None]:
+    if not may_matter(raw):
+        return Reading.NONE, None
+    if genomics.is_genomic(raw):
+        return Reading.GENOMIC, None
+    if (kind := measurements.measurement_kind(raw)) is not None:
+        return Reading.MEASUREMENT, kind
+    if lines.is_disease_status(raw):
+        return Reading.DISEASE_STATUS, None
+    if conditions.is_stage_observation(raw):
+        return Reading.STAGE, None
+    return Reading.NONE, None
+
+
+def _version2(raw: JsonObject) -> tuple[Version2, ReproductiveStatusKind | None]:
+    if nyha.is_nyha(raw):
+        return Version2.NYHA, None
+    code_text = concept_text(raw.get("code"))
+    if reproductive.is_pregnancy_test(raw, code_text):
+        return Version2.PREGNANCY_TEST, None
+    if (state := reproductive.reproductive_kind(raw, code_text)) is not None:
+        return Version2.REPRODUCTIVE, state
+    return Version2.NONE, None
+
+
+# --- the main reading's gate ----------------------------------------------------------------
+
+_TEXT_GATE = re.compile(
+    r"erbb2|her-?\s?2|egfr|ejection|lvef|\balt\b|alanine|\bast\b|aspartate|bilirubin"
+    r"|neutrophil|\banc\b|weight|ecog|stage|tnm|metasta|m\s*category|disease status"
+    r"|platelet|\bplt\b",
+    re.IGNORECASE,
+)
+_TEXT_GATE_LOWER = re.compile(_TEXT_GATE.pattern)
+"""The same pattern without IGNORECASE, for lower-cased ASCII text (twice as fast: case
+folding defeats the regular expression engine's literal search). On ASCII text the two
+agree exactly; other text keeps the case-insensitive pattern."""
+_GATE_CODES = frozenset(
+    {*genomics.GENOMIC_CODES, *measurements.MEASUREMENT_CODES, *lines.DISEASE_STATUS_CODES}
+)
+
+
+def has_code(concept: object, codes: frozenset[str]) -> bool:
+    """A coding of ``concept`` (a CodeableConcept) has a code in ``codes``."""
+    if type(concept) is not dict:
+        return False
+    items = concept.get("coding")
+    if type(items) is not list:
+        return False
+    # A code that is not a string (a list, an object: unhashable) matches nothing.
+    return any(type(c) is dict and type(c.get("code")) is str and c["code"] in codes for c in items)
+
+
+def may_matter(raw: JsonObject) -> bool:
+    """The main reading's gate: a relevant code in the code or a component, a genetics
+    extension, or a relevant word in the code's text, displays or ``valueString``."""
+    code = raw.get("code")
+    if has_code(code, _GATE_CODES) or ("extension" in raw and genomics.has_genetics_extension(raw)):
+        return True
+    components = raw.get("component")
+    if type(components) is list and any(
+        type(c) is dict and has_code(c.get("code"), _GATE_CODES) for c in components
+    ):
+        return True
+    texts: list[str] = []
+    if type(code) is dict:
+        if type(code.get("text")) is str:
+            texts.append(code["text"])
+        codings = code.get("coding")
+        for coding in codings if type(codings) is list else ():
+            if type(coding) is dict and type(coding.get("display")) is str:
+                texts.append(coding["display"])
+    if type(raw.get("valueString")) is str:
+        texts.append(raw["valueString"])
+    return any(text_gate(t) for t in texts)
+
+
+def text_gate(text: str) -> bool:
+    """A relevant word in ``text`` (the main reading's gate on text)."""
+    if text.isascii():
+        return _TEXT_GATE_LOWER.search(text.lower()) is not None
+    return _TEXT_GATE.search(text) is not None

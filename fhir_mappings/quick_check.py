@@ -170,6 +170,8 @@ class _Model:
     fields: dict[str, _Field]
     required: tuple[str, ...]
     choices: tuple[tuple[tuple[str, ...], bool], ...]
+    constrained: bool
+    """Some element is required, or some choice group exists."""
 
 
 def _without_none(annotation: Any) -> Any:
@@ -191,9 +193,21 @@ def _element_check(annotation: Any) -> Check:
         and issubclass(inner, fhir_types.FhirBase)
         and not issubclass(inner, fhir_types.FhirElementOrResourceBase)
     ):
-        model_class = inner.get_model_klass()
-        return lambda value: _object_ok(_model(model_class), value)
+        return _nested(inner.get_model_klass())
     return _never
+
+
+def _nested(model_class: type[FHIRAbstractModel]) -> Check:
+    """The check of an element whose type is a model: the model is read at its first use
+    (models refer to each other, so reading them all up front would never end)."""
+    read: list[_Model] = []
+
+    def check(value: object) -> bool:
+        if not read:
+            read.append(_model(model_class))
+        return _object_ok(read[0], value)
+
+    return check
 
 
 def _field(annotation: Any) -> _Field:
@@ -224,7 +238,13 @@ def _model(model_class: type[FHIRAbstractModel]) -> _Model:
         extra = model_class.model_fields[names[0]].json_schema_extra
         needed = isinstance(extra, dict) and extra.get("one_of_many_required") is True
         choices.append((tuple(alias_of[n] for n in names), needed))
-    return _Model(model_class.get_resource_type(), fields, tuple(required), tuple(choices))
+    return _Model(
+        model_class.get_resource_type(),
+        fields,
+        tuple(required),
+        tuple(choices),
+        constrained=bool(required or choices),
+    )
 
 
 def _object_ok(model: _Model, value: object, *, resource: bool = False) -> bool:
@@ -238,25 +258,25 @@ def _object_ok(model: _Model, value: object, *, resource: bool = False) -> bool:
             if resource and key == "resourceType" and item == model.resource_type:
                 continue
             return False
-        if not _element_ok(spec, item):
+        # One element's value: a non-empty list of valid items, or one valid item.
+        check = spec.check
+        if not spec.many:
+            if not check(item):
+                return False
+        elif type(item) is not list or not item:
             return False
-    return _cardinality_ok(model, obj)
-
-
-def _element_ok(spec: _Field, item: object) -> bool:
-    """One element's value: a non-empty list of valid items, or one valid item."""
-    if not spec.many:
-        return spec.check(item)
-    if type(item) is not list or not item:
-        return False
-    check = spec.check
-    return all(check(element) for element in typing.cast(list[object], item))
+        else:
+            for element in typing.cast(list[object], item):
+                if not check(element):
+                    return False
+    return not model.constrained or _cardinality_ok(model, obj)
 
 
 def _cardinality_ok(model: _Model, obj: dict[str, object]) -> bool:
     """Required elements present; at most one of each choice group, one where required."""
-    if any(element not in obj for element in model.required):
-        return False
+    for element in model.required:
+        if element not in obj:
+            return False
     for names, needed in model.choices:
         present = sum(1 for name in names if name in obj)
         if present > 1 or (needed and present == 0):

@@ -150,40 +150,6 @@ class _Version2:
     nyha: list[NyhaStatement | DataIssue] = field(default_factory=list)
 
 
-def _read_version2(
-    raw: JsonObject,
-    resource_type: str,
-    index: ResourceIndex,
-    check: _Validator,
-    out: _Version2,
-    *,
-    as_of: date,
-    site: SiteDrugCodes,
-) -> None:
-    """Patient, menopause / hysterectomy, CYP3A co-medications (an Observation's checks go
-    by its route: ``_read_observation_version2``)."""
-    if resource_type == "Patient":
-        if out.demographics is None and (resource := check(raw)) is not None:
-            out.demographics = reproductive.read_demographics(resource)
-        return
-    if resource_type in ("Condition", "Procedure") and (
-        kind := reproductive.reproductive_kind(raw)
-    ):
-        if (resource := check(raw)) is not None and (
-            status := reproductive.read_reproductive_status(resource, kind)
-        ) is not None:
-            out.reproductive_status.append(status)
-        return
-    if (
-        resource_type in medications.MEDICATION_TYPES
-        and not medications.recognised_drug(raw, index, site)
-        and reproductive.is_co_medication(raw, index)
-        and (resource := check(raw)) is not None
-        and (co_medication := reproductive.read_co_medication(resource, index, as_of)) is not None
-    ):
-        out.co_medications.append(co_medication)
-
-
 def _read_observation_version2(
     raw: JsonObject, route: routing.ObservationRoute, check: _Validator, out: _Version2
 ) -> None:
@@ -371,20 +337,48 @@ def _read_one(raw: JsonObject, resource_type: str, r: _Reading) -> None:
 
 
 def _read_condition(raw: JsonObject, r: _Reading) -> None:
-    if not conditions.is_relevant_condition(raw) or (resource := r.check(raw)) is None:
-        return
-    _add(r.out.cancer, conditions.read_cancer_condition(resource))
-    _add(r.out.ild, conditions.read_ild_condition(resource, r.index, r.site))
-    r.out.comorbidities.extend(conditions.read_comorbidities(resource))
+    if conditions.is_relevant_condition(raw) and (resource := r.check(raw)) is not None:
+        _add(r.out.cancer, conditions.read_cancer_condition(resource))
+        _add(r.out.ild, conditions.read_ild_condition(resource, r.index, r.site))
+        r.out.comorbidities.extend(conditions.read_comorbidities(resource))
+    _read_reproductive_state(raw, r)
+
+
+def _read_reproductive_state(raw: JsonObject, r: _Reading) -> None:
+    """Menopause, hysterectomy, oophorectomy stated in a Condition or Procedure (version 2)."""
+    if (
+        (kind := reproductive.reproductive_kind(raw)) is not None
+        and (resource := r.check(raw)) is not None
+        and (status := reproductive.read_reproductive_status(resource, kind)) is not None
+    ):
+        r.out.version2.reproductive_status.append(status)
+
+
+def _read_patient(raw: JsonObject, r: _Reading) -> None:
+    """The patient's sex and birth date (version 2): the first Patient read."""
+    if r.out.version2.demographics is None and (resource := r.check(raw)) is not None:
+        r.out.version2.demographics = reproductive.read_demographics(resource)
 
 
 def _read_medication(raw: JsonObject, r: _Reading) -> None:
     """A course of a recognised drug; else why a medication is not counted, or a course of
-    another anticancer drug the record marks as cancer-related."""
+    another anticancer drug the record marks as cancer-related; then, for a drug that is
+    not recognised, the version-2 check of a CYP3A co-medication."""
     if medications.recognised_drug(raw, r.index, r.site):
         if (resource := r.check(raw)) is not None:
             _add_event(r.out, medications.read_event(resource, r.index, r.as_of, site=r.site))
-    elif (named := medications.unidentified_named_drug(raw, r.index)) is not None:
+        return
+    _read_unrecognised_medication(raw, r)
+    if (
+        reproductive.is_co_medication(raw, r.index)
+        and (resource := r.check(raw)) is not None
+        and (found := reproductive.read_co_medication(resource, r.index, r.as_of)) is not None
+    ):
+        r.out.version2.co_medications.append(found)
+
+
+def _read_unrecognised_medication(raw: JsonObject, r: _Reading) -> None:
+    if (named := medications.unidentified_named_drug(raw, r.index)) is not None:
         r.out.issues.append(
             issue(raw, f"medication code not recognised; its text names {named.value}")
         )
@@ -417,6 +411,7 @@ def _read_procedure(raw: JsonObject, r: _Reading) -> None:
         if brain:
             r.out.brain_treatment.append(resource.reference)
     _read_imaging(raw, r)
+    _read_reproductive_state(raw, r)
 
 
 def _read_imaging(raw: JsonObject, r: _Reading) -> None:
@@ -430,6 +425,7 @@ def _read_adverse_event(raw: JsonObject, r: _Reading) -> None:
 
 
 _READERS: dict[str, Callable[[JsonObject, _Reading], None]] = {
+    "Patient": _read_patient,
     "Observation": _read_observation,
     "Condition": _read_condition,
     **dict.fromkeys(medications.MEDICATION_TYPES, _read_medication),
@@ -482,7 +478,6 @@ def build_patient(
             # ``_flatten`` kept only resources whose resourceType is a non-blank string.
             kind: str = raw["resourceType"]
             _read_one(raw, kind, reading)
-            _read_version2(raw, kind, index, check, out.version2, as_of=as_of, site=site)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days

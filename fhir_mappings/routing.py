@@ -11,10 +11,14 @@ The pre-filters read only the elements named in ``_ROUTE_ELEMENTS`` (and whether
 genetics extension is present), so their answer is a function of those values: the route
 is remembered for the values' JSON text (``orjson``; an LRU of ``_CACHED_ROUTES``
 entries), so that the codes a site repeats across its records are decided once per
-process. Values orjson cannot write (integers beyond 64 bits) are decided without the
-cache. ``tests/fhir_mappings/test_prefilter_parity.py`` holds the route of every
-Observation of the repository's fixtures, and of mutations of them, to the pre-filters'
-answers on the whole resource.
+process. The cache lives in the worker's memory only (never written, never logged); it
+holds codes, displays and short value texts, and only keys of at most ``_CACHED_KEY_BYTES``
+(at most about 2 MB in all): a longer one (a narrative ``valueString``), or values orjson
+cannot write (integers beyond 64 bits), are decided without it.
+
+``tests/fhir_mappings/test_prefilter_parity.py`` holds the route of every Observation of
+the repository's fixtures, and of mutations of them, to the pre-filters' answers on the
+whole resource.
 """
 
 from __future__ import annotations
@@ -63,7 +67,8 @@ class ObservationRoute:
 
 _ROUTE_ELEMENTS = ("code", "component", "valueString", "valueCodeableConcept", "conclusion")
 """Every element an Observation pre-filter reads, besides the genetics extensions."""
-_CACHED_ROUTES = 4096
+_CACHED_ROUTES = 2048
+_CACHED_KEY_BYTES = 1024
 
 
 def observation_route(raw: JsonObject) -> ObservationRoute:
@@ -72,9 +77,11 @@ def observation_route(raw: JsonObject) -> ObservationRoute:
     try:
         key = orjson.dumps(elements)
     except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
-        route = decide({"resourceType": "Observation", **elements})
-    else:
+        key = b""
+    if 0 < len(key) <= _CACHED_KEY_BYTES:
         route = _cached_route(key)
+    else:
+        route = decide({"resourceType": "Observation", **elements})
     if (
         route.reading is not Reading.GENOMIC
         and "extension" in raw

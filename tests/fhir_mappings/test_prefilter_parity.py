@@ -98,3 +98,16 @@ def test_a_genetics_extension_routes_an_observation_to_the_genomic_reading() -> 
     assert routing.observation_route(lab).reading is routing.Reading.NONE
     assert routing.observation_route(tagged).reading is routing.Reading.GENOMIC
     assert routing.decide(tagged).reading is routing.Reading.GENOMIC
+
+
+def test_a_long_value_text_is_routed_without_the_cache() -> None:
+    """A narrative longer than the cache's key limit is decided each time, the same way."""
+    narrative = "Next-generation sequencing report. " * 60 + "ERBB2 exon 20 insertion detected."
+    observation = {"resourceType": "Observation", "code": {"text": "Molecular pathology"}}
+    observation["valueString"] = narrative
+    assert len(narrative) > routing._CACHED_KEY_BYTES
+    before = routing._cached_route.cache_info().currsize
+    route = routing.observation_route(observation)
+    assert route == routing.decide(observation)
+    assert route.reading is routing.Reading.GENOMIC
+    assert routing._cached_route.cache_info().currsize == before

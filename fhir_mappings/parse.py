@@ -169,8 +169,16 @@ class ResourceIndex:
         self._by_key: dict[str, JsonObject] = {}
 
     def add(self, raw: JsonObject, full_url: str | None = None) -> None:
-        resource_type, resource_id = string(raw, "resourceType"), string(raw, "id")
-        if resource_type and resource_id:
+        resource_type, resource_id = raw.get("resourceType"), raw.get("id")
+        # ``string`` of both, inlined: this runs on every resource of a record.
+        if (
+            isinstance(resource_type, str)
+            and isinstance(resource_id, str)
+            and resource_type
+            and resource_id
+            and not resource_type.isspace()
+            and not resource_id.isspace()
+        ):
             self._by_key[f"{resource_type}/{resource_id}"] = raw
         if full_url:
             self._by_key[full_url] = raw

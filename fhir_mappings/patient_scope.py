@@ -33,10 +33,13 @@ def split_by_patient(
 ) -> tuple[list[tuple[JsonObject, str | None]], list[DataIssue]]:
     """The resources about ``patient_id`` (or about no patient), and an issue per other."""
     wanted = _plain_id(patient_id)
+    plain = _own_reference(wanted)
     kept: list[tuple[JsonObject, str | None]] = []
     dropped: list[DataIssue] = []
     for raw, full_url in flat:
-        if about_another_patient(raw, wanted):
+        if plain is not None and _plainly_about(raw, plain):
+            kept.append((raw, full_url))  # the usual case, decided without the general test
+        elif about_another_patient(raw, wanted):
             kind = string(raw, "resourceType") or "unknown"
             dropped.append(DataIssue(kind, string(raw, "id"), FOREIGN_PATIENT_REASON))
         else:
@@ -61,6 +64,19 @@ def about_another_patient(raw: JsonObject, patient_id: str) -> bool:
         if referenced is not None and referenced != patient_id:
             return True
     return False
+
+
+def _plainly_about(raw: JsonObject, plain: str) -> bool:
+    """Not a Patient, and each of ``subject`` and ``patient`` absent or the reference
+    ``plain`` (``Patient/<id>``) exactly: about the patient (``about_another_patient`` is
+    False for it)."""
+    if raw.get("resourceType") == "Patient":
+        return False
+    subject = raw.get("subject")
+    if subject is not None and (type(subject) is not dict or subject.get("reference") != plain):
+        return False
+    patient = raw.get("patient")
+    return patient is None or (type(patient) is dict and patient.get("reference") == plain)
 
 
 @lru_cache(maxsize=64)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import reproductive, routing, terminology
+from fhir_mappings import patient_scope, reproductive, routing, terminology
 from fhir_mappings.terminology import PREGNANCY_TEST, codings, concept_text
 from tests.fhir_mappings.test_quick_check import FIXTURES, _mutants
 
@@ -111,3 +111,25 @@ def test_a_long_value_text_is_routed_without_the_cache() -> None:
     assert route == routing.decide(observation)
     assert route.reading is routing.Reading.GENOMIC
     assert routing._cached_route.cache_info().currsize == before
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_usual_subject_test_never_keeps_another_patients_resource(seed: int) -> None:
+    """``split_by_patient`` keeps a resource whose subject is plainly ``Patient/<id>``
+    without the general test: the general test must agree on every such resource."""
+    rng = random.Random(seed)
+    subjects: tuple[Any, ...] = (
+        None, {"reference": "Patient/p1"}, {"reference": "Patient/p2"}, {"reference": "p1"},
+        {"reference": "https://fhir.example/Patient/p2/_history/1"}, {"display": "x"}, [],
+        {"reference": "Patient/p1", "display": "y"}, "Patient/p1",
+    )  # fmt: skip
+    kept_plainly = 0
+    for resource in FIXTURES:
+        for candidate in (resource, *_mutants(resource, rng)):
+            for subject in rng.sample(subjects, 3):
+                changed = {**candidate, rng.choice(("subject", "patient")): subject}
+                for raw in (candidate, changed):
+                    if patient_scope._plainly_about(raw, "Patient/p1"):
+                        kept_plainly += 1
+                        assert not patient_scope.about_another_patient(raw, "p1"), raw
+    assert kept_plainly > 100

@@ -92,6 +92,7 @@ def _memo_clearers() -> list[Callable[[], None]]:
     systems, the patient id (not the memos of the code's own phrases and indexes)."""
     memos = (
         routing._cached_route,
+        routing._cached_family_route,
         terminology._cached_words,
         terminology.normalise_system,
         terminology.is_supportive,

@@ -43,6 +43,7 @@ from fhir_mappings.model import (
     IldCause,
     IldEpisode,
     Imaging,
+    ImagingKind,
     MatchedBy,
     Measurement,
     MeasurementKind,
@@ -337,17 +338,18 @@ def _read_one(raw: JsonObject, resource_type: str, r: _Reading) -> None:
 
 
 def _read_condition(raw: JsonObject, r: _Reading) -> None:
-    if conditions.is_relevant_condition(raw) and (resource := r.check(raw)) is not None:
+    route = routing.family_route(raw, "Condition")
+    if route.relevant and (resource := r.check(raw)) is not None:
         _add(r.out.cancer, conditions.read_cancer_condition(resource))
         _add(r.out.ild, conditions.read_ild_condition(resource, r.index, r.site))
         r.out.comorbidities.extend(conditions.read_comorbidities(resource))
-    _read_reproductive_state(raw, r)
+    _read_reproductive_state(raw, route, r)
 
 
-def _read_reproductive_state(raw: JsonObject, r: _Reading) -> None:
+def _read_reproductive_state(raw: JsonObject, route: routing.FamilyRoute, r: _Reading) -> None:
     """Menopause, hysterectomy, oophorectomy stated in a Condition or Procedure (version 2)."""
     if (
-        (kind := reproductive.reproductive_kind(raw)) is not None
+        (kind := route.reproductive) is not None
         and (resource := r.check(raw)) is not None
         and (status := reproductive.read_reproductive_status(resource, kind)) is not None
     ):
@@ -399,23 +401,29 @@ def _add_event(out: _Collected, event: MedicationEvent | DataIssue | None) -> No
 
 
 def _read_report(raw: JsonObject, r: _Reading) -> None:
-    if genomics.is_genomic(raw) and (resource := r.check(raw)) is not None:
+    route = routing.family_route(raw, "DiagnosticReport")
+    if route.relevant and (resource := r.check(raw)) is not None:  # a genomic report
         r.out.reports.append(resource)
-    _read_imaging(raw, r)
+    _read_imaging_of(raw, route.imaging, r)
 
 
 def _read_procedure(raw: JsonObject, r: _Reading) -> None:
-    if conditions.is_relevant_procedure(raw) and (resource := r.check(raw)) is not None:
+    route = routing.family_route(raw, "Procedure")
+    if route.relevant and (resource := r.check(raw)) is not None:
         radiation, brain = conditions.read_procedure(resource, r.index)
         _add(r.out.comorbidities, radiation)
         if brain:
             r.out.brain_treatment.append(resource.reference)
-    _read_imaging(raw, r)
-    _read_reproductive_state(raw, r)
+    _read_imaging_of(raw, route.imaging, r)
+    _read_reproductive_state(raw, route, r)
 
 
 def _read_imaging(raw: JsonObject, r: _Reading) -> None:
-    if imaging.imaging_kind(raw) and (resource := r.check(raw)) is not None:
+    _read_imaging_of(raw, imaging.imaging_kind(raw), r)
+
+
+def _read_imaging_of(raw: JsonObject, kind: ImagingKind | None, r: _Reading) -> None:
+    if kind and (resource := r.check(raw)) is not None:
         _add(r.out.imaging, imaging.read_imaging(resource))
 
 

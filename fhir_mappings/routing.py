@@ -1,5 +1,5 @@
-"""Which readers look at an Observation, decided once from the elements the pre-filters
-read, and remembered per process for the values of those elements.
+"""Which readers look at a resource, decided once from the elements the pre-filters read,
+and remembered per process for the values of those elements.
 
 A record is mostly Observations nothing reads (a chemistry panel, vital signs), and each
 one used to pass through every family's pre-filter: the genomic, measurement, disease
@@ -19,6 +19,11 @@ cannot write (integers beyond 64 bits), are decided without it.
 ``tests/fhir_mappings/test_prefilter_parity.py`` holds the route of every Observation of
 the repository's fixtures, and of mutations of them, to the pre-filters' answers on the
 whole resource.
+
+Conditions, Procedures and DiagnosticReports go the same way (``family_route``): their
+family's pre-filter, the imaging test and the reproductive-state test, decided once. A
+Procedure with a ``note`` or a report with a ``conclusion`` (narrative, the patient's own)
+is decided each time and never remembered.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from functools import lru_cache
 
 import orjson
 
-from fhir_mappings import conditions, genomics, lines, measurements, nyha, reproductive
-from fhir_mappings.model import MatchedBy, MeasurementKind, ReproductiveStatusKind
+from fhir_mappings import conditions, genomics, imaging, lines, measurements, nyha, reproductive
+from fhir_mappings.model import ImagingKind, MatchedBy, MeasurementKind, ReproductiveStatusKind
 from fhir_mappings.parse import JsonObject
 from fhir_mappings.terminology import concept_text
 
@@ -127,6 +132,77 @@ def _version2(raw: JsonObject) -> tuple[Version2, ReproductiveStatusKind | None]
     if (state := reproductive.reproductive_kind(raw, code_text)) is not None:
         return Version2.REPRODUCTIVE, state
     return Version2.NONE, None
+
+
+# --- Conditions, Procedures, DiagnosticReports ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyRoute:
+    relevant: bool
+    """The family's pre-filter: ``conditions.is_relevant_condition``,
+    ``conditions.is_relevant_procedure``, ``genomics.is_genomic`` (a report)."""
+    imaging: ImagingKind | None
+    """``imaging.imaging_kind`` (Procedure, DiagnosticReport)."""
+    reproductive: ReproductiveStatusKind | None
+    """``reproductive.reproductive_kind`` (Condition, Procedure)."""
+
+
+_FAMILY_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "Condition": ("code",),
+    "Procedure": ("code", "bodySite", "description", "procedureCode", "series"),
+    "DiagnosticReport": ("code", "description", "procedureCode", "series"),
+}
+"""Every element the type's pre-filters read, besides the narrative and the genetics
+extensions."""
+_NARRATIVE = {"Procedure": "note", "DiagnosticReport": "conclusion"}
+
+
+def family_route(raw: JsonObject, resource_type: str) -> FamilyRoute:
+    """What a Condition, Procedure or DiagnosticReport (``resource_type``) holds for the
+    readers."""
+    narrative = _NARRATIVE.get(resource_type)
+    elements = {key: raw[key] for key in _FAMILY_ELEMENTS[resource_type] if key in raw}
+    key = b""
+    if narrative is None or narrative not in raw:
+        try:
+            key = orjson.dumps(elements)
+        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
+            key = b""
+    if 0 < len(key) <= _CACHED_KEY_BYTES:
+        route = _cached_family_route(resource_type, key)
+    else:
+        route = decide_family(raw)
+    if (
+        resource_type == "DiagnosticReport"
+        and not route.relevant
+        and "extension" in raw
+        and genomics.has_genetics_extension(raw)
+    ):
+        return FamilyRoute(True, route.imaging, route.reproductive)
+    return route
+
+
+@lru_cache(maxsize=_CACHED_ROUTES)
+def _cached_family_route(resource_type: str, key: bytes) -> FamilyRoute:
+    return decide_family({"resourceType": resource_type, **orjson.loads(key)})
+
+
+def decide_family(raw: JsonObject) -> FamilyRoute:
+    """The route of a Condition, Procedure or DiagnosticReport by the pre-filters themselves
+    (no cache)."""
+    resource_type = raw.get("resourceType")
+    if resource_type == "Condition":
+        return FamilyRoute(
+            conditions.is_relevant_condition(raw), None, reproductive.reproductive_kind(raw)
+        )
+    if resource_type == "Procedure":
+        return FamilyRoute(
+            conditions.is_relevant_procedure(raw),
+            imaging.imaging_kind(raw),
+            reproductive.reproductive_kind(raw),
+        )
+    return FamilyRoute(genomics.is_genomic(raw), imaging.imaging_kind(raw), None)
 
 
 # --- the main reading's gate ----------------------------------------------------------------

@@ -133,3 +133,38 @@ def test_the_usual_subject_test_never_keeps_another_patients_resource(seed: int)
                         kept_plainly += 1
                         assert not patient_scope.about_another_patient(raw, "p1"), raw
     assert kept_plainly > 100
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_condition_procedure_or_reports_route_is_the_pre_filters_answer(seed: int) -> None:
+    """As for Observations: the remembered route of every fixture Condition, Procedure and
+    DiagnosticReport, and of mutations of them, is the pre-filters' answer on the whole
+    resource."""
+    rng = random.Random(seed)
+    stated = [
+        {"resourceType": "Condition", "code": {"text": "Postmenopausal state"}},
+        {"resourceType": "Procedure", "status": "completed", "code": {"text": "Hysterectomy"},
+         "note": [{"text": "Total abdominal hysterectomy"}]},
+        {"resourceType": "Procedure", "status": "completed", "code": {"text": "CT chest"}},
+        {"resourceType": "Procedure", "status": "completed", "code": {"text": "Treatment"},
+         "bodySite": [{"text": "Whole brain"}]},
+        {"resourceType": "DiagnosticReport", "status": "final", "code": {"text": "Report"},
+         "conclusion": "ERBB2 exon 20 insertion"},
+    ]  # fmt: skip
+    families = ("Condition", "Procedure", "DiagnosticReport")
+    resources = [r for r in FIXTURES if r["resourceType"] in families] + stated
+    seen: set[tuple[str, str]] = set()
+    for resource in resources:
+        for candidate in (resource, *_mutants(resource, rng)):
+            kind = candidate["resourceType"]
+            expected = routing.decide_family(candidate)
+            assert routing.family_route(candidate, kind) == expected, candidate
+            assert routing.family_route(candidate, kind) == expected, candidate  # remembered
+            seen |= {(kind, "relevant")} if expected.relevant else set()
+            seen |= {(kind, "imaging")} if expected.imaging else set()
+            seen |= {(kind, "reproductive")} if expected.reproductive else set()
+    assert seen == {
+        ("Condition", "relevant"), ("Condition", "reproductive"), ("Procedure", "relevant"),
+        ("Procedure", "imaging"), ("Procedure", "reproductive"),
+        ("DiagnosticReport", "relevant"), ("DiagnosticReport", "imaging"),
+    }  # fmt: skip

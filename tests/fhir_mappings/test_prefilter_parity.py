@@ -141,7 +141,7 @@ def test_a_condition_procedure_or_reports_route_is_the_pre_filters_answer(seed: 
     DiagnosticReport, and of mutations of them, is the pre-filters' answer on the whole
     resource."""
     rng = random.Random(seed)
-    stated = [
+    stated: list[dict[str, Any]] = [
         {"resourceType": "Condition", "code": {"text": "Postmenopausal state"}},
         {"resourceType": "Procedure", "status": "completed", "code": {"text": "Hysterectomy"},
          "note": [{"text": "Total abdominal hysterectomy"}]},

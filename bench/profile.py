@@ -93,6 +93,7 @@ def _memo_clearers() -> list[Callable[[], None]]:
     memos = (
         routing._cached_route,
         routing._cached_family_route,
+        routing._cached_medication_route,
         terminology._cached_words,
         terminology.normalise_system,
         terminology.is_supportive,

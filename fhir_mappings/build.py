@@ -366,23 +366,29 @@ def _read_medication(raw: JsonObject, r: _Reading) -> None:
     """A course of a recognised drug; else why a medication is not counted, or a course of
     another anticancer drug the record marks as cancer-related; then, for a drug that is
     not recognised, the version-2 check of a CYP3A co-medication."""
-    if medications.recognised_drug(raw, r.index, r.site):
+    concept, _ = medications.medication_of(raw, r.index)
+    route = routing.medication_route(concept, r.site)
+    if route.drug is not None:
         if (resource := r.check(raw)) is not None:
             _add_event(r.out, medications.read_event(resource, r.index, r.as_of, site=r.site))
         return
-    _read_unrecognised_medication(raw, r)
+    _read_unrecognised_medication(raw, route, r)
     if (
-        reproductive.is_co_medication(raw, r.index)
+        route.cyp3a
+        # the concept itself, not a reference's display
+        and reproductive.co_medication_concept(raw, r.index) is not None
         and (resource := r.check(raw)) is not None
         and (found := reproductive.read_co_medication(resource, r.index, r.as_of)) is not None
     ):
         r.out.version2.co_medications.append(found)
 
 
-def _read_unrecognised_medication(raw: JsonObject, r: _Reading) -> None:
-    if (named := medications.unidentified_named_drug(raw, r.index)) is not None:
+def _read_unrecognised_medication(
+    raw: JsonObject, route: routing.MedicationRoute, r: _Reading
+) -> None:
+    if route.named is not None:
         r.out.issues.append(
-            issue(raw, f"medication code not recognised; its text names {named.value}")
+            issue(raw, f"medication code not recognised; its text names {route.named.value}")
         )
     elif medications.marked_for_another_cancer(raw, r.index):
         r.out.issues.append(

@@ -173,14 +173,6 @@ def medication_of(data: JsonObject, index: ResourceIndex) -> tuple[JsonObject | 
     return concept, text
 
 
-def recognised_drug(
-    raw: JsonObject, index: ResourceIndex, site: SiteDrugCodes = NO_SITE_DRUG_CODES
-) -> DrugMatch | None:
-    """Cheap pre-filter: the anticancer drug of a raw medication resource, if any."""
-    concept, _ = medication_of(raw, index)
-    return match_drug(concept, site) if concept is not None else None
-
-
 # --- events ---------------------------------------------------------------------------------
 
 
@@ -421,13 +413,6 @@ def _for_lung_cancer(data: JsonObject, index: ResourceIndex) -> bool:
         for c in concepts
         for code_set in (NSCLC, LUNG_CANCER, LUNG_ADENOCARCINOMA, LUNG_SQUAMOUS)
     )
-
-
-def unidentified_named_drug(raw: JsonObject, index: ResourceIndex) -> Drug | None:
-    """A coded medication whose code is not recognised while its text names one anticancer
-    drug: not identified (clinical-rules.md 9.1), reported as a data issue."""
-    concept, _ = medication_of(raw, index)
-    return coded_drug_named_in_text(concept) if concept is not None else None
 
 
 def _dates(kind: str, data: JsonObject) -> tuple[date | None, date | None, date | None]:

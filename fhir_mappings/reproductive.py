@@ -228,11 +228,6 @@ def co_medication_concept(data: JsonObject, index: ResourceIndex) -> JsonObject 
     return concept
 
 
-def is_co_medication(raw: JsonObject, index: ResourceIndex) -> bool:
-    concept = co_medication_concept(raw, index)
-    return concept is not None and cyp3a_modulator(concept) is not None
-
-
 def read_co_medication(
     resource: Resource, index: ResourceIndex, as_of: date
 ) -> CoMedication | None:

@@ -23,7 +23,9 @@ whole resource.
 Conditions, Procedures and DiagnosticReports go the same way (``family_route``): their
 family's pre-filter, the imaging test and the reproductive-state test, decided once. A
 Procedure with a ``note`` or a report with a ``conclusion`` (narrative, the patient's own)
-is decided each time and never remembered.
+is decided each time and never remembered. A medication resource goes by its medication
+concept (``medication_route``: the drug it identifies, else the drug its text names, else
+whether it is a CYP3A inhibitor or inducer), remembered with the site's drug codes.
 """
 
 from __future__ import annotations
@@ -36,9 +38,22 @@ from functools import lru_cache
 import orjson
 
 from fhir_mappings import conditions, genomics, imaging, lines, measurements, nyha, reproductive
-from fhir_mappings.model import ImagingKind, MatchedBy, MeasurementKind, ReproductiveStatusKind
+from fhir_mappings.model import (
+    Drug,
+    ImagingKind,
+    MatchedBy,
+    MeasurementKind,
+    ReproductiveStatusKind,
+)
 from fhir_mappings.parse import JsonObject
-from fhir_mappings.terminology import concept_text
+from fhir_mappings.terminology import (
+    DrugMatch,
+    SiteDrugCodes,
+    coded_drug_named_in_text,
+    concept_text,
+    cyp3a_modulator,
+    match_drug,
+)
 
 
 class Reading(Enum):
@@ -203,6 +218,50 @@ def decide_family(raw: JsonObject) -> FamilyRoute:
             reproductive.reproductive_kind(raw),
         )
     return FamilyRoute(genomics.is_genomic(raw), imaging.imaging_kind(raw), None)
+
+
+# --- medications -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MedicationRoute:
+    drug: DrugMatch | None
+    """``terminology.match_drug`` of the concept (clinical-rules.md 9.1)."""
+    named: Drug | None
+    """Not identified: ``terminology.coded_drug_named_in_text`` (a data issue)."""
+    cyp3a: bool
+    """Not identified: ``terminology.cyp3a_modulator`` names one (version 2)."""
+
+
+_NO_MEDICATION = MedicationRoute(None, None, False)
+
+
+def medication_route(concept: JsonObject | None, site: SiteDrugCodes) -> MedicationRoute:
+    """What a medication resource's concept (``medications.medication_of``) is, with the
+    site's drug codes."""
+    if concept is None:
+        return _NO_MEDICATION
+    try:
+        key = orjson.dumps(concept)
+    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
+        key = b""
+    if 0 < len(key) <= _CACHED_KEY_BYTES:
+        return _cached_medication_route(key, site)
+    return decide_medication(concept, site)
+
+
+@lru_cache(maxsize=_CACHED_ROUTES)
+def _cached_medication_route(key: bytes, site: SiteDrugCodes) -> MedicationRoute:
+    return decide_medication(orjson.loads(key), site)
+
+
+def decide_medication(concept: JsonObject, site: SiteDrugCodes) -> MedicationRoute:
+    """The route of a medication concept by the terminology itself (no cache)."""
+    drug = match_drug(concept, site)
+    if drug is not None:
+        return MedicationRoute(drug, None, False)
+    named = coded_drug_named_in_text(concept)
+    return MedicationRoute(None, named, cyp3a_modulator(concept) is not None)
 
 
 # --- the main reading's gate ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from fhir_mappings import patient_scope, reproductive, routing, terminology
+from fhir_mappings.model import Drug
 from fhir_mappings.terminology import PREGNANCY_TEST, codings, concept_text
 from tests.fhir_mappings.test_quick_check import FIXTURES, _mutants
 
@@ -168,3 +169,36 @@ def test_a_condition_procedure_or_reports_route_is_the_pre_filters_answer(seed: 
         ("Procedure", "imaging"), ("Procedure", "reproductive"),
         ("DiagnosticReport", "relevant"), ("DiagnosticReport", "imaging"),
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_medication_concepts_route_is_the_terminologys_answer(seed: int) -> None:
+    """The remembered route of every medication concept of the fixtures, and of mutations
+    of them, with and without a site's drug codes, is the terminology's own answer."""
+    rng = random.Random(seed)
+    site = terminology.site_drug_codes(
+        [("http://hospital.example/formulary", "T-DXD-100", Drug.TRASTUZUMAB_DERUXTECAN)]
+    )
+    concepts: list[Any] = [
+        {"coding": [{"system": "http://hospital.example/formulary", "code": "T-DXD-100"}]},
+        {"text": "clarithromycin 500 mg tablet"},
+        {"coding": [{"system": "http://example.org/local", "code": "X1"}],
+         "text": "osimertinib 80 mg"},
+    ]  # fmt: skip
+    for resource in FIXTURES:
+        for key in ("medicationCodeableConcept", "code"):
+            if resource["resourceType"].startswith("Medication") and key in resource:
+                concepts.append(resource[key])
+                concepts.extend(m[key] for m in _mutants({key: resource[key]}, rng) if key in m)
+    seen: set[str] = set()
+    for concept in (c for c in concepts if isinstance(c, dict)):
+        for codes in (terminology.NO_SITE_DRUG_CODES, site):
+            drug = terminology.match_drug(concept, codes)
+            named = terminology.coded_drug_named_in_text(concept) if drug is None else None
+            cyp3a = drug is None and terminology.cyp3a_modulator(concept) is not None
+            expected = routing.MedicationRoute(drug, named, cyp3a)
+            assert routing.medication_route(concept, codes) == expected, concept
+            assert routing.medication_route(concept, codes) == expected, concept  # remembered
+            values = {"drug": drug, "named": named, "cyp3a": cyp3a}
+            seen |= {name for name, value in values.items() if value}
+    assert seen == {"drug", "named", "cyp3a"}

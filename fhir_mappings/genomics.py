@@ -502,6 +502,8 @@ class _Variant:
     region: str
     change_concepts: list[object]
     change_type: str
+    significance: list[JsonObject]
+    """The clinical-significance components."""
 
     @property
     def has_change(self) -> bool:
@@ -573,6 +575,7 @@ def _variant(data: JsonObject) -> _Variant:
         ),
         change_concepts=change_concepts,
         change_type=" ; ".join(concept_text(c) for c in change_concepts if c is not None),
+        significance=parts.get("significance", []),
     )
 
 
@@ -635,7 +638,7 @@ def _read_variant(
     negative = absent or (
         not present and not variant.protein and not variant.dna and _is_negative(value)
     )
-    significance_parts = _components(data).get("significance", [])
+    significance_parts = variant.significance
     significance = implied or (
         significance_of(significance_parts[0].get("valueCodeableConcept"))
         if significance_parts

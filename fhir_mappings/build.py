@@ -1,9 +1,10 @@
 """Entry point of the mapping: FHIR R4 JSON resources to one PatientModel.
 
 Flow: flatten (Bundles in the list are opened; anything that is not a JSON object with a
-``resourceType`` is a ``DataIssue``) -> index by reference -> per resource, a cheap
-pre-filter on raw JSON (resource type, codes, text) decides whether any family reads it
--> only then R4B validation (``parse.validate``; failures are ``DataIssue``s and the rest
+``resourceType`` is a ``DataIssue``) -> index by reference -> per resource, one reader
+by resource type, whose route (``fhir_mappings.routing``: the pre-filters on raw JSON,
+codes and text, decided once per distinct code) says which families read it -> only then
+R4B validation (``parse.validate``; failures are ``DataIssue``s and the rest
 of the record is still used) -> the family modules read facts -> merge.
 
 Resources with ``status`` (or ``verificationStatus``) ``entered-in-error`` are dropped

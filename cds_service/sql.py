@@ -44,6 +44,8 @@ SQLite
 PostgreSQL
     psycopg 3, the URL passed to libpq as it is. ``relaxed`` writes commit
     with ``synchronous_commit = off``, the same trade as SQLite's NORMAL.
+    psycopg is imported only for a PostgreSQL URL (about 50 ms of a worker's
+    start otherwise spent for nothing).
 
 Statements are ``sqlalchemy.text`` with ``:name`` parameters, the same for both.
 """
@@ -60,22 +62,24 @@ import math
 import os
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool, StaticPool
 
 from cds_service.errors import ConfigurationError, ServiceError
 from cds_service.settings import StoreSettings
+
+if TYPE_CHECKING:
+    import psycopg
 
 _T = TypeVar("_T")
 
@@ -131,6 +135,13 @@ class _Guard:
             _cut(connection)
 
 
+def _driver_errors(*others: type[Exception]) -> tuple[type[Exception], ...]:
+    """``others`` and psycopg's base error, once a PostgreSQL store has imported psycopg
+    (before, nothing can raise one)."""
+    driver = sys.modules.get("psycopg")
+    return others if driver is None else (*others, driver.Error)
+
+
 def _cut(dbapi_connection: object) -> None:
     """Shut the connection's socket down: a read blocked on it returns at once."""
     fileno = getattr(dbapi_connection, "fileno", None)
@@ -138,7 +149,7 @@ def _cut(dbapi_connection: object) -> None:
         return  # SQLite: a local file, bounded by its busy timeout
     try:
         duplicate = os.dup(fileno())
-    except (OSError, psycopg.Error):
+    except _driver_errors(OSError):
         return
     with contextlib.suppress(OSError), socket.socket(fileno=duplicate) as sock:
         sock.shutdown(socket.SHUT_RDWR)
@@ -268,7 +279,7 @@ class Database:
                         if relaxed and self.dialect == "postgresql":
                             connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
                         return operation(connection)
-            except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+            except _driver_errors(SQLAlchemyError, sqlite3.Error) as error:
                 if guard.fired:
                     self._owner.logger.error(
                         "%s: no answer within %ss; connection cut",
@@ -291,7 +302,7 @@ class Database:
         engine = self._engine_here()
         try:
             self._upgrade(engine, bounded=False)  # an index on a large table takes its time
-        except (SQLAlchemyError, sqlite3.Error, psycopg.Error) as error:
+        except _driver_errors(SQLAlchemyError, sqlite3.Error) as error:
             raise self._owner.unavailable(error) from error
         self._migrated = True
 
@@ -372,6 +383,9 @@ class Database:
         return engine
 
     def _postgres_engine(self) -> Engine:
+        import psycopg  # noqa: PLC0415 - only a PostgreSQL store needs the driver
+        from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
         url = self._location
         settings = self._settings
         options: dict[str, Any] = {
@@ -510,6 +524,9 @@ def sqlite_path(url: str, database: str) -> Path | str:
 
 def check_postgres_url(url: str, database: str) -> str:
     """``url``, once psycopg has parsed it; else ConfigurationError."""
+    import psycopg  # noqa: PLC0415 - only a PostgreSQL URL needs the driver
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415
+
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -519,6 +536,8 @@ def check_postgres_url(url: str, database: str) -> str:
 
 def describe_postgres_url(url: str) -> str:
     """user@host:port/dbname, for logs and messages: never the password."""
+    from psycopg.conninfo import conninfo_to_dict  # noqa: PLC0415 - a PostgreSQL URL only
+
     params = conninfo_to_dict(url)
     user = params.get("user", "")
     where = f"{params.get('host', '')}:{params.get('port', 5432)}/{params.get('dbname', '')}"

@@ -60,6 +60,7 @@ import contextlib
 import fcntl
 import hashlib
 import heapq
+import importlib
 import itertools
 import logging
 import math
@@ -234,6 +235,11 @@ def _attach_to_current_guard(dbapi_connection: object) -> None:
 
 # --- Databases -----------------------------------------------------------------------------
 
+_DIALECT_MODULES = {
+    "sqlite": "sqlalchemy.dialects.sqlite.pysqlite",
+    "postgresql": "sqlalchemy.dialects.postgresql.psycopg",
+}
+
 
 class Database:
     """One database of one store: an engine made at first use, migrated, guarded."""
@@ -261,6 +267,9 @@ class Database:
                     f"Cannot create the {owner.database} directory {location.parent}: {error}"
                 ) from None
         self.dialect = dialect
+        # The dialect's module now, when the store is made (gunicorn's master, before the
+        # fork: shared by the workers and frozen), not when each worker makes its engine.
+        importlib.import_module(_DIALECT_MODULES[dialect])
         self._location = location
         self._owner = owner
         self._settings = settings

@@ -26,23 +26,27 @@ body = json.dumps(hook_request(benchmark_record(200, today=date.today()), "order
                                prefetch=True))
 import cds_service.wsgi as entry
 
+client = entry.app.test_client()
 at_start = set(sys.modules)
 state = {"gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
-response = entry.app.test_client().post(
+response = client.post(
     "/cds-services/her2-nsclc-order-sign", data=body, content_type="application/json"
 )
 state["status"] = response.status_code
 state["r4b_imported_by_the_call"] = sorted(
     name for name in set(sys.modules) - at_start if name.startswith("fhir.resources")
 )
+components = entry.app.extensions["cds_service"]
+components.store.feedback_rows()  # the store's first use: the schema is checked
+state["imported_by_the_call_and_the_store"] = sorted(set(sys.modules) - at_start)
 state["drivers"] = sorted(
-    name for name in ("psycopg", "jwt", "cryptography", "redis", "alembic") if name in sys.modules
+    name for name in ("psycopg", "jwt", "cryptography", "redis") if name in sys.modules
 )
 print(json.dumps(state))
 """
 
 
-def run_entry(tmp_path: Path, **variables: str) -> dict[str, object]:
+def run_entry(tmp_path: Path, *, migrate: bool = False, **variables: str) -> dict[str, object]:
     kept = {name: value for name, value in os.environ.items() if not name.startswith("CDS_")}
     env = {
         **kept,
@@ -53,6 +57,15 @@ def run_entry(tmp_path: Path, **variables: str) -> dict[str, object]:
         "PYTHONPATH": str(ROOT),
         **variables,
     }
+    if migrate:
+        subprocess.run(
+            [sys.executable, "-m", "cds_service", "migrate"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
     run = subprocess.run(
         [sys.executable, "-c", PROBE],
         env=env,
@@ -83,3 +96,10 @@ def test_without_postgresql_or_authentication_their_libraries_are_not_imported(
 ) -> None:
     state = run_entry(tmp_path)
     assert state["drivers"] == []
+
+
+def test_a_worker_s_first_call_and_store_use_import_nothing_once_the_schema_is_current(
+    tmp_path: Path,
+) -> None:
+    state = run_entry(tmp_path, migrate=True)
+    assert state["imported_by_the_call_and_the_store"] == []

@@ -47,6 +47,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -265,6 +266,11 @@ class Authenticator:
             )
         if not settings.issuers:
             raise errors.ConfigurationError("No trusted JWT issuer is configured")
+        # PyJWT and cryptography now, at start-up (gunicorn's master, before the fork), not
+        # in each worker at its first fetched key set.
+        import jwt  # noqa: F401, PLC0415
+
+        _key_types()
         self._algorithms = frozenset(settings.algorithms)
         self._leeway = settings.leeway_s
         self._max_lifetime = settings.max_token_lifetime_s
@@ -433,8 +439,9 @@ def _bearer_token(authorization: str | None) -> str | None:
 _CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
 
 
-def _key_fits(key: Any, alg: str) -> bool:
-    """The key's type is the one ``alg`` names (and an EC key is on ``alg``'s curve)."""
+@cache
+def _key_types() -> dict[str, tuple[type[Any], ...]]:
+    """The public key classes each algorithm family takes (cryptography's)."""
     from cryptography.hazmat.primitives.asymmetric import (  # noqa: PLC0415 - auth on only
         ec,
         ed448,
@@ -442,16 +449,20 @@ def _key_fits(key: Any, alg: str) -> bool:
         rsa,
     )
 
-    key_types: dict[str, tuple[type[Any], ...]] = {
+    return {
         "ES": (ec.EllipticCurvePublicKey,),
         "RS": (rsa.RSAPublicKey,),
         "PS": (rsa.RSAPublicKey,),
         "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
     }
-    if not isinstance(key, key_types.get(alg[:2], ())):
+
+
+def _key_fits(key: Any, alg: str) -> bool:
+    """The key's type is the one ``alg`` names (and an EC key is on ``alg``'s curve)."""
+    if not isinstance(key, _key_types().get(alg[:2], ())):
         return False
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return key.curve.name == _CURVES.get(alg)
+    if isinstance(key, _key_types()["ES"]):
+        return bool(key.curve.name == _CURVES.get(alg))
     return True
 
 

@@ -34,6 +34,8 @@ Start-up (``open_authenticator``): authentication is on in the production
 profile, which refuses to start without a trusted issuer unless
 CDS_AUTH_DISABLED=true, and without CDS_PUBLIC_BASE_URL while authentication
 is on; in the development profile it is on only when issuers are configured.
+PyJWT and cryptography are imported only then, when the first key set is read (about
+30 ms of a worker's start that a service without authentication does not spend).
 """
 
 from __future__ import annotations
@@ -45,12 +47,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
 import requests
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from cds_service import errors
 from cds_service.replay_store import ReplayCache, ReplayStoreUnavailable, open_replay_cache
@@ -61,6 +62,9 @@ from cds_service.settings import (
     IssuerSettings,
     Settings,
 )
+
+if TYPE_CHECKING:
+    import jwt
 
 __all__ = [
     "AuthenticationFailed",
@@ -117,6 +121,7 @@ class _Key:
 
 def _parse_jwks(document: object, source: str, *, strict: bool) -> dict[str, _Key]:
     """kid -> key. Unusable members raise ConfigurationError if ``strict``, else are skipped."""
+    import jwt  # noqa: PLC0415 - only with authentication on (module docstring)
 
     def unusable(why: str) -> None:
         if strict:
@@ -261,6 +266,11 @@ class Authenticator:
             )
         if not settings.issuers:
             raise errors.ConfigurationError("No trusted JWT issuer is configured")
+        # PyJWT and cryptography now, at start-up (gunicorn's master, before the fork), not
+        # in each worker at its first fetched key set.
+        import jwt  # noqa: F401, PLC0415
+
+        _key_types()
         self._algorithms = frozenset(settings.algorithms)
         self._leeway = settings.leeway_s
         self._max_lifetime = settings.max_token_lifetime_s
@@ -314,6 +324,7 @@ class Authenticator:
     ) -> Caller:
         """Read the token unverified, choose the issuer's key, verify the signature and the
         claims, then accept the call (lifetime, tenant, first use of the jti); in this order."""
+        import jwt  # noqa: PLC0415 - imported by the key sets already (module docstring)
 
         def fail(reason: str) -> AuthenticationFailed:
             return AuthenticationFailed(reason, identity)
@@ -425,21 +436,33 @@ def _bearer_token(authorization: str | None) -> str | None:
     return token
 
 
-_KEY_TYPES: dict[str, tuple[type[Any], ...]] = {
-    "ES": (ec.EllipticCurvePublicKey,),
-    "RS": (rsa.RSAPublicKey,),
-    "PS": (rsa.RSAPublicKey,),
-    "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
-}
 _CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+
+
+@cache
+def _key_types() -> dict[str, tuple[type[Any], ...]]:
+    """The public key classes each algorithm family takes (cryptography's)."""
+    from cryptography.hazmat.primitives.asymmetric import (  # noqa: PLC0415 - auth on only
+        ec,
+        ed448,
+        ed25519,
+        rsa,
+    )
+
+    return {
+        "ES": (ec.EllipticCurvePublicKey,),
+        "RS": (rsa.RSAPublicKey,),
+        "PS": (rsa.RSAPublicKey,),
+        "Ed": (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey),
+    }
 
 
 def _key_fits(key: Any, alg: str) -> bool:
     """The key's type is the one ``alg`` names (and an EC key is on ``alg``'s curve)."""
-    if not isinstance(key, _KEY_TYPES.get(alg[:2], ())):
+    if not isinstance(key, _key_types().get(alg[:2], ())):
         return False
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return key.curve.name == _CURVES.get(alg)
+    if isinstance(key, _key_types()["ES"]):
+        return bool(key.curve.name == _CURVES.get(alg))
     return True
 
 
@@ -450,6 +473,8 @@ def _is_number(value: object) -> bool:
 
 def _reason(error: jwt.PyJWTError) -> str:
     """A fixed phrase per failure: PyJWT's messages are not logged (they may quote claims)."""
+    import jwt  # noqa: PLC0415 - imported by the key sets already (module docstring)
+
     if isinstance(error, jwt.InvalidSignatureError):
         return "bad signature"
     if isinstance(error, jwt.ExpiredSignatureError):

@@ -430,6 +430,7 @@ class SqlFeedbackStore:
             owner=_OWNER,
             settings=settings,
             migrations="cds_service:migrations/feedback",
+            version_table="cds_feedback_schema_version",
         )
         self._settings = settings
         self._text_times = dialect == "sqlite"

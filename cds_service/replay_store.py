@@ -132,6 +132,7 @@ class SqlReplayCache:
             owner=_OWNER,
             settings=settings or StoreSettings(),
             migrations="cds_service:migrations/replay",
+            version_table="cds_replay_schema_version",
         )
         self._purged_at = 0.0
 

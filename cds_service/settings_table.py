@@ -11,15 +11,14 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from cds_service.settings import SETTINGS_GROUPS, Accepts
+from cds_service.settings import Accepts, declared_variables
 
 
 def settings_table() -> str:
     lines = ["| variable | value | default | meaning |", "|---|---|---|---|"]
-    for group in SETTINGS_GROUPS:
-        for variable, info in group.declared():
-            meaning = " ".join((info.description or "").split())  # the docstring, one line
-            lines.append(f"| `{variable}` | {_accepts(info)} | {_default(info)} | {meaning} |")
+    for variable, info in declared_variables().items():
+        meaning = " ".join((info.description or "").split())  # the docstring, one line
+        lines.append(f"| `{variable}` | {_accepts(info)} | {_default(info)} | {meaning} |")
     return "\n".join(lines)
 
 

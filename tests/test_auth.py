@@ -1131,3 +1131,32 @@ def test_a_token_over_8_kb_is_a_clean_401_outcome(
     token = ec_signer.token(DISCOVERY, padding="x" * 20_000)
     assert len(token) > 8192
     assert_refused(call(client, DISCOVERY, token), caplog, "token too large")
+
+
+URL_ISSUER_AT_START = """
+import sys
+from cds_service.auth import Authenticator
+from cds_service.replay_store import open_replay_cache
+from cds_service.settings import AuthSettings, IssuerSettings
+
+before = "jwt" in sys.modules
+issuer = IssuerSettings(iss="https://ehr.example.org", jwks_url="https://ehr.example.org/jwks")
+Authenticator(AuthSettings(issuers=(issuer,)), open_replay_cache("sqlite:///:memory:"))
+print(before, "jwt" in sys.modules, "cryptography.hazmat.primitives.asymmetric.ec" in sys.modules)
+"""
+
+
+def test_the_jwt_libraries_are_imported_at_start_up_even_for_a_key_set_fetched_later() -> None:
+    """Imported in gunicorn's master (before the fork), not by each worker's first call;
+    and not at all with authentication off (tests/test_wsgi.py)."""
+    run = subprocess.run(
+        [sys.executable, "-c", URL_ISSUER_AT_START],
+        env=clean_environment(PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "True"]

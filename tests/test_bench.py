@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from subprocess import PIPE
 from urllib.parse import urlsplit
 
 from bench.load import HOOK_INSTANCE, build_requests, run
-from bench.run import Measure
+from bench.run import Measure, children, cpu_time_s, memory, worker_memory
 from demo.hooks import hook_request
 from demo.patients import benchmark_record
 from tests.conftest import FIXED_TODAY, LiveServer
@@ -52,3 +56,19 @@ def test_percentiles_are_nearest_rank() -> None:
     assert measure.percentile(95) == 95.0
     assert measure.percentile(99) == 99.0
     assert measure.throughput == 100.0
+
+
+def test_worker_memory_reads_rss_and_pss_of_each_child_process() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
+    try:
+        found = worker_memory(os.getpid())
+        assert child.pid in children(os.getpid())
+        assert found
+        assert all(0 < w.pss <= w.rss for w in found)
+    finally:
+        child.communicate(b"")
+    own = memory(os.getpid())
+    assert own is not None
+    assert 0 < own.pss <= own.rss
+    assert memory(child.pid) is None  # gone
+    assert cpu_time_s(os.getpid()) > 0

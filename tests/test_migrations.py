@@ -17,10 +17,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from cds_service.feedback_store import open_feedback_store
 from cds_service.replay_store import open_replay_cache
 from cds_service.settings import StoreSettings
+from cds_service.sql import head_revision
 from cds_service.wire import FeedbackItem
 from tests.postgres import isolated_postgres_url
 
@@ -187,3 +190,67 @@ def test_the_migrate_command_fails_when_a_store_is_unreachable(tmp_path: Path) -
     )
     assert done.returncode == 1
     assert "replay store: not migrated" in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("store", ["feedback", "replay"])
+def test_the_head_revision_is_read_from_the_scripts_as_alembic_reads_it(store: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", f"cds_service:migrations/{store}")
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert [head_revision(f"cds_service:migrations/{store}")] == heads
+
+
+USE_BOTH_STORES = """
+import sys
+from cds_service.feedback_store import open_feedback_store
+from cds_service.replay_store import open_replay_cache
+
+feedback, replay = open_feedback_store(sys.argv[1]), open_replay_cache(sys.argv[1])
+rows = len(feedback.feedback_rows())
+first = replay.first_use("https://ehr.example.org", "jti-after-the-upgrade", 4102444800.0)
+feedback.close()
+replay.close()
+print(rows, first, "alembic" in sys.modules)
+"""
+
+
+def test_a_process_finding_its_stores_at_head_does_not_import_alembic(old_database: str) -> None:
+    feedback = open_feedback_store(old_database, NOT_AUTOMATIC)
+    replay = open_replay_cache(old_database, NOT_AUTOMATIC)
+    try:
+        feedback.migrate()
+        replay.migrate()
+    finally:
+        feedback.close()
+        replay.close()
+    run = subprocess.run(
+        [sys.executable, "-c", USE_BOTH_STORES, old_database],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["2", "True", "False"]
+    _, _, revisions = tables_and_indexes(old_database)
+    assert revisions == {"feedback_0002", "replay_0002"}
+
+
+def test_a_process_finding_its_stores_behind_upgrades_them_with_alembic(
+    old_database: str,
+) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", USE_BOTH_STORES, old_database],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["2", "True", "True"]
+    _, _, revisions = tables_and_indexes(old_database)
+    assert revisions == {"feedback_0002", "replay_0002"}

@@ -92,6 +92,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
+from itertools import chain
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
@@ -458,7 +459,9 @@ class PrefetchResolver:
             for future in pending:
                 future.cancel()
 
-        resources = unique_resources(r for t in templates for r in outcomes[t.key].resources)
+        resources = unique_resources(
+            chain.from_iterable(outcomes[t.key].resources for t in templates)
+        )
         unavailable = tuple(t.key for t in templates if outcomes[t.key].failure is not None)
         fetches, fetch_seconds = call.totals()
         stats = FetchStats(fetches, fetch_seconds, time.monotonic() - started)

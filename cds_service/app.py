@@ -411,24 +411,31 @@ def _cors(response: Response) -> Response:
 
 
 def _log_request(response: Response) -> None:
-    service = (request.view_args or {}).get("service_id")
+    # The request and g read once each (every read through Flask's proxies is a lookup).
+    called, state = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+    seen = state.__dict__
+    now = time.perf_counter()
+    endpoint = called.url_rule.rule if called.url_rule else None
+    service = (called.view_args or {}).get("service_id")
+    status = response.status_code
+    seconds = now - seen.get("started", now)
     metrics.observe_request(
-        endpoint=request.url_rule.rule if request.url_rule else None,
+        endpoint=endpoint,
         service=service if service in components().services else None,
-        hook=g.get("hook"),
-        status=response.status_code,
-        seconds=time.perf_counter() - g.get("started", time.perf_counter()),
+        hook=seen.get("hook"),
+        status=status,
+        seconds=seconds,
     )
     record: dict[str, Any] = {
-        "method": request.method,
-        "endpoint": request.url_rule.rule if request.url_rule else None,
-        "service": (request.view_args or {}).get("service_id"),
-        "hookInstance": g.get("hook_instance"),
-        "status": response.status_code,
-        "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+        "method": called.method,
+        "endpoint": endpoint,
+        "service": service,
+        "hookInstance": seen.get("hook_instance"),
+        "status": status,
+        "ms": round(seconds * 1000, 2),
     }
-    record.update(g.get("auth", {}))
-    record.update(g.get("log", {}))
-    if "error" in g:
-        record["error"] = g.error
+    record.update(seen.get("auth", {}))
+    record.update(seen.get("log", {}))
+    if "error" in seen:
+        record["error"] = seen["error"]
     access_log.info("request", extra={"fields": record})

@@ -102,16 +102,25 @@ def wanted(
     """The ``medicationReference`` targets to read (see the module docstring), of the draft
     orders (``drafts``) and of the data's resources (``data``)."""
     drafted = draft_resources(draft_orders)
-    present = _present_keys([*((r, None) for r in resources), *drafted])
-    base = urls.normalise(fhir_server) if fhir_server else None
     users = [r for r, _ in drafted] if drafts else []
     if data:
         users.extend(resources)
+    references = [
+        (user, reference)
+        for user in users
+        if isinstance(user, dict)
+        and user.get("resourceType") in MEDICATION_USERS
+        and (reference := _medication_reference(user)) is not None
+        and not reference.startswith("#")
+    ]
+    if not references:
+        return NOTHING  # the usual call: nothing to look up, so no index of what is present
+    present = _present_keys([*((r, None) for r in resources), *drafted])
+    base = urls.normalise(fhir_server) if fhir_server else None
     referrers: dict[str, list[tuple[str, str | None]]] = {}
     issues: list[DataIssue] = []
-    for user in users:
-        reference = _medication_reference(user)
-        if reference is None or reference.startswith("#") or _is_present(reference, present):
+    for user, reference in references:
+        if _is_present(reference, present):
             continue
         who = (str(user["resourceType"]), _text(user.get("id")))
         relative = _readable(reference, base)

@@ -92,6 +92,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
+from itertools import chain
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
@@ -458,7 +459,9 @@ class PrefetchResolver:
             for future in pending:
                 future.cancel()
 
-        resources = unique_resources(r for t in templates for r in outcomes[t.key].resources)
+        resources = unique_resources(
+            chain.from_iterable(outcomes[t.key].resources for t in templates)
+        )
         unavailable = tuple(t.key for t in templates if outcomes[t.key].failure is not None)
         fetches, fetch_seconds = call.totals()
         stats = FetchStats(fetches, fetch_seconds, time.monotonic() - started)
@@ -908,14 +911,15 @@ def _entry_resources(bundle: Mapping[str, Any]) -> tuple[Any, ...]:
     if not isinstance(entries, list):
         return (entries,)
     resources: list[Any] = []
+    append = resources.append
     for entry in entries:
         if isinstance(entry, dict) and "resource" in entry:
             search = entry.get("search")
-            if isinstance(search, dict) and search.get("mode") == "outcome":
+            if search is not None and isinstance(search, dict) and search.get("mode") == "outcome":
                 continue
-            resources.append(entry["resource"])
+            append(entry["resource"])
         else:
-            resources.append(entry)
+            append(entry)
     return tuple(resources)
 
 
@@ -959,15 +963,18 @@ def _extra_templates(
 def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
     """Each resource once: the first of those sharing a resource type and id."""
     seen: set[tuple[Any, Any]] = set()
+    add = seen.add
     kept: list[Any] = []
+    keep = kept.append
     for resource in resources:
         if type(resource) is dict:
             kind, ident = resource.get("resourceType"), resource.get("id")
             if type(kind) is str and type(ident) is str and kind and ident:
-                if (kind, ident) in seen:
+                key = (kind, ident)
+                if key in seen:
                     continue
-                seen.add((kind, ident))
-        kept.append(resource)
+                add(key)
+        keep(resource)
     return tuple(kept)
 
 
@@ -987,7 +994,13 @@ def _is_outcome(resource: Any) -> bool:
 
 def _search_failed(resources: Iterable[Any]) -> bool:
     """A search's results hold an OperationOutcome with an error or fatal issue."""
-    return any(_is_outcome(r) and _outcome_failed(r) for r in resources)
+    return any(_outcome_failed(r) for r in _outcomes(resources))
+
+
+def _outcomes(resources: Iterable[Any]) -> list[Any]:
+    """The OperationOutcomes among ``resources`` (``_is_outcome`` inline: this runs over
+    every search's results, which nearly never hold one)."""
+    return [r for r in resources if type(r) is dict and r.get("resourceType") == "OperationOutcome"]
 
 
 def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutcome:
@@ -996,7 +1009,7 @@ def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutc
     if outcome.failure is not None or template.is_read:
         return outcome
     resources = outcome.resources
-    outcomes = [r for r in resources if _is_outcome(r)]
+    outcomes = _outcomes(resources)
     if any(_outcome_failed(r) for r in outcomes):
         return _KeyOutcome(
             failure="the search was answered with an error OperationOutcome",

@@ -259,6 +259,19 @@ def test_rule_id_comes_from_the_issued_card(store: FeedbackStore) -> None:
     }
 
 
+def test_cards_of_responses_that_wait_for_the_writer_together_are_all_stored(
+    store: FeedbackStore,
+) -> None:
+    """The writer takes what queued up while it lingered in one transaction."""
+    for n in range(5):
+        store.remember_cards(SERVICE, [(f"card-{n}", f"rule-{n}"), (f"card-{n}-ild", "ild")])
+    store.record(SERVICE, [overridden(f"card-{n}") for n in range(5)])
+    store.record(SERVICE, [overridden("card-3-ild")])
+
+    rule_by_card = {r.card_uuid: r.rule_id for r in store.feedback_rows()}
+    assert rule_by_card == {**{f"card-{n}": f"rule-{n}" for n in range(5)}, "card-3-ild": "ild"}
+
+
 def test_card_remembered_after_its_feedback_still_gets_its_rule(store: FeedbackStore) -> None:
     store.record(SERVICE, [overridden("card-late")])
     store.remember_cards(SERVICE, [("card-late", "cardiac-lvef")])

@@ -16,8 +16,6 @@ import json
 import logging
 import os
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -49,6 +47,7 @@ from cds_service.settings import (
 )
 from tests.conftest import FIXED_TODAY
 from tests.processes import Gunicorn
+from tests.python_process import run_python
 from tests.requests import spec_example
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -794,15 +793,7 @@ def test_the_production_entry_refuses_to_start_without_an_issuer_and_says_why(
 ) -> None:
     env = clean_environment(CDS_FEEDBACK_DATABASE_URL=f"sqlite:///{tmp_path / 'f.sqlite3'}")
     for profile in ("production", "development"):  # gunicorn never serves open by default
-        run = subprocess.run(
-            [sys.executable, "-c", "import cds_service.wsgi"],
-            env={**env, "CDS_PROFILE": profile},
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        run = run_python("import cds_service.wsgi", env={**env, "CDS_PROFILE": profile})
         assert run.returncode != 0
         assert "ConfigurationError" in run.stderr
         assert "No trusted JWT issuer" in run.stderr
@@ -815,15 +806,7 @@ def test_the_production_entry_starts_open_only_when_told_and_says_so(tmp_path: P
         CDS_AUTH_DISABLED="true",
         CDS_FEEDBACK_DATABASE_URL=f"sqlite:///{tmp_path / 'f.sqlite3'}",
     )
-    run = subprocess.run(
-        [sys.executable, "-c", "import cds_service.wsgi"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_python("import cds_service.wsgi", env=env)
     assert run.returncode == 0, run.stderr
     assert "AUTHENTICATION DISABLED (CDS_AUTH_DISABLED=true)" in run.stderr
 
@@ -1149,14 +1132,6 @@ print(before, "jwt" in sys.modules, "cryptography.hazmat.primitives.asymmetric.e
 def test_the_jwt_libraries_are_imported_at_start_up_even_for_a_key_set_fetched_later() -> None:
     """Imported in gunicorn's master (before the fork), not by each worker's first call;
     and not at all with authentication off (tests/test_wsgi.py)."""
-    run = subprocess.run(
-        [sys.executable, "-c", URL_ISSUER_AT_START],
-        env=clean_environment(PYTHONPATH=str(ROOT)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_python(URL_ISSUER_AT_START, env=clean_environment(PYTHONPATH=str(ROOT)))
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True", "True"]

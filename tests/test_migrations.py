@@ -26,6 +26,7 @@ from cds_service.settings import StoreSettings
 from cds_service.sql import head_revision
 from cds_service.wire import FeedbackItem
 from tests.postgres import isolated_postgres_url
+from tests.python_process import run_python
 
 STORES = Path(__file__).parent / "stores"
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,15 +224,7 @@ def test_a_process_finding_its_stores_at_head_does_not_import_alembic(old_databa
     finally:
         feedback.close()
         replay.close()
-    run = subprocess.run(
-        [sys.executable, "-c", USE_BOTH_STORES, old_database],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_python(USE_BOTH_STORES, old_database, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["2", "True", "False"]
     _, _, revisions = tables_and_indexes(old_database)
@@ -241,15 +234,7 @@ def test_a_process_finding_its_stores_at_head_does_not_import_alembic(old_databa
 def test_a_process_finding_its_stores_behind_upgrades_them_with_alembic(
     old_database: str,
 ) -> None:
-    run = subprocess.run(
-        [sys.executable, "-c", USE_BOTH_STORES, old_database],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_python(USE_BOTH_STORES, old_database, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["2", "True", "True"]
     _, _, revisions = tables_and_indexes(old_database)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.python_process import run_python
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
@@ -66,15 +68,7 @@ def run_entry(tmp_path: Path, *, migrate: bool = False, **variables: str) -> dic
             timeout=120,
             check=True,
         )
-    run = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = run_python(PROBE, env=env, timeout_s=120)
     assert run.returncode == 0, run.stderr
     state: dict[str, object] = json.loads(run.stdout.strip().splitlines()[-1])
     return state

@@ -94,11 +94,8 @@ _CACHED_KEY_BYTES = 1024
 def observation_route(raw: JsonObject) -> ObservationRoute:
     """Where an Observation goes: its main reading and its version-2 check."""
     elements = {key: raw[key] for key in _ROUTE_ELEMENTS if key in raw}
-    try:
-        key = orjson.dumps(elements)
-    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
-        key = b""
-    if 0 < len(key) <= _CACHED_KEY_BYTES:
+    key = _memo_key(elements)
+    if key is not None:
         route = _cached_route(key)
     else:
         route = decide({"resourceType": "Observation", **elements})
@@ -110,6 +107,16 @@ def observation_route(raw: JsonObject) -> ObservationRoute:
         # The gate and the genomic test both pass on a genetics extension, before anything.
         return ObservationRoute(Reading.GENOMIC, route.version2, None, route.reproductive)
     return route
+
+
+def _memo_key(elements: object) -> bytes | None:
+    """The JSON text of ``elements``, the key of a memo; None when it may not be one: longer
+    than ``_CACHED_KEY_BYTES``, or holding an integer orjson cannot write (beyond 64 bits)."""
+    try:
+        key = orjson.dumps(elements)
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+    return key if len(key) <= _CACHED_KEY_BYTES else None
 
 
 @lru_cache(maxsize=_CACHED_ROUTES)
@@ -178,16 +185,8 @@ def family_route(raw: JsonObject, resource_type: str) -> FamilyRoute:
     readers."""
     narrative = _NARRATIVE.get(resource_type)
     elements = {key: raw[key] for key in _FAMILY_ELEMENTS[resource_type] if key in raw}
-    key = b""
-    if narrative is None or narrative not in raw:
-        try:
-            key = orjson.dumps(elements)
-        except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
-            key = b""
-    if 0 < len(key) <= _CACHED_KEY_BYTES:
-        route = _cached_family_route(resource_type, key)
-    else:
-        route = decide_family(raw)
+    key = _memo_key(elements) if narrative is None or narrative not in raw else None
+    route = _cached_family_route(resource_type, key) if key is not None else decide_family(raw)
     if (
         resource_type == "DiagnosticReport"
         and not route.relevant
@@ -241,11 +240,8 @@ def medication_route(concept: JsonObject | None, site: SiteDrugCodes) -> Medicat
     site's drug codes."""
     if concept is None:
         return _NO_MEDICATION
-    try:
-        key = orjson.dumps(concept)
-    except TypeError:  # orjson.JSONEncodeError: an integer beyond 64 bits
-        key = b""
-    if 0 < len(key) <= _CACHED_KEY_BYTES:
+    key = _memo_key(concept)
+    if key is not None:
         return _cached_medication_route(key, site)
     return decide_medication(concept, site)
 

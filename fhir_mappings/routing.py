@@ -13,7 +13,7 @@ is remembered for the values' JSON text (``orjson``; an LRU of ``_CACHED_ROUTES`
 entries), so that the codes a site repeats across its records are decided once per
 process. The cache lives in the worker's memory only (never written, never logged); it
 holds codes, displays and short value texts, and only keys of at most ``_CACHED_KEY_BYTES``
-(at most about 2 MB in all): a longer one (a narrative ``valueString``), or values orjson
+(at most about 2 MB a memo): a longer one (a narrative ``valueString``), or values orjson
 cannot write (integers beyond 64 bits), are decided without it.
 
 ``tests/fhir_mappings/test_prefilter_parity.py`` holds the route of every Observation of
@@ -67,7 +67,7 @@ class Reading(Enum):
 
 
 class Version2(Enum):
-    """The version-2 check an Observation gets (``build._read_version2``)."""
+    """The version-2 check an Observation gets (``build._read_observation_version2``)."""
 
     NONE = "none"
     NYHA = "nyha"

@@ -14,7 +14,7 @@ their codes/type only and are not validated themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
@@ -66,7 +66,7 @@ from fhir_mappings.parse import (
     parse_date,
     string,
 )
-from fhir_mappings.patient_scope import split_by_patient
+from fhir_mappings.patient_scope import PatientScope
 from fhir_mappings.terminology import NO_SITE_DRUG_CODES, SiteDrugCodes
 from fhir_mappings.variants import KinaseDomain
 
@@ -87,29 +87,53 @@ class MappingOptions:
     a code listed there identifies its drug (``terminology.match_drug``)."""
 
 
-def _flatten(
-    resources: Iterable[Any], issues: list[DataIssue]
-) -> Iterator[tuple[JsonObject, str | None]]:
+_Flat = tuple[JsonObject, str | None]
+"""A resource and the ``fullUrl`` of the Bundle entry that held it (None outside one)."""
+
+
+def _flatten(resources: Iterable[Any], issues: list[DataIssue]) -> list[_Flat]:
+    """The resources, Bundles opened (each entry with its ``fullUrl``); what is not a JSON
+    object with a non-blank ``resourceType`` is a data issue instead."""
+    flat: list[_Flat] = []
     for item in resources:
-        obj = as_object(item)
-        if obj is None:
-            if item is not None:
-                issues.append(issue(item, "not a JSON object"))
-            continue
-        resource_type = string(obj, "resourceType")
-        if resource_type is None:
-            issues.append(issue(obj, "no resourceType"))
-            continue
-        if resource_type == "Bundle":
-            for entry in objects(obj.get("entry")):
-                inner = entry.get("resource")
-                if inner is None:
-                    issues.append(DataIssue("Bundle", string(obj, "id"), "entry without resource"))
-                    continue
-                for flat, _ in _flatten([inner], issues):
-                    yield flat, string(entry, "fullUrl")
-            continue
-        yield obj, None
+        # The usual item, decided inline: a plain resource (a dict with a usable type).
+        if type(item) is dict:
+            kind = item.get("resourceType")
+            if type(kind) is str and kind != "Bundle" and kind and not kind.isspace():
+                flat.append((item, None))
+                continue
+        _flatten_item(item, issues, flat)
+    return flat
+
+
+def _flatten_item(
+    item: object,
+    issues: list[DataIssue],
+    flat: list[_Flat],
+    full_url: str | None = None,
+    in_entry: bool = False,
+) -> None:
+    """The general case of ``_flatten``. A resource in a Bundle nested in an entry keeps
+    the ``fullUrl`` of the outermost entry, as it always has."""
+    obj = as_object(item)
+    if obj is None:
+        if item is not None:
+            issues.append(issue(item, "not a JSON object"))
+        return
+    resource_type = string(obj, "resourceType")
+    if resource_type is None:
+        issues.append(issue(obj, "no resourceType"))
+        return
+    if resource_type != "Bundle":
+        flat.append((obj, full_url))
+        return
+    for entry in objects(obj.get("entry")):
+        inner = entry.get("resource")
+        if inner is None:
+            issues.append(DataIssue("Bundle", string(obj, "id"), "entry without resource"))
+        else:
+            url = full_url if in_entry else string(entry, "fullUrl")
+            _flatten_item(inner, issues, flat, url, in_entry=True)
 
 
 def _entered_in_error(raw: JsonObject) -> bool:
@@ -213,10 +237,10 @@ class _Links:
     (``effective[x]``, else ``issued``; clinical-rules.md 9.3), keyed by ``id()``."""
 
 
-def _links(flat: Sequence[tuple[JsonObject, str | None]], index: ResourceIndex) -> _Links:
+def _links(linking: Sequence[JsonObject], index: ResourceIndex) -> _Links:
     links = _Links({}, {})
     conflicting: set[int] = set()
-    for raw, _ in flat:
+    for raw in linking:
         resource_type = raw.get("resourceType")
         if resource_type == "DiagnosticReport" and "result" in raw:
             when = choice_date(raw, "effective") or parse_date(raw.get("issued"))
@@ -332,10 +356,42 @@ class _Reading:
     site: SiteDrugCodes
 
 
-def _read_one(raw: JsonObject, resource_type: str, r: _Reading) -> None:
-    reader = _READERS.get(resource_type)
-    if reader is not None:
-        reader(raw, r)
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """The call's resources after one pass over them (``_gather``)."""
+
+    index: ResourceIndex
+    """Every resource about the call's patient (or about no patient), by reference."""
+    read: list[tuple[Callable[[JsonObject, _Reading], None], JsonObject]]
+    """Each resource one of ``_READERS`` reads, with its reader, in record order; those
+    entered in error are left out."""
+    linking: list[JsonObject]
+    """What ``_links`` reads: DiagnosticReports with a ``result``, Observations with a
+    ``derivedFrom`` or ``hasMember``."""
+
+
+def _gather(resources: Iterable[Any], issues: list[DataIssue], patient_id: str | None) -> _Record:
+    """Flatten, drop what is about another patient (``patient_scope``), index, and pick
+    out what the readers and ``_links`` read: one pass over the flattened resources, which
+    are thousands in a large record. The flattening's issues come first, as ever."""
+    record = _Record(ResourceIndex(), [], [])
+    scope = PatientScope(patient_id) if patient_id is not None else None
+    add, read, linking = record.index.add, record.read.append, record.linking.append
+    for raw, full_url in _flatten(resources, issues):
+        if scope is not None and (dropped := scope.foreign(raw)) is not None:
+            issues.append(dropped)
+            continue
+        add(raw, full_url)
+        # ``_flatten`` kept only resources whose resourceType is a non-blank string.
+        kind: str = raw["resourceType"]
+        if (kind == "DiagnosticReport" and "result" in raw) or (
+            kind == "Observation" and ("derivedFrom" in raw or "hasMember" in raw)
+        ):
+            linking(raw)
+        reader = _READERS.get(kind)
+        if reader is not None and not _entered_in_error(raw):
+            read((reader, raw))
+    return record
 
 
 def _read_condition(raw: JsonObject, r: _Reading) -> None:
@@ -475,24 +531,16 @@ def build_patient(
     results so far (``cds_service.scope`` read some of these resources already); a
     resource that failed is reported by this build all the same."""
     issues: list[DataIssue] = []
-    flat = list(_flatten(resources if isinstance(resources, Sequence) else [], issues))
-    if patient_id is not None:
-        flat, foreign = split_by_patient(flat, patient_id)
-        issues.extend(foreign)
-    index = ResourceIndex()
-    for raw, full_url in flat:
-        index.add(raw, full_url)
+    record = _gather(resources if isinstance(resources, Sequence) else [], issues, patient_id)
+    index = record.index
     domain = KinaseDomain(options.kinase_domain_first, options.kinase_domain_last)
     site = options.site_drug_codes
     out = _Collected([], [], [], [], [], [], [], [], [], [], [], [], [], issues, _Version2())
     memo = validated if validated is not None else ValidationMemo()
     check = _Validator(issues, memo)
-    reading = _Reading(index, check, out, domain, as_of, _links(flat, index), site)
-    for raw, _ in flat:
-        if not _entered_in_error(raw):
-            # ``_flatten`` kept only resources whose resourceType is a non-blank string.
-            kind: str = raw["resourceType"]
-            _read_one(raw, kind, reading)
+    reading = _Reading(index, check, out, domain, as_of, _links(record.linking, index), site)
+    for reader, raw in record.read:
+        reader(raw, reading)
 
     exposures, stop_progressions = medications.build_exposures(
         out.events, as_of, options.new_line_gap_days

@@ -15,36 +15,42 @@ reference, another resource type) is left for the families to read as they do to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from functools import lru_cache
 
 from fhir_mappings.model import DataIssue
 from fhir_mappings.parse import JsonObject, as_object, string
 
-__all__ = ["FOREIGN_PATIENT_REASON", "about_another_patient", "split_by_patient"]
+__all__ = [
+    "FOREIGN_PATIENT_REASON",
+    "PatientScope",
+    "about_another_patient",
+]
 
 FOREIGN_PATIENT_REASON = "about another patient than context.patientId: dropped"
 
 _SUBJECT_FIELDS = ("subject", "patient")
 
 
-def split_by_patient(
-    flat: Iterable[tuple[JsonObject, str | None]], patient_id: str
-) -> tuple[list[tuple[JsonObject, str | None]], list[DataIssue]]:
-    """The resources about ``patient_id`` (or about no patient), and an issue per other."""
-    wanted = _plain_id(patient_id)
-    plain = _own_reference(wanted)
-    kept: list[tuple[JsonObject, str | None]] = []
-    dropped: list[DataIssue] = []
-    for raw, full_url in flat:
+class PatientScope:
+    """The call's patient, for one resource at a time (``fhir_mappings.build`` reads the
+    record in one pass)."""
+
+    __slots__ = ("_plain", "_wanted")
+
+    def __init__(self, patient_id: str) -> None:
+        self._wanted = _plain_id(patient_id)
+        self._plain = _own_reference(self._wanted)
+
+    def foreign(self, raw: JsonObject) -> DataIssue | None:
+        """The data issue of a resource about another patient; None when it is about the
+        call's patient or about no patient."""
+        plain = self._plain
         if plain is not None and _plainly_about(raw, plain):
-            kept.append((raw, full_url))  # the usual case, decided without the general test
-        elif about_another_patient(raw, wanted):
-            kind = string(raw, "resourceType") or "unknown"
-            dropped.append(DataIssue(kind, string(raw, "id"), FOREIGN_PATIENT_REASON))
-        else:
-            kept.append((raw, full_url))
-    return kept, dropped
+            return None  # the usual case, decided without the general test
+        if not about_another_patient(raw, self._wanted):
+            return None
+        kind = string(raw, "resourceType") or "unknown"
+        return DataIssue(kind, string(raw, "id"), FOREIGN_PATIENT_REASON)
 
 
 def about_another_patient(raw: JsonObject, patient_id: str) -> bool:

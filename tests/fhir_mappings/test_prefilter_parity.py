@@ -116,7 +116,7 @@ def test_a_long_value_text_is_routed_without_the_cache() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_usual_subject_test_never_keeps_another_patients_resource(seed: int) -> None:
-    """``split_by_patient`` keeps a resource whose subject is plainly ``Patient/<id>``
+    """``PatientScope.foreign`` keeps a resource whose subject is plainly ``Patient/<id>``
     without the general test: the general test must agree on every such resource."""
     rng = random.Random(seed)
     subjects: tuple[Any, ...] = (

@@ -12,6 +12,7 @@ gc.disable()
 
 from cds_service.app import create_app  # noqa: E402
 from cds_service.auth import require_trusted_issuer  # noqa: E402
+from cds_service.collector import settle_after_start_up  # noqa: E402
 from cds_service.logging_setup import configure_logging  # noqa: E402
 from cds_service.settings import Settings  # noqa: E402
 from fhir_mappings.parse import load_models  # noqa: E402
@@ -21,9 +22,4 @@ configure_logging(settings)
 require_trusted_issuer(settings)  # in any profile: open only with CDS_AUTH_DISABLED=true
 app = create_app(settings)
 load_models()  # the R4B models of the resources and their elements
-# Everything built so far (the R4B models included) lives as long as the worker: moved
-# out of the garbage collector's reach, so that the collections a large request body
-# triggers (a 1 MB body is about 100,000 containers) do not walk the imported modules and
-# models each time (about a third of an out-of-scope call with a 2,000-resource record).
-gc.freeze()
-gc.enable()
+settle_after_start_up()  # start-up frozen; a call's objects freed before any collection

@@ -31,9 +31,17 @@ import cds_service.wsgi as entry
 client = entry.app.test_client()
 at_start = set(sys.modules)
 state = {"gc_enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
-response = client.post(
-    "/cds-services/her2-nsclc-order-sign", data=body, content_type="application/json"
-)
+collections = []
+gc.callbacks.append(lambda phase, info: collections.append(info["generation"]))
+for _ in range(20):
+    response = client.post(
+        "/cds-services/her2-nsclc-order-sign", data=body, content_type="application/json"
+    )
+state["collections_during_calls"] = len(collections)
+for _ in range(60_000):  # garbage cycles, freed only by the collector
+    pair = [], []
+    pair[0].append(pair[1]), pair[1].append(pair[0])
+state["collections_of_cycles"] = len(collections) - state["collections_during_calls"]
 state["status"] = response.status_code
 state["r4b_imported_by_the_call"] = sorted(
     name for name in set(sys.modules) - at_start if name.startswith("fhir.resources")
@@ -83,6 +91,17 @@ def test_a_hook_call_finds_every_r4b_model_it_validates_with_imported_and_frozen
     assert state["gc_enabled"] is True
     assert isinstance(state["frozen"], int)
     assert state["frozen"] > 100_000
+
+
+def test_typical_calls_end_before_any_collection_and_cycles_are_still_collected(
+    tmp_path: Path,
+) -> None:
+    """``cds_service.collector``: twenty typical calls free their objects before the young
+    threshold is reached; garbage cycles still reach it and are collected."""
+    state = run_entry(tmp_path)
+    assert state["collections_during_calls"] == 0
+    assert isinstance(state["collections_of_cycles"], int)
+    assert state["collections_of_cycles"] >= 1
 
 
 def test_without_postgresql_or_authentication_their_libraries_are_not_imported(

@@ -45,8 +45,16 @@ class PatientScope:
         """The data issue of a resource about another patient; None when it is about the
         call's patient or about no patient."""
         plain = self._plain
-        if plain is not None and _plainly_about(raw, plain):
-            return None  # the usual case, decided without the general test
+        subject, patient = raw.get("subject"), raw.get("patient")
+        if (
+            # The usual case, decided without the general test: not a Patient, and each
+            # of subject and patient absent or exactly the reference ``Patient/<id>``.
+            plain is not None
+            and (subject is None or (type(subject) is dict and subject.get("reference") == plain))
+            and (patient is None or (type(patient) is dict and patient.get("reference") == plain))
+            and raw.get("resourceType") != "Patient"
+        ):
+            return None
         if not about_another_patient(raw, self._wanted):
             return None
         kind = string(raw, "resourceType") or "unknown"
@@ -70,19 +78,6 @@ def about_another_patient(raw: JsonObject, patient_id: str) -> bool:
         if referenced is not None and referenced != patient_id:
             return True
     return False
-
-
-def _plainly_about(raw: JsonObject, plain: str) -> bool:
-    """Not a Patient, and each of ``subject`` and ``patient`` absent or the reference
-    ``plain`` (``Patient/<id>``) exactly: about the patient (``about_another_patient`` is
-    False for it)."""
-    if raw.get("resourceType") == "Patient":
-        return False
-    subject = raw.get("subject")
-    if subject is not None and (type(subject) is not dict or subject.get("reference") != plain):
-        return False
-    patient = raw.get("patient")
-    return patient is None or (type(patient) is dict and patient.get("reference") == plain)
 
 
 @lru_cache(maxsize=64)

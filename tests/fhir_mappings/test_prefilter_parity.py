@@ -116,24 +116,28 @@ def test_a_long_value_text_is_routed_without_the_cache() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_the_usual_subject_test_never_keeps_another_patients_resource(seed: int) -> None:
-    """``PatientScope.foreign`` keeps a resource whose subject is plainly ``Patient/<id>``
-    without the general test: the general test must agree on every such resource."""
+    """``PatientScope.foreign`` decides the usual resource, whose subject is plainly
+    ``Patient/<id>``, without the general test: on every resource it must answer what the
+    general test answers."""
     rng = random.Random(seed)
     subjects: tuple[Any, ...] = (
         None, {"reference": "Patient/p1"}, {"reference": "Patient/p2"}, {"reference": "p1"},
         {"reference": "https://fhir.example/Patient/p2/_history/1"}, {"display": "x"}, [],
         {"reference": "Patient/p1", "display": "y"}, "Patient/p1",
     )  # fmt: skip
-    kept_plainly = 0
-    for resource in FIXTURES:
+    scope = patient_scope.PatientScope("p1")
+    answers = {True: 0, False: 0}
+    patients = [{"resourceType": "Patient", "id": "p1"}, {"resourceType": "Patient", "id": "p2"}]
+    for resource in [*FIXTURES, *patients]:
         for candidate in (resource, *_mutants(resource, rng)):
             for subject in rng.sample(subjects, 3):
                 changed = {**candidate, rng.choice(("subject", "patient")): subject}
                 for raw in (candidate, changed):
-                    if patient_scope._plainly_about(raw, "Patient/p1"):
-                        kept_plainly += 1
-                        assert not patient_scope.about_another_patient(raw, "p1"), raw
-    assert kept_plainly > 100
+                    foreign = patient_scope.about_another_patient(raw, "p1")
+                    assert (scope.foreign(raw) is not None) is foreign, raw
+                    answers[foreign] += 1
+    assert answers[True] > 100
+    assert answers[False] > 100
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

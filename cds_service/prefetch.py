@@ -94,6 +94,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from itertools import chain
+from operator import itemgetter
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
@@ -265,8 +266,9 @@ class ResolvedData:
     """What could not be read beyond the keys (``medicationReference`` targets), by the
     resource that refers to it; added to the patient model's data issues."""
     identities: AbstractSet[Identity] | None = field(default=None, compare=False, repr=False)
-    """The ``Identity`` of each of ``resources`` that has one, when known (None: not
-    known): lets a later stage be added by ``unique_union`` without another walk."""
+    """Holds the ``Identity`` of each of ``resources`` that has one, when known (None: not
+    known): lets a later stage be added by ``unique_union`` without another walk. It may
+    hold other pairs too (see ``_gather_usual``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,8 +304,9 @@ class _KeyOutcome:
     outcomes: tuple[Any, ...] | None = None
     """The OperationOutcomes among ``resources``, when known (None: look for them)."""
     identities: AbstractSet[Identity] | None = None
-    """The ``Identity`` of each of ``resources`` that has one, given only when no two of
-    ``resources`` share one (None: not known)."""
+    """Holds the ``Identity`` of each of ``resources`` that has one (maybe other pairs
+    too: ``_gather_usual``), given only when no two of ``resources`` share one (None: not
+    known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -934,13 +937,50 @@ class _Found:
 _NOTHING_FOUND = _Found((), (), frozenset())
 
 
-def _gather(pages: Iterable[Mapping[str, Any]]) -> _Found:
+def _gather(pages: Sequence[Mapping[str, Any]]) -> _Found:
     """The entries' resources of ``pages``, with what ``_settle_search`` and ``resolve``
     would otherwise walk them again for: their OperationOutcomes and identities.
 
     An entry with ``search.mode`` ``outcome`` is dropped; an entry without a
-    ``resource`` is kept as it is, as is an ``entry`` that is not a list. With
-    ``_outcomes_and_identities``, the only walk over every resource a search returns."""
+    ``resource`` is kept as it is, as is an ``entry`` that is not a list."""
+    entries: list[Any] = []
+    for page in pages:
+        page_entries = page.get("entry")
+        if page_entries is None:
+            continue
+        if not isinstance(page_entries, list):
+            return _gather_any(pages)
+        entries.extend(page_entries)
+    found = _gather_usual(entries)
+    return found if found is not None else _gather_any(pages)
+
+
+_TYPE_OF = itemgetter(0)
+
+
+def _gather_usual(entries: list[Any]) -> _Found | None:
+    """``_gather`` of entries of the usual shape -- each an object with a ``resource``
+    object that has a ``resourceType`` and a hashable ``id``, no OperationOutcome and no
+    ``search`` of mode ``outcome`` -- in comprehensions; None for any other shape.
+
+    Every resource a search returns passes here: the comprehensions cost about two
+    thirds of ``_gather_any``'s loops. The identities may hold pairs of a type or id that
+    is not a non-empty string (``_identity`` gives none for those); that only makes
+    ``unique_union`` compare more, as no such pair equals a JSON resource's identity."""
+    try:
+        resources = [entry["resource"] for entry in entries]
+        pairs = [(resource["resourceType"], resource["id"]) for resource in resources]
+        identities = set(pairs)
+        modes = [search.get("mode") for entry in entries if (search := entry.get("search"))]
+    except (KeyError, TypeError, AttributeError):  # not an object, no such member, a list id
+        return None
+    if "outcome" in modes or "OperationOutcome" in map(_TYPE_OF, identities):
+        return None
+    return _Found(tuple(resources), (), identities if len(identities) == len(pairs) else None)
+
+
+def _gather_any(pages: Sequence[Mapping[str, Any]]) -> _Found:
+    """``_gather`` of entries of any shape."""
     resources: list[Any] = []
     for page in pages:
         entries = page.get("entry")
@@ -1005,13 +1045,14 @@ def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
 def unique_union(
     parts: Iterable[tuple[tuple[Any, ...], AbstractSet[Identity] | None]],
 ) -> tuple[tuple[Any, ...], set[Identity]]:
-    """``unique_resources`` of the parts' resources one after the other, and the identities
-    of what it keeps.
+    """``unique_resources`` of the parts' resources one after the other, and a set holding
+    the identities of what it keeps.
 
-    Each part comes with the identities of its resources when they are known and none
-    repeats (else None: it is de-duplicated here). Parts rarely share a resource, so a
-    part whose identities are disjoint from those before it is taken whole: comparing two
-    sets is done in C, while walking the resources again would cost a Python step each."""
+    Each part comes with a set holding the identities of its resources when they are
+    known and none repeats (else None: it is de-duplicated here). Parts rarely share a
+    resource, so a part whose identities are disjoint from those before it is taken
+    whole: comparing two sets is done in C, while walking the resources again would cost
+    a Python step each."""
     kept: list[tuple[Any, ...]] = []
     seen: set[Identity] = set()
     for resources, known in parts:

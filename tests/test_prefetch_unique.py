@@ -24,6 +24,8 @@ from cds_service.prefetch import (
     PrefetchResolver,
     PrefetchTemplate,
     ResolvedData,
+    _gather,
+    _gather_usual,
     unique_resources,
     unique_union,
 )
@@ -120,13 +122,12 @@ def entry_resources(entries: list[Any]) -> Iterator[Any]:
 # --- Generated prefetch ---------------------------------------------------------------------
 
 JUNK: st.SearchStrategy[Any] = st.sampled_from(["text", 3, None, [], {}])
+KINDS = st.sampled_from(["Observation", "Condition", "", 5])
+IDS = st.sampled_from(["a", "b", "c", "", 1, True, 1.0, None])
+"""Ids that are not strings, and some equal to each other (1, True, 1.0): no identity."""
+USUAL_RESOURCES = st.fixed_dictionaries({"resourceType": KINDS, "id": IDS})
 RESOURCES = st.one_of(
-    st.fixed_dictionaries(
-        {
-            "resourceType": st.sampled_from(["Observation", "Condition", "", 5]),
-            "id": st.sampled_from(["a", "b", "c", "", 7, None]),
-        }
-    ),
+    USUAL_RESOURCES,
     st.fixed_dictionaries({"resourceType": st.just("Observation")}),
     st.fixed_dictionaries(
         {
@@ -140,19 +141,26 @@ RESOURCES = st.one_of(
     ),
     JUNK,
 )
+SEARCHES: st.SearchStrategy[Any] = st.one_of(
+    st.fixed_dictionaries({"mode": st.sampled_from(["match", "include", "outcome"])}),
+    st.sampled_from([None, {}, "match", ["match"]]),
+)
 ENTRIES = st.one_of(
     st.builds(lambda r: {"resource": r}, RESOURCES),
-    st.builds(
-        lambda r, mode: {"resource": r, "search": {"mode": mode}},
-        RESOURCES,
-        st.sampled_from(["match", "include", "outcome"]),
-    ),
-    st.builds(lambda r: {"resource": r, "search": None}, RESOURCES),
+    st.builds(lambda r, search: {"resource": r, "search": search}, RESOURCES, SEARCHES),
     st.just({"fullUrl": "urn:uuid:no-resource"}),
     JUNK,
 )
+USUAL_ENTRIES = st.builds(
+    lambda r, mode: {"resource": r, "search": {"mode": mode}},
+    USUAL_RESOURCES,
+    st.sampled_from(["match", "include"]),
+)
 BUNDLES = st.one_of(
     st.builds(lambda entries: {"resourceType": "Bundle", "entry": entries}, st.lists(ENTRIES)),
+    st.builds(
+        lambda entries: {"resourceType": "Bundle", "entry": entries}, st.lists(USUAL_ENTRIES)
+    ),
     st.just({"resourceType": "Bundle"}),
     st.builds(lambda entry: {"resourceType": "Bundle", "entry": entry}, RESOURCES),
 )
@@ -273,3 +281,32 @@ def test_a_resource_repeated_on_a_next_page_is_kept_once(resolver: PrefetchResol
         data = resolver.resolve(request(prefetch, server.base_url), TEMPLATES[:1])
     assert [r["id"] for r in data.resources] == ["o1", "o2"]
     assert data.resources[0] is first
+
+
+# --- The usual shape ------------------------------------------------------------------------
+
+
+def test_entries_of_the_usual_shape_take_the_comprehensions() -> None:
+    """The shape of nearly every search answer; any other goes to the general loop, which
+    the generated prefetch above holds the comprehensions to."""
+    lab, vital = observation("alt-1", "laboratory"), observation("weight-1", "vital-signs")
+    usual = [{"resource": lab, "search": {"mode": "match"}}, {"resource": vital}]
+    found = _gather_usual(usual)
+    assert found is not None
+    assert found.resources == (lab, vital)
+    assert found.identities == {("Observation", "alt-1"), ("Observation", "weight-1")}
+    outcome = {"resourceType": "OperationOutcome", "id": "oo", "issue": []}
+    for unusual in (
+        [*usual, {"resource": outcome}],
+        [*usual, {"resource": lab, "search": {"mode": "outcome"}}],
+        [*usual, {"resource": lab, "search": "match"}],
+        [*usual, {"fullUrl": "urn:uuid:no-resource"}],
+        [*usual, {"resource": {"resourceType": "Observation"}}],
+        [*usual, {"resource": {"resourceType": "Observation", "id": ["a"]}}],
+        [*usual, "not an entry"],
+    ):
+        assert _gather_usual(unusual) is None
+        assert _gather([{"entry": unusual}]).resources == tuple(entry_resources(unusual))
+    repeated = _gather_usual([*usual, {"resource": copied(lab)}])
+    assert repeated is not None
+    assert repeated.identities is None

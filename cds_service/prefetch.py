@@ -968,14 +968,17 @@ def _gather_usual(entries: list[Any]) -> _Found | None:
     is not a non-empty string (``_identity`` gives none for those); that only makes
     ``unique_union`` compare more, as no such pair equals a JSON resource's identity."""
     try:
-        resources = [entry["resource"] for entry in entries]
+        resources = [
+            entry["resource"]
+            for entry in entries
+            if not (search := entry.get("search")) or search.get("mode") != "outcome"
+        ]
         pairs = [(resource["resourceType"], resource["id"]) for resource in resources]
         identities = set(pairs)
-        modes = [search.get("mode") for entry in entries if (search := entry.get("search"))]
     except (KeyError, TypeError, AttributeError):  # not an object, no such member, a list id
         return None
-    if "outcome" in modes or "OperationOutcome" in map(_TYPE_OF, identities):
-        return None
+    if len(resources) < len(entries) or "OperationOutcome" in map(_TYPE_OF, identities):
+        return None  # a search outcome entry (kept when it has no resource) or outcome
     return _Found(tuple(resources), (), identities if len(identities) == len(pairs) else None)
 
 

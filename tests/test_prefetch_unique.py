@@ -149,6 +149,7 @@ ENTRIES = st.one_of(
     st.builds(lambda r: {"resource": r}, RESOURCES),
     st.builds(lambda r, search: {"resource": r, "search": search}, RESOURCES, SEARCHES),
     st.just({"fullUrl": "urn:uuid:no-resource"}),
+    st.just({"fullUrl": "urn:uuid:no-resource", "search": {"mode": "outcome"}}),
     JUNK,
 )
 USUAL_ENTRIES = st.builds(
@@ -301,6 +302,7 @@ def test_entries_of_the_usual_shape_take_the_comprehensions() -> None:
         [*usual, {"resource": lab, "search": {"mode": "outcome"}}],
         [*usual, {"resource": lab, "search": "match"}],
         [*usual, {"fullUrl": "urn:uuid:no-resource"}],
+        [*usual, {"fullUrl": "urn:uuid:no-resource", "search": {"mode": "outcome"}}],
         [*usual, {"resource": {"resourceType": "Observation"}}],
         [*usual, {"resource": {"resourceType": "Observation", "id": ["a"]}}],
         [*usual, "not an entry"],

@@ -622,15 +622,16 @@ class PrefetchResolver:
     ) -> None:
         outcome = _settle_search(template, outcome)
         outcomes[template.key] = outcome
-        fetches, seconds = call.tally(template.key)
-        logger.debug(
-            "prefetch key=%s source=%s resources=%d fetches=%d fetch_seconds=%.3f",
-            template.key,
-            outcome.source if outcome.failure is None else "unavailable",
-            len(outcome.resources),
-            fetches,
-            seconds,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # the tally takes a lock: not for nothing
+            fetches, seconds = call.tally(template.key)
+            logger.debug(
+                "prefetch key=%s source=%s resources=%d fetches=%d fetch_seconds=%.3f",
+                template.key,
+                outcome.source if outcome.failure is None else "unavailable",
+                len(outcome.resources),
+                fetches,
+                seconds,
+            )
         if outcome.failure is None:
             return
         message = f"prefetch key {template.key!r} could not be fetched: {outcome.failure}"
@@ -951,6 +952,8 @@ def _gather(pages: Sequence[Mapping[str, Any]]) -> _Found:
         if not isinstance(page_entries, list):
             return _gather_any(pages)
         entries.extend(page_entries)
+    if not entries:
+        return _NOTHING_FOUND
     found = _gather_usual(entries)
     return found if found is not None else _gather_any(pages)
 
@@ -1127,7 +1130,7 @@ def _outcome_failed(resource: Any) -> bool:
 
 def _any_failed(outcomes: Iterable[Any]) -> bool:
     """Whether one of a search's OperationOutcomes has an error or fatal issue."""
-    return any(_outcome_failed(r) for r in outcomes)
+    return any(map(_outcome_failed, outcomes))
 
 
 def _is_outcome(resource: Any) -> bool:

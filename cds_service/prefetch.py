@@ -1100,7 +1100,7 @@ def _outcomes_and_identities(
     resources: Iterable[Any],
 ) -> tuple[tuple[Any, ...], set[Identity] | None]:
     """The OperationOutcomes among ``resources``, and their identities (None when two share
-    one); ``_identity`` inline, as this walks every resource of every search."""
+    one), in one walk (``_identity`` inline)."""
     outcomes: list[Any] = []
     seen: set[Identity] = set()
     add = seen.add

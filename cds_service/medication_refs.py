@@ -110,6 +110,7 @@ def wanted(
         for user in users
         if isinstance(user, dict)
         and user.get("resourceType") in MEDICATION_USERS
+        and user.get("medicationCodeableConcept") is None  # coded, the usual: no call then
         and (reference := _medication_reference(user)) is not None
         and not reference.startswith("#")
     ]

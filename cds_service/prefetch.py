@@ -89,10 +89,12 @@ import threading
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from itertools import chain
+from operator import itemgetter
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, quote, urljoin, urlsplit
@@ -249,6 +251,10 @@ class FetchStats:
     """Time spent in ``resolve``."""
 
 
+Identity = tuple[str, str]
+"""A resource's type and id: what makes two resources of a call the same one."""
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedData:
     resources: tuple[Any, ...]
@@ -259,6 +265,10 @@ class ResolvedData:
     data_issues: tuple[DataIssue, ...] = ()
     """What could not be read beyond the keys (``medicationReference`` targets), by the
     resource that refers to it; added to the patient model's data issues."""
+    identities: AbstractSet[Identity] | None = field(default=None, compare=False, repr=False)
+    """Holds the ``Identity`` of each of ``resources`` that has one, when known (None: not
+    known): lets a later stage be added by ``unique_union`` without another walk. It may
+    hold other pairs too (see ``_gather_usual``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +301,12 @@ class _KeyOutcome:
     source: str = "prefetch"
     unapplied: tuple[tuple[str, str], ...] = ()
     """Search parameters of the template the answer's ``self`` link does not show."""
+    outcomes: tuple[Any, ...] | None = None
+    """The OperationOutcomes among ``resources``, when known (None: look for them)."""
+    identities: AbstractSet[Identity] | None = None
+    """Holds the ``Identity`` of each of ``resources`` that has one (maybe other pairs
+    too: ``_gather_usual``), given only when no two of ``resources`` share one (None: not
+    known)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,8 +475,8 @@ class PrefetchResolver:
             for future in pending:
                 future.cancel()
 
-        resources = unique_resources(
-            chain.from_iterable(outcomes[t.key].resources for t in templates)
+        resources, identities = unique_union(
+            (outcomes[t.key].resources, outcomes[t.key].identities) for t in templates
         )
         unavailable = tuple(t.key for t in templates if outcomes[t.key].failure is not None)
         fetches, fetch_seconds = call.totals()
@@ -476,7 +492,7 @@ class PrefetchResolver:
             stats.fetch_seconds_total,
             stats.wall_seconds,
         )
-        return ResolvedData(resources, unavailable, stats)
+        return ResolvedData(resources, unavailable, stats, identities=identities)
 
     def read(
         self,
@@ -562,14 +578,14 @@ class PrefetchResolver:
             kind = _resource_type(value)
             if value is None:
                 return _KeyOutcome()
-            entries = _entry_resources(value) if kind == "Bundle" else ()
-            if kind == "Bundle" and _search_failed(entries):
+            found = _gather((value,)) if kind == "Bundle" else _NOTHING_FOUND
+            if kind == "Bundle" and _any_failed(found.outcomes):
                 kind = "OperationOutcome"  # the client's search failed: fetch it again
             if kind == "Bundle":
                 unapplied = _unapplied_parameters(template, request, value)
                 next_url = _next_link(value)
                 if next_url is None:
-                    return _KeyOutcome(entries, unapplied=unapplied)
+                    return found.outcome(unapplied=unapplied)
                 if call.base is None:
                     return _KeyOutcome(
                         failure="the prefetched Bundle has a next page and the request "
@@ -606,15 +622,16 @@ class PrefetchResolver:
     ) -> None:
         outcome = _settle_search(template, outcome)
         outcomes[template.key] = outcome
-        fetches, seconds = call.tally(template.key)
-        logger.debug(
-            "prefetch key=%s source=%s resources=%d fetches=%d fetch_seconds=%.3f",
-            template.key,
-            outcome.source if outcome.failure is None else "unavailable",
-            len(outcome.resources),
-            fetches,
-            seconds,
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # the tally takes a lock: not for nothing
+            fetches, seconds = call.tally(template.key)
+            logger.debug(
+                "prefetch key=%s source=%s resources=%d fetches=%d fetch_seconds=%.3f",
+                template.key,
+                outcome.source if outcome.failure is None else "unavailable",
+                len(outcome.resources),
+                fetches,
+                seconds,
+            )
         if outcome.failure is None:
             return
         message = f"prefetch key {template.key!r} could not be fetched: {outcome.failure}"
@@ -637,9 +654,9 @@ class PrefetchResolver:
             answer = self._check_answer(template, body)
             if _resource_type(answer) != "Bundle":
                 return _KeyOutcome((answer,), source="fhir")
-            resources = self._pages(template.key, answer, url, call)
+            found = self._pages(template.key, answer, url, call)
             unapplied = _unapplied_parameters(template, None, answer, sent=url)
-            return _KeyOutcome(resources, source="fhir", unapplied=unapplied)
+            return found.outcome(source="fhir", unapplied=unapplied)
         except _KeyFailedError as failure:
             metrics.fhir_fetch_failed(failure.kind)
             return _KeyOutcome(failure=failure.reason, source="fhir")
@@ -654,17 +671,15 @@ class PrefetchResolver:
         """Follow the next pages of a Bundle the client prefetched."""
         page_url = f"{call.base.url}/" if call.base is not None else ""
         try:
-            resources = self._pages(template.key, page, page_url, call)
+            found = self._pages(template.key, page, page_url, call)
         except _KeyFailedError as failure:
             metrics.fhir_fetch_failed(failure.kind)
             return _KeyOutcome(failure=failure.reason, source="prefetch+fhir")
-        return _KeyOutcome(resources, source="prefetch+fhir", unapplied=unapplied)
+        return found.outcome(source="prefetch+fhir", unapplied=unapplied)
 
-    def _pages(
-        self, key: str, page: Mapping[str, Any], page_url: str, call: _Call
-    ) -> tuple[Any, ...]:
+    def _pages(self, key: str, page: Mapping[str, Any], page_url: str, call: _Call) -> _Found:
         """The resources of ``page`` and of every ``next`` page after it."""
-        resources = list(_entry_resources(page))
+        pages = [page]
         seen = {page_url}
         followed = 0
         while (link := _next_link(page)) is not None:
@@ -685,8 +700,8 @@ class PrefetchResolver:
             page, page_url = body, next_url
             seen.add(page_url)
             followed += 1
-            resources.extend(_entry_resources(page))
-        return tuple(resources)
+            pages.append(page)
+        return _gather(pages)
 
     def _check_answer(self, template: PrefetchTemplate, body: Any) -> Mapping[str, Any]:
         kind = _resource_type(body)
@@ -904,23 +919,91 @@ def _next_link(bundle: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _entry_resources(bundle: Mapping[str, Any]) -> tuple[Any, ...]:
-    entries = bundle.get("entry")
-    if entries is None:
-        return ()
-    if not isinstance(entries, list):
-        return (entries,)
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A search's results, from one walk over its pages' entries (``_gather``)."""
+
+    resources: tuple[Any, ...]
+    outcomes: tuple[Any, ...]
+    """The OperationOutcomes among ``resources``."""
+    identities: AbstractSet[Identity] | None
+    """As ``_KeyOutcome.identities``: None when two of ``resources`` share one."""
+
+    def outcome(self, **fields: Any) -> _KeyOutcome:
+        return _KeyOutcome(
+            self.resources, outcomes=self.outcomes, identities=self.identities, **fields
+        )
+
+
+_NOTHING_FOUND = _Found((), (), frozenset())
+
+
+def _gather(pages: Sequence[Mapping[str, Any]]) -> _Found:
+    """The entries' resources of ``pages``, with what ``_settle_search`` and ``resolve``
+    would otherwise walk them again for: their OperationOutcomes and identities.
+
+    An entry with ``search.mode`` ``outcome`` is dropped; an entry without a
+    ``resource`` is kept as it is, as is an ``entry`` that is not a list."""
+    entries: list[Any] = []
+    for page in pages:
+        page_entries = page.get("entry")
+        if page_entries is None:
+            continue
+        if not isinstance(page_entries, list):
+            return _gather_any(pages)
+        entries.extend(page_entries)
+    if not entries:
+        return _NOTHING_FOUND
+    found = _gather_usual(entries)
+    return found if found is not None else _gather_any(pages)
+
+
+_TYPE_OF = itemgetter(0)
+
+
+def _gather_usual(entries: list[Any]) -> _Found | None:
+    """``_gather`` of entries of the usual shape -- each an object with a ``resource``
+    object that has a ``resourceType`` and a hashable ``id``, no OperationOutcome and no
+    ``search`` of mode ``outcome`` -- in comprehensions; None for any other shape.
+
+    Every resource a search returns passes here: the comprehensions cost about two
+    thirds of ``_gather_any``'s loops. The identities may hold pairs of a type or id that
+    is not a non-empty string (``_identity`` gives none for those); that only makes
+    ``unique_union`` compare more, as no such pair equals a JSON resource's identity."""
+    try:
+        resources = [
+            entry["resource"]
+            for entry in entries
+            if not (search := entry.get("search")) or search.get("mode") != "outcome"
+        ]
+        pairs = [(resource["resourceType"], resource["id"]) for resource in resources]
+        identities = set(pairs)
+    except (KeyError, TypeError, AttributeError):  # not an object, no such member, a list id
+        return None
+    if len(resources) < len(entries) or "OperationOutcome" in map(_TYPE_OF, identities):
+        return None  # a search outcome entry (kept when it has no resource) or outcome
+    return _Found(tuple(resources), (), identities if len(identities) == len(pairs) else None)
+
+
+def _gather_any(pages: Sequence[Mapping[str, Any]]) -> _Found:
+    """``_gather`` of entries of any shape."""
     resources: list[Any] = []
-    append = resources.append
-    for entry in entries:
-        if isinstance(entry, dict) and "resource" in entry:
-            search = entry.get("search")
-            if search is not None and isinstance(search, dict) and search.get("mode") == "outcome":
-                continue
-            append(entry["resource"])
-        else:
-            append(entry)
-    return tuple(resources)
+    for page in pages:
+        entries = page.get("entry")
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            resources.append(entries)
+            continue
+        for entry in entries:
+            if isinstance(entry, dict) and "resource" in entry:
+                search = entry.get("search")
+                if isinstance(search, dict) and search.get("mode") == "outcome":
+                    continue
+                resources.append(entry["resource"])
+            else:
+                resources.append(entry)
+    return _Found(tuple(resources), *_outcomes_and_identities(resources))
 
 
 def _media_type(content_type: str | None) -> str:
@@ -962,7 +1045,42 @@ def _extra_templates(
 
 def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
     """Each resource once: the first of those sharing a resource type and id."""
-    seen: set[tuple[Any, Any]] = set()
+    return _unique(resources)[0]
+
+
+def unique_union(
+    parts: Iterable[tuple[tuple[Any, ...], AbstractSet[Identity] | None]],
+) -> tuple[tuple[Any, ...], set[Identity]]:
+    """``unique_resources`` of the parts' resources one after the other, and a set holding
+    the identities of what it keeps.
+
+    Each part comes with a set holding the identities of its resources when they are
+    known and none repeats (else None: it is de-duplicated here). Parts rarely share a
+    resource, so a part whose identities are disjoint from those before it is taken
+    whole: comparing two sets is done in C, while walking the resources again would cost
+    a Python step each."""
+    kept: list[tuple[Any, ...]] = []
+    seen: set[Identity] = set()
+    for resources, known in parts:
+        part, identities = (resources, known) if known is not None else _unique(resources)
+        if not seen.isdisjoint(identities):
+            part = tuple(r for r in part if _identity(r) not in seen)
+        seen.update(identities)
+        kept.append(part)
+    return tuple(chain.from_iterable(kept)), seen
+
+
+def _identity(resource: Any) -> Identity | None:
+    if type(resource) is dict:
+        kind, ident = resource.get("resourceType"), resource.get("id")
+        if type(kind) is str and type(ident) is str and kind and ident:
+            return kind, ident
+    return None
+
+
+def _unique(resources: Iterable[Any]) -> tuple[tuple[Any, ...], set[Identity]]:
+    """The first of the resources sharing an identity, and those identities."""
+    seen: set[Identity] = set()
     add = seen.add
     kept: list[Any] = []
     keep = kept.append
@@ -975,7 +1093,29 @@ def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
                     continue
                 add(key)
         keep(resource)
-    return tuple(kept)
+    return tuple(kept), seen
+
+
+def _outcomes_and_identities(
+    resources: Iterable[Any],
+) -> tuple[tuple[Any, ...], set[Identity] | None]:
+    """The OperationOutcomes among ``resources``, and their identities (None when two share
+    one), in one walk (``_identity`` inline)."""
+    outcomes: list[Any] = []
+    seen: set[Identity] = set()
+    add = seen.add
+    repeated = False
+    for resource in resources:
+        if type(resource) is not dict:
+            continue
+        kind, ident = resource.get("resourceType"), resource.get("id")
+        if kind == "OperationOutcome":
+            outcomes.append(resource)
+        if type(kind) is str and type(ident) is str and kind and ident:
+            key = (kind, ident)
+            repeated = repeated or key in seen
+            add(key)
+    return tuple(outcomes), None if repeated else seen
 
 
 _FAILED_SEVERITIES = frozenset({"error", "fatal"})
@@ -988,19 +1128,18 @@ def _outcome_failed(resource: Any) -> bool:
     return any(isinstance(i, dict) and i.get("severity") in _FAILED_SEVERITIES for i in issues)
 
 
+def _any_failed(outcomes: Iterable[Any]) -> bool:
+    """Whether one of a search's OperationOutcomes has an error or fatal issue."""
+    return any(map(_outcome_failed, outcomes))
+
+
 def _is_outcome(resource: Any) -> bool:
     return type(resource) is dict and resource.get("resourceType") == "OperationOutcome"
 
 
-def _search_failed(resources: Iterable[Any]) -> bool:
-    """A search's results hold an OperationOutcome with an error or fatal issue."""
-    return any(_outcome_failed(r) for r in _outcomes(resources))
-
-
-def _outcomes(resources: Iterable[Any]) -> list[Any]:
-    """The OperationOutcomes among ``resources`` (``_is_outcome`` inline: this runs over
-    every search's results, which nearly never hold one)."""
-    return [r for r in resources if type(r) is dict and r.get("resourceType") == "OperationOutcome"]
+def _outcomes(resources: Iterable[Any]) -> tuple[Any, ...]:
+    """The OperationOutcomes among ``resources``."""
+    return tuple(r for r in resources if _is_outcome(r))
 
 
 def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutcome:
@@ -1009,8 +1148,8 @@ def _settle_search(template: PrefetchTemplate, outcome: _KeyOutcome) -> _KeyOutc
     if outcome.failure is not None or template.is_read:
         return outcome
     resources = outcome.resources
-    outcomes = _outcomes(resources)
-    if any(_outcome_failed(r) for r in outcomes):
+    outcomes = outcome.outcomes if outcome.outcomes is not None else _outcomes(resources)
+    if _any_failed(outcomes):
         return _KeyOutcome(
             failure="the search was answered with an error OperationOutcome",
             source=outcome.source,

@@ -42,7 +42,7 @@ from typing import Any
 from cds_service import medication_refs
 from cds_service.discovery import CdsService
 from cds_service.medication_refs import NOTHING, Wanted
-from cds_service.prefetch import FetchStats, PrefetchResolver, ResolvedData, unique_resources
+from cds_service.prefetch import FetchStats, PrefetchResolver, ResolvedData, unique_union
 from cds_service.wire import HookRequest
 from fhir_mappings import conditions
 from fhir_mappings.build import MappingOptions, build_patient
@@ -185,8 +185,13 @@ def _read(
 
 
 def _merge(first: ResolvedData, then: ResolvedData, started: float) -> ResolvedData:
+    """Both stages' data, each resource once (``unique_union``: no walk over the resources
+    when the stages share none, the usual case)."""
+    resources, identities = unique_union(
+        [(first.resources, first.identities), (then.resources, then.identities)]
+    )
     return ResolvedData(
-        resources=unique_resources([*first.resources, *then.resources]),
+        resources=resources,
         unavailable=first.unavailable + then.unavailable,
         stats=FetchStats(
             fetches=first.stats.fetches + then.stats.fetches,
@@ -194,4 +199,5 @@ def _merge(first: ResolvedData, then: ResolvedData, started: float) -> ResolvedD
             wall_seconds=time.monotonic() - started,
         ),
         data_issues=first.data_issues + then.data_issues,
+        identities=identities,
     )

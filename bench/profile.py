@@ -1,6 +1,11 @@
-"""``python -m bench.profile [--size 200] [--hook order-sign] [--count 200] [--cold]``: where
-a hook call's time goes, with pyinstrument, in process (the real app through Flask's test
-client, full prefetch, one benchmark record, logs off).
+"""``python -m bench.profile [--size 200] [--hook order-sign] [--count 200] [--cold]
+[--scope out]``: where a hook call's time goes, with pyinstrument, in process (the real app
+through Flask's test client, full prefetch, one benchmark record, logs off).
+
+``--scope out`` profiles instead ``make bench``'s out-of-scope patient-view with the
+discovery's prefetch (``bench.run.out_of_scope_bodies``): a patient without lung cancer
+(``--size`` resources, 2,000 unless given), only the patient and the conditions sent; the
+call is answered ``{"cards": []}``, so it is nearly all fixed cost.
 
 Also prints the CPU time per call (best of three rounds of ``--count`` calls), the figure
 to compare before and after a change: wall-clock times on a shared machine move with
@@ -23,30 +28,46 @@ import time
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pyinstrument import Profiler
 
 from cds_service.app import create_app
+from cds_service.discovery import SCOPE_DATA
 from cds_service.settings import Profile, Settings
-from demo.hooks import HOOKS, hook_request
-from demo.patients import benchmark_record
+from demo.hooks import HOOKS, hook_request, prefetch_for
+from demo.patients import benchmark_record, out_of_scope_record
 from fhir_mappings import patient_scope, reproductive, routing, terminology
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("--size", type=int, default=200, help="resources in the record (200)")
+    parser.add_argument(
+        "--size", type=int, help="resources in the record (200; 2,000 with --scope out)"
+    )
     parser.add_argument("--hook", choices=sorted(HOOKS), default="order-sign")
     parser.add_argument("--count", type=int, default=200, help="calls per round (200)")
     parser.add_argument(
         "--cold", action="store_true", help="empty the mapping's memos before every call"
     )
+    parser.add_argument(
+        "--scope",
+        choices=("in", "out"),
+        default="in",
+        help="out: the out-of-scope patient-view with the discovery's prefetch",
+    )
     args = parser.parse_args(argv)
     forget = _memo_clearers() if args.cold else []
     logging.disable(logging.CRITICAL)
     today = date.today()
-    patient = benchmark_record(args.size, today=today)
-    body = json.dumps(hook_request(patient, args.hook, prefetch=True))
+    if args.scope == "out":
+        args.hook, args.size = "patient-view", args.size or OUT_OF_SCOPE_SIZE
+        body = json.dumps(_out_of_scope_request(args.size, today))
+    else:
+        args.size = args.size or 200
+        body = json.dumps(
+            hook_request(benchmark_record(args.size, today=today), args.hook, prefetch=True)
+        )
     path = f"/cds-services/{HOOKS[args.hook]}"
     with tempfile.TemporaryDirectory(prefix="her2-profile-") as tmp:
         settings = Settings(
@@ -81,10 +102,26 @@ def main(argv: list[str] | None = None) -> int:
         parts.store.close()
     print(profiler.output_text(unicode=False, color=False))
     cold = ", memos emptied before every call" if args.cold else ""
+    scope = ", out of scope, discovery prefetch" if args.scope == "out" else ""
     print(
-        f"{args.hook}, {args.size} resources{cold}: CPU {min(rounds):.2f} ms per call (best of 3)"
+        f"{args.hook}, {args.size} resources{scope}{cold}: "
+        f"CPU {min(rounds):.2f} ms per call (best of 3)"
     )
     return 0
+
+
+OUT_OF_SCOPE_SIZE = 2000
+"""As ``bench.run.OUT_OF_SCOPE_SIZE``."""
+
+
+def _out_of_scope_request(size: int, today: date) -> dict[str, Any]:
+    """A patient-view for a patient without lung cancer with only the discovery's prefetch,
+    as ``bench.run.out_of_scope_bodies`` builds it."""
+    outside = out_of_scope_record(size, today=today)
+    request = hook_request(outside, "patient-view")
+    full = prefetch_for(outside)
+    request["prefetch"] = {template.key: full[template.key] for template in SCOPE_DATA}
+    return request
 
 
 def _memo_clearers() -> list[Callable[[], None]]:

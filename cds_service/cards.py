@@ -142,13 +142,20 @@ OVERRIDE_REASONS: dict[OverrideSet, tuple[str, ...]] = {
 }
 
 
+_OVERRIDE_CODINGS: dict[OverrideSet, tuple[OverrideReasonCoding, ...]] = {
+    kind: tuple(
+        OverrideReasonCoding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
+        for code in codes
+    )
+    for kind, codes in OVERRIDE_REASONS.items()
+}
+"""Each set's Codings, validated once here (frozen models, shared by every card)."""
+
+
 def _override_reasons(f: Finding) -> list[OverrideReasonCoding] | None:
     if f.indicator is Indicator.INFO and not f.proposals:
         return None
-    return [
-        OverrideReasonCoding(system=OVERRIDE_SYSTEM, code=code, display=_REASONS[code])
-        for code in OVERRIDE_REASONS[f.override_set]
-    ]
+    return list(_OVERRIDE_CODINGS[f.override_set])
 
 
 # --- Card ---------------------------------------------------------------------------------

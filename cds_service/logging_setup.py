@@ -15,6 +15,9 @@ from typing import Any
 from cds_service.settings import Settings
 
 _STRUCTURED = ("fields", "rule", "problems")
+_ENCODE = json.JSONEncoder(default=str).encode
+"""``json.dumps(line, default=str)``, with one encoder for every line (``dumps`` builds one
+per call when given ``default``)."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,7 +36,7 @@ class JsonFormatter(logging.Formatter):
                 line[name] = value
         if record.exc_info and record.exc_info[0] is not None:
             line["exception"] = record.exc_info[0].__name__
-        return json.dumps(line, default=str)
+        return _ENCODE(line)
 
 
 def configure_logging(settings: Settings) -> None:

@@ -94,6 +94,12 @@ def _word(value: str | None, fallback: str = "other") -> str:
     return value if value is not None and _WORD.fullmatch(value) else fallback
 
 
+_REQUEST_SERIES: dict[tuple[str, str, str, int], tuple[Counter, Histogram]] = {}
+_CARD_SERIES: dict[tuple[str, str], Counter] = {}
+"""Each label set's series, looked up once: ``labels()`` checks and locks on every call (a
+microsecond each, two or three per hook call), and the label values are few and fixed."""
+
+
 def observe_request(
     *, endpoint: str | None, service: str | None, hook: str | None, status: int, seconds: float
 ) -> None:
@@ -101,14 +107,24 @@ def observe_request(
     endpoint_label = endpoint if endpoint and endpoint.startswith("/") else "unmatched"
     service_label = service or ""
     hook_label = hook if hook in _HOOKS else ""
-    _REQUESTS.labels(endpoint_label, service_label, hook_label, str(status)).inc()
-    _LATENCY.labels(endpoint_label, service_label).observe(seconds)
+    key = (endpoint_label, service_label, hook_label, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = _REQUEST_SERIES[key] = (
+            _REQUESTS.labels(endpoint_label, service_label, hook_label, str(status)),
+            _LATENCY.labels(endpoint_label, service_label),
+        )
+    requests, latency = series
+    requests.inc()
+    latency.observe(seconds)
 
 
 def card_sent(rule: str, indicator: str) -> None:
-    _CARDS.labels(
-        _word(rule, "unknown"), indicator if indicator in _INDICATORS else "unknown"
-    ).inc()
+    key = (_word(rule, "unknown"), indicator if indicator in _INDICATORS else "unknown")
+    series = _CARD_SERIES.get(key)
+    if series is None:
+        series = _CARD_SERIES[key] = _CARDS.labels(*key)
+    series.inc()
 
 
 def fhir_fetch_failed(kind: str) -> None:

@@ -152,7 +152,7 @@ def _checked(
         if identity in seen:
             continue
         seen.add(identity)
-        problems = check_card(payload)
+        problems = check_card(payload, built_as_card=True)
         if problems:
             logger.error(
                 "card dropped by the self-check",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 
 import pytest
 from flask.testing import FlaskClient
@@ -60,3 +61,14 @@ def test_no_patient_id_or_token_in_any_log_line(
     assert "cds_service.access" in text
     assert PATIENT_ID not in text
     assert TOKEN not in text
+
+
+def test_a_line_is_one_json_object_with_values_json_cannot_hold_as_text() -> None:
+    record = logging.LogRecord("cds_service.test", logging.INFO, __file__, 1, "done", (), None)
+    record.fields = {"day": date(2026, 1, 2), "cards": 2}
+    line = JsonFormatter().format(record)
+    assert line.endswith(
+        '"level": "INFO", "logger": "cds_service.test", "message": "done", '
+        '"day": "2026-01-02", "cards": 2}'
+    )
+    assert "\n" not in line

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from cds_service.pipeline import _checked
 from cds_service.selfcheck import check_card, check_response
+from cds_service.wire import Card
 
 
 def good_card() -> dict[str, Any]:
@@ -129,3 +131,47 @@ def test_what_the_wire_models_refuse_is_caught() -> None:
     assert check_response({"cards": [good_card()], "extension": {"other": 1}}) == [
         "extension.other: Extra inputs are not permitted"
     ]
+
+
+def test_each_null_or_empty_element_is_named_by_its_path() -> None:
+    card = good_card()
+    card["overrideReasons"][0]["display"] = ""
+    card["suggestions"][0]["actions"][0]["resourceId"] = None
+    card["links"][0]["appContext"] = {}
+    assert check_card(card)[:3] == [
+        "card.suggestions[0].actions[0].resourceId: null or empty",
+        "card.overrideReasons[0].display: null or empty",
+        "card.links[0].appContext: null or empty",
+    ]
+    response = {"cards": [good_card()], "extension": {"x": {"unavailable": []}}}
+    assert check_response(response)[0] == "$.extension.x.unavailable: null or empty"
+
+
+def test_zero_and_false_are_not_empty() -> None:
+    card = good_card()
+    card["suggestions"][0]["isRecommended"] = False
+    card["suggestions"][0]["actions"][0]["resource"] = {"resourceType": "X", "n": 0, "f": 0.0}
+    assert not any("null or empty" in problem for problem in check_card(card))
+
+
+def test_a_card_built_as_a_wire_card_is_not_read_back() -> None:
+    """``built_as_card``: the wire model validated the card when it was built, so only the
+    read-back is skipped; every other check still runs."""
+    card = good_card()
+    card["extra"] = "not a CDS Hooks card element"
+    assert check_card(card) == ["extra: Extra inputs are not permitted"]
+    assert check_card(card, built_as_card=True) == []
+    card["summary"] = "two\nlines"
+    assert check_card(card, built_as_card=True) == ["summary must be one line"]
+
+
+def test_the_pipeline_drops_a_card_the_self_check_refuses_and_sends_twins_once() -> None:
+    good = Card.model_validate(good_card())
+    twin = good.model_copy(update={"uuid": "another-uuid"})
+    two_lines = Card.model_validate({**good_card(), "uuid": "u3", "summary": "two\nlines"})
+    cards = [good, twin, two_lines]
+    payloads = [c.model_dump(mode="json", exclude_none=True, by_alias=True) for c in cards]
+    sent, issued, dropped = _checked(cards, payloads)
+    assert sent == [payloads[0]]
+    assert issued == ((good.uuid, "ild-suspected-on-tdxd"),)
+    assert dropped == 1

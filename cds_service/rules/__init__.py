@@ -15,6 +15,7 @@ interplay is one table with its general rules, in ``cds_service.rules.interplay`
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 
 from cds_service.rules import (
     adc,
@@ -86,7 +87,13 @@ REGISTRY: tuple[Rule, ...] = _in_spec_order()
 
 def rules_for(hook: Hook, settings: ClinicalSettings) -> tuple[Rule, ...]:
     """The enabled rules that serve ``hook``, in registry order."""
-    return tuple(r for r in REGISTRY if hook in r.hooks and r.id not in settings.disabled_rules)
+    return _enabled_rules(hook, settings.disabled_rules)
+
+
+@lru_cache(maxsize=32)
+def _enabled_rules(hook: Hook, disabled: frozenset[str]) -> tuple[Rule, ...]:
+    """``rules_for``, memoised: the same few answers on every call of a process."""
+    return tuple(r for r in REGISTRY if hook in r.hooks and r.id not in disabled)
 
 
 def evaluate(patient: PatientModel, hook: Hook, settings: ClinicalSettings) -> tuple[Finding, ...]:

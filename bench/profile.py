@@ -20,7 +20,6 @@ before every call: the cost of a record whose codes and texts this worker has ne
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import logging
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 from pyinstrument import Profiler
 
 from cds_service.app import create_app
+from cds_service.collector import settle_after_start_up
 from cds_service.discovery import SCOPE_DATA
 from cds_service.settings import Profile, Settings
 from demo.hooks import HOOKS, hook_request, prefetch_for
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             feedback_database_url=f"sqlite:///{Path(tmp) / 'feedback.sqlite3'}",
         )
         app = create_app(settings, today=lambda: today)
-        gc.freeze()  # as cds_service.wsgi does after create_app
+        settle_after_start_up()  # as cds_service.wsgi does after create_app
         client = app.test_client()
 
         def call() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.discovery import ALL_DATA
+from cds_service.wire import HookRequest
 
 EXAMPLES = Path(__file__).resolve().parent / "spec" / "examples"
 """The published CDS Hooks example contexts, vendored (tests/spec/README.md)."""
@@ -17,6 +18,28 @@ PREFETCH_KEYS = tuple(template.key for template in ALL_DATA)
 
 NSCLC_SNOMED = "254637007"
 """Non-small cell lung cancer (clinical-rules.md section 7)."""
+
+
+def patient_view(
+    patient_id: str,
+    prefetch: dict[str, Any] | None,
+    *,
+    fhir_server: str | None = None,
+    token: str | None = None,
+) -> HookRequest:
+    """A patient-view call as the prefetch resolver receives it (validated), with a
+    ``fhirServer`` and a bearer token when given."""
+    body: dict[str, Any] = {
+        "hook": "patient-view",
+        "hookInstance": "0b7c2c43-5d0e-4a0b-9a4e-5d7c4b9d7a61",
+        "context": {"userId": "Practitioner/onc-1", "patientId": patient_id},
+        "prefetch": prefetch,
+    }
+    if fhir_server is not None:
+        body["fhirServer"] = fhir_server
+    if token is not None:
+        body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer"}
+    return HookRequest.model_validate(body)
 
 
 def empty_bundle() -> dict[str, Any]:

@@ -22,6 +22,7 @@ from cds_service.settings import Settings
 from cds_service.wire import HookRequest
 from demo.fhir_server import RecordedRequest, Reply, ScriptedFhirServer, free_port
 from tests.fhir_server import SekmetServer, sekmet_fhir_server_fixture
+from tests.requests import patient_view
 
 pytestmark = pytest.mark.fhir_server
 sekmet_fhir_server = sekmet_fhir_server_fixture()
@@ -67,17 +68,7 @@ def hook_request(
     patient_id: str = PATIENT_ID,
     prefetch: dict[str, Any] | None = None,
 ) -> HookRequest:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": "0b7c2c43-5d0e-4a0b-9a4e-5d7c4b9d7a61",
-        "context": {"userId": "Practitioner/onc-1", "patientId": patient_id},
-        "prefetch": prefetch,
-    }
-    if fhir_server is not None:
-        body["fhirServer"] = fhir_server
-    if token is not None:
-        body["fhirAuthorization"] = {"access_token": token, "token_type": "Bearer"}
-    return HookRequest.model_validate(body)
+    return patient_view(patient_id, prefetch, fhir_server=fhir_server, token=token)
 
 
 def sekmet_request(server: SekmetServer, **changes: Any) -> HookRequest:

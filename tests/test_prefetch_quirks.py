@@ -20,6 +20,7 @@ from cds_service.prefetch import PrefetchResolver, PrefetchTemplate, answers_que
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
 from demo.fhir_server import Reply, Responder, ScriptedFhirServer
+from tests.requests import patient_view
 
 PATIENT_ID = "quirk-1"
 LAB = PrefetchTemplate(
@@ -80,16 +81,9 @@ def searchset(*resources: Any, self_link: str | None = None) -> dict[str, Any]:
 
 
 def request(prefetch: dict[str, Any] | None, server: ScriptedFhirServer | None) -> HookRequest:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": "5b0f7a52-36a2-4bb4-8c55-0d7f9a4d2f0e",
-        "context": {"userId": "Practitioner/1", "patientId": PATIENT_ID},
-        "prefetch": prefetch,
-    }
-    if server is not None:
-        body["fhirServer"] = server.base_url
-        body["fhirAuthorization"] = {"access_token": "quirk-token", "token_type": "Bearer"}
-    return HookRequest.model_validate(body)
+    if server is None:
+        return patient_view(PATIENT_ID, prefetch)
+    return patient_view(PATIENT_ID, prefetch, fhir_server=server.base_url, token="quirk-token")
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from cds_service.scope import _merge
 from cds_service.settings import Settings
 from cds_service.wire import HookRequest
 from demo.fhir_server import Reply, ScriptedFhirServer
+from tests.requests import patient_view
 
 PATIENT_ID = "unique-1"
 KEYS = ("k0", "k1", "k2", "k3")
@@ -44,15 +45,7 @@ CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 
 
 def request(prefetch: dict[str, Any], fhir_server: str | None = None) -> HookRequest:
-    body: dict[str, Any] = {
-        "hook": "patient-view",
-        "hookInstance": "0c6f1f2e-9d0e-4a43-8a53-2b8f6b8a7d10",
-        "context": {"userId": "Practitioner/1", "patientId": PATIENT_ID},
-        "prefetch": prefetch,
-    }
-    if fhir_server is not None:
-        body["fhirServer"] = fhir_server
-    return HookRequest.model_validate(body)
+    return patient_view(PATIENT_ID, prefetch, fhir_server=fhir_server)
 
 
 @pytest.fixture(scope="module")

@@ -1043,16 +1043,11 @@ def _extra_templates(
     return extras
 
 
-def unique_resources(resources: Iterable[Any]) -> tuple[Any, ...]:
-    """Each resource once: the first of those sharing a resource type and id."""
-    return _unique(resources)[0]
-
-
 def unique_union(
     parts: Iterable[tuple[tuple[Any, ...], AbstractSet[Identity] | None]],
 ) -> tuple[tuple[Any, ...], set[Identity]]:
-    """``unique_resources`` of the parts' resources one after the other, and a set holding
-    the identities of what it keeps.
+    """The parts' resources one after the other, each once (the first of those sharing a
+    resource type and id), and a set holding the identities of what it keeps.
 
     Each part comes with a set holding the identities of its resources when they are
     known and none repeats (else None: it is de-duplicated here). Parts rarely share a

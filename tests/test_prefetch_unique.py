@@ -26,7 +26,6 @@ from cds_service.prefetch import (
     ResolvedData,
     _gather,
     _gather_usual,
-    unique_resources,
     unique_union,
 )
 from cds_service.scope import _merge
@@ -188,7 +187,7 @@ PARTS = st.lists(st.lists(RESOURCES.map(copied), max_size=6), max_size=4)
 
 @settings(max_examples=300, deadline=None)
 @given(PARTS, st.lists(st.booleans(), min_size=4, max_size=4))
-def test_unique_union_is_unique_resources_of_the_parts_one_after_the_other(
+def test_unique_union_is_the_first_of_each_of_the_parts_one_after_the_other(
     parts: list[list[Any]], told: list[bool]
 ) -> None:
     """Whether or not a part comes with its identities (only when none repeats)."""
@@ -198,7 +197,7 @@ def test_unique_union_is_unique_resources_of_the_parts_one_after_the_other(
         known = set(keys) if tell and len(set(keys)) == len(keys) else None
         given_parts.append((tuple(part), known))
     resources, identities = unique_union(given_parts)
-    expected = unique_resources(chain.from_iterable(parts))
+    expected = first_of_each(list(chain.from_iterable(parts)))
     assert [id(r) for r in resources] == [id(r) for r in expected]
     assert identities == {identity(r) for r in resources} - {None}
 

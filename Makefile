@@ -14,7 +14,8 @@ SMART_SOURCES := $(SMART_APP)/build.mjs $(SMART_APP)/launch.html $(SMART_APP)/in
 
 .PHONY: run test lint typecheck check serve-production clean demo bench deadcode
 
-$(STAMP): pyproject.toml
+# Installing compiles cds_service/_jsonscan.c (gcc and Python's headers): again when it changes.
+$(STAMP): pyproject.toml cds_service/_jsonscan.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -23,13 +23,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.test import EnvironBuilder
 
 from cds_service.errors import BadRequest, PayloadTooLarge, ServiceError, UnsupportedMediaType
-from cds_service.http import (
-    MAX_DEPTH,
-    nested_deeper_than,
-    read_json_object,
-    text_nested_deeper_than,
-    validate,
-)
+from cds_service.http import MAX_DEPTH, read_json_object, validate
 from cds_service.selfcheck import check_card, check_response
 from cds_service.wire import (
     FeedbackItem,
@@ -77,14 +71,6 @@ CONTENT_TYPES = st.sampled_from(
 def _request(body: bytes, content_type: str) -> Any:
     builder = EnvironBuilder(method="POST", data=body, content_type=content_type or None)
     return builder.get_request()
-
-
-def _reference_depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_reference_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_reference_depth(v) for v in value), default=0)
-    return 0
 
 
 # --- cds_service.http ----------------------------------------------------------------------
@@ -137,30 +123,6 @@ def test_text_is_read_as_json_or_refused_with_400(text: str) -> None:
         assert isinstance(result, BadRequest)
     else:
         assert result == json.loads(text)
-
-
-@BOUNDED
-@given(value=json_values(), limit=st.integers(min_value=0, max_value=6))
-def test_nesting_depth_is_measured_exactly(value: Any, limit: int) -> None:
-    assert nested_deeper_than(value, limit) == (_reference_depth(value) > limit)
-
-
-_STRUCTURE_TEXT = st.text(alphabet='[]{}"\\/:,aé\n\u2028', max_size=12)
-"""Strings made of what the text reading must not take for structure."""
-
-
-@BOUNDED
-@given(
-    value=json_values(json_scalars | _STRUCTURE_TEXT),
-    limit=st.integers(min_value=0, max_value=6),
-    ascii_only=st.booleans(),
-    indent=st.sampled_from([None, 1]),
-)
-def test_nesting_depth_read_from_the_text_is_exact(
-    value: Any, limit: int, ascii_only: bool, indent: int | None
-) -> None:
-    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent).encode()
-    assert text_nested_deeper_than(text, limit) == (_reference_depth(value) > limit)
 
 
 @settings(max_examples=30, deadline=None)

@@ -131,6 +131,7 @@ def _memo_clearers() -> list[Callable[[], None]]:
         routing._cached_route,
         routing._cached_family_route,
         routing._cached_medication_route,
+        routing._cached_scope,
         terminology._cached_words,
         terminology.normalise_system,
         terminology.is_supportive,

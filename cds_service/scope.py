@@ -44,7 +44,7 @@ from cds_service.discovery import CdsService
 from cds_service.medication_refs import NOTHING, Wanted
 from cds_service.prefetch import FetchStats, PrefetchResolver, ResolvedData, unique_union
 from cds_service.wire import HookRequest
-from fhir_mappings import conditions
+from fhir_mappings import routing
 from fhir_mappings.build import MappingOptions, build_patient
 from fhir_mappings.model import PatientModel
 from fhir_mappings.parse import ValidationMemo
@@ -72,14 +72,15 @@ def first_stage_in_scope(
     """``in_scope`` of the patient the first stage's data (and the drafts) describe.
 
     Conditions go through the mapping's cheap scope pre-filter first
-    (``conditions.may_put_in_scope``: the lung-cancer and ILD code sets); only those that
+    (``conditions.may_put_in_scope``: the lung-cancer and ILD code sets, remembered per
+    worker for each code by ``routing.may_put_in_scope``); only those that
     pass, with anything else that is not a Condition, are mapped. On patient-view with no
     such Condition nothing is mapped at all: most charts opened end here."""
     kept = [
         r
         for r in resources
         if not (isinstance(r, dict) and r.get("resourceType") == "Condition")
-        or conditions.may_put_in_scope(r)
+        or routing.may_put_in_scope(r)
     ]
     has_drafts = isinstance(draft_orders, dict) and bool(draft_orders.get("entry"))
     if not has_drafts and not any(

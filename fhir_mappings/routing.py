@@ -219,6 +219,19 @@ def decide_family(raw: JsonObject) -> FamilyRoute:
     return FamilyRoute(genomics.is_genomic(raw), imaging.imaging_kind(raw), None)
 
 
+def may_put_in_scope(raw: JsonObject) -> bool:
+    """``conditions.may_put_in_scope`` of a Condition (the scope decision's pre-filter, run
+    on every Condition of every chart opened), remembered per worker for its ``code``: the
+    only element it reads."""
+    key = _memo_key(raw.get("code"))
+    return _cached_scope(key) if key is not None else conditions.may_put_in_scope(raw)
+
+
+@lru_cache(maxsize=_CACHED_ROUTES)
+def _cached_scope(key: bytes) -> bool:
+    return conditions.may_put_in_scope({"code": orjson.loads(key)})
+
+
 # --- medications -----------------------------------------------------------------------
 
 

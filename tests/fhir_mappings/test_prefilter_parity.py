@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from fhir_mappings import patient_scope, reproductive, routing, terminology
+from fhir_mappings import conditions, patient_scope, reproductive, routing, terminology
 from fhir_mappings.model import Drug
 from fhir_mappings.terminology import PREGNANCY_TEST, codings, concept_text
 from tests.fhir_mappings.test_quick_check import FIXTURES, _mutants
@@ -173,6 +173,36 @@ def test_a_condition_procedure_or_reports_route_is_the_pre_filters_answer(seed: 
         ("Procedure", "imaging"), ("Procedure", "reproductive"),
         ("DiagnosticReport", "relevant"), ("DiagnosticReport", "imaging"),
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_remembered_scope_pre_filter_is_the_conditions_answer(seed: int) -> None:
+    """``routing.may_put_in_scope`` (remembered for the Condition's code) answers as
+    ``conditions.may_put_in_scope`` on every fixture Condition, odd concepts and mutations,
+    asked twice (the second answer comes from the memo)."""
+    rng = random.Random(seed)
+    codes: list[Any] = [
+        *_ODD_CONCEPTS,
+        {"text": "Non-small cell lung cancer"},
+        {"text": "Interstitial lung disease"},
+        {"coding": [{"system": "http://snomed.info/sct", "code": "38341003"}], "text": "HTN"},
+        {"coding": [{"system": "http://loinc.org", "code": "1" * 30}]},
+    ]
+    conditions_seen = [r for r in FIXTURES if r["resourceType"] == "Condition"]
+    resources = [{"resourceType": "Condition", "code": c} for c in codes] + [
+        {"resourceType": "Condition"}
+    ]
+    for resource in conditions_seen:
+        resources.extend((resource, *_mutants(resource, rng)))
+    answers = {True: 0, False: 0}
+    for resource in resources:
+        expected = conditions.may_put_in_scope(resource)
+        assert routing.may_put_in_scope(resource) is expected, resource
+        assert routing.may_put_in_scope(resource) is expected, resource  # remembered
+        answers[expected] += 1
+    # Both answers are compared.
+    assert answers[True] > 10
+    assert answers[False] > 10
 
 
 @pytest.mark.parametrize("seed", [1, 2])
